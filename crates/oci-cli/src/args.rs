@@ -1,0 +1,120 @@
+//! The command line, as clap parses it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Read and write OCI image layouts.
+#[derive(Debug, Parser)]
+#[command(name = "oci-layout", version, about)]
+pub struct Cli {
+    /// Skip fsync: faster, still atomic, but a power loss may lose the latest writes.
+    #[arg(long, global = true)]
+    pub relaxed: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create an empty layout in DIR (missing or empty).
+    Init {
+        /// The directory to create the layout in.
+        dir: PathBuf,
+    },
+    /// Work with blobs.
+    #[command(subcommand)]
+    Blob(BlobCommand),
+    /// Name a stored manifest or index REF in the index, replacing any entry with that name.
+    Tag {
+        /// The layout.
+        dir: PathBuf,
+        /// The manifest or index to name.
+        digest: String,
+        /// The ref name (org.opencontainers.image.ref.name).
+        reference: String,
+    },
+    /// Remove the index entries named REF (no error when there are none).
+    Untag {
+        /// The layout.
+        dir: PathBuf,
+        /// The ref name.
+        reference: String,
+    },
+    /// List the index entries.
+    Ls {
+        /// The layout.
+        dir: PathBuf,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlobCommand {
+    /// Store FILE (or standard input) as a blob and print its digest.
+    Put {
+        /// The layout.
+        dir: PathBuf,
+        /// The file to store; `-` or nothing for standard input.
+        file: Option<PathBuf>,
+        /// The digest algorithm.
+        #[arg(long, value_enum, default_value_t = AlgorithmArg::Sha256)]
+        algorithm: AlgorithmArg,
+        /// The media type for the printed descriptor.
+        #[arg(long, default_value = "application/octet-stream")]
+        media_type: String,
+        /// Refuse the blob unless it has this digest.
+        #[arg(long)]
+        expect_digest: Option<String>,
+        /// Refuse the blob unless it has this many bytes.
+        #[arg(long)]
+        expect_size: Option<u64>,
+        /// Print the descriptor as JSON instead of the digest.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a blob's verified bytes to standard output or to a file.
+    Get {
+        /// The layout.
+        dir: PathBuf,
+        /// The blob's digest.
+        digest: String,
+        /// Write to FILE, which appears only once the content verified.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Delete a blob.
+    Rm {
+        /// The layout.
+        dir: PathBuf,
+        /// The blob's digest.
+        digest: String,
+    },
+    /// List the blobs.
+    Ls {
+        /// The layout.
+        dir: PathBuf,
+        /// Print a JSON array of {digest, size}.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AlgorithmArg {
+    Sha256,
+    Sha512,
+    Blake3,
+}
+
+impl From<AlgorithmArg> for oci_core::Algorithm {
+    fn from(arg: AlgorithmArg) -> Self {
+        match arg {
+            AlgorithmArg::Sha256 => oci_core::Algorithm::Sha256,
+            AlgorithmArg::Sha512 => oci_core::Algorithm::Sha512,
+            AlgorithmArg::Blake3 => oci_core::Algorithm::Blake3,
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! One function per command: open the layout, call the library, print.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use oci_core::oci_spec::image::{Descriptor, MediaType, Platform};
+use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, copy_stream, describe, index, seed};
+use oci_dir::{DirLayout, DirOptions, Durability};
+use serde_json::{Value, json};
+
+use crate::args::{BlobCommand, Cli, Command};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let options = DirOptions {
+        durability: if cli.relaxed {
+            Durability::Relaxed
+        } else {
+            Durability::Durable
+        },
+        ..DirOptions::default()
+    };
+    match cli.command {
+        Command::Init { dir } => {
+            DirLayout::create_with(&dir, options, &seed::InitOptions::default())?;
+            Ok(())
+        }
+        Command::Blob(blob) => run_blob(blob, options),
+        Command::Tag {
+            dir,
+            digest,
+            reference,
+        } => tag(&DirLayout::open_with(dir, options)?, &digest, &reference),
+        Command::Untag { dir, reference } => {
+            DirLayout::open_with(dir, options)?.remove_ref(&reference)?;
+            Ok(())
+        }
+        Command::Ls { dir, json } => list_entries(&DirLayout::open_with(dir, options)?, json),
+    }
+}
+
+fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
+    match command {
+        BlobCommand::Put {
+            dir,
+            file,
+            algorithm,
+            media_type,
+            expect_digest,
+            expect_size,
+            json,
+        } => {
+            let layout = DirLayout::open_with(dir, options)?;
+            let expected = expect_digest.as_deref().map(Digest::parse).transpose()?;
+            // An expected digest decides the algorithm: hashing with another could never match.
+            let algorithm = expected.map_or(Algorithm::from(algorithm), |d| d.algorithm());
+            let descriptor = put_blob(
+                &layout,
+                file.as_deref(),
+                algorithm,
+                &media_type,
+                expect_size,
+                expected,
+            )?;
+            if json {
+                print_json(&serde_json::to_value(&descriptor)?)
+            } else {
+                println_out(descriptor.digest().as_ref())
+            }
+        }
+        BlobCommand::Get {
+            dir,
+            digest,
+            output,
+        } => {
+            let layout = DirLayout::open_with(dir, options)?;
+            let digest = Digest::parse(&digest)?;
+            get_blob(&layout, digest, output.as_deref())
+        }
+        BlobCommand::Rm { dir, digest } => {
+            let layout = DirLayout::open_with(dir, options)?;
+            seed::delete_blob(&layout, Digest::parse(&digest)?)?;
+            Ok(())
+        }
+        BlobCommand::Ls { dir, json } => list_blobs(&DirLayout::open_with(dir, options)?, json),
+    }
+}
+
+fn put_blob(
+    layout: &DirLayout,
+    file: Option<&Path>,
+    algorithm: Algorithm,
+    media_type: &str,
+    expect_size: Option<u64>,
+    expected: Option<Digest>,
+) -> Result<Descriptor> {
+    let mut input: Box<dyn Read> = match file {
+        None => Box::new(io::stdin().lock()),
+        Some(path) if path == Path::new("-") => Box::new(io::stdin().lock()),
+        Some(path) => Box::new(File::open(path).with_context(|| format!("{}", path.display()))?),
+    };
+    let mut writer = layout.begin_blob(algorithm)?;
+    copy_stream(&mut input, &mut writer).context("reading the blob")?;
+    let size = writer.bytes_written();
+    let digest = writer.commit(expect_size, expected)?;
+    Ok(Descriptor::new(MediaType::from(media_type), size, digest))
+}
+
+fn get_blob(layout: &DirLayout, digest: Digest, output: Option<&Path>) -> Result<()> {
+    let size = layout.blob_size(digest)?;
+    let mut reader = layout.open_blob(digest, Some(size))?;
+    let Some(output) = output else {
+        let mut stdout = io::stdout().lock();
+        copy_stream(&mut reader, &mut stdout)
+            .map_err(|e| oci_core::Error::io(layout.root().join(digest.blob_path()), e))?;
+        return Ok(stdout.flush()?);
+    };
+    // Written beside the destination and renamed once verified: a failed get leaves no file.
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".oci-layout-get-")
+        .tempfile_in(parent)
+        .with_context(|| format!("{}", parent.display()))?;
+    copy_stream(&mut reader, &mut temp)
+        .map_err(|e| oci_core::Error::io(layout.root().join(digest.blob_path()), e))?;
+    temp.persist(output)
+        .with_context(|| format!("{}", output.display()))?;
+    Ok(())
+}
+
+fn tag(layout: &DirLayout, digest: &str, reference: &str) -> Result<()> {
+    let digest = Digest::parse(digest)?;
+    oci_core::validate_ref_name(reference)?;
+    let descriptor = describe::manifest_descriptor(layout, digest)?;
+    layout.tag(descriptor, reference)?;
+    Ok(())
+}
+
+fn platform_string(platform: &Platform) -> String {
+    let mut s = format!("{}/{}", platform.os(), platform.architecture());
+    if let Some(variant) = platform.variant() {
+        s.push('/');
+        s.push_str(variant);
+    }
+    s
+}
+
+fn list_entries(layout: &DirLayout, as_json: bool) -> Result<()> {
+    let idx = layout.index()?;
+    if as_json {
+        let entries: Vec<Value> = idx
+            .manifests()
+            .iter()
+            .map(|d| {
+                json!({
+                    "ref": index::ref_name(d),
+                    "digest": d.digest().to_string(),
+                    "mediaType": d.media_type().to_string(),
+                    "size": d.size(),
+                    "platform": d.platform().as_ref().map(platform_json),
+                })
+            })
+            .collect();
+        return print_json(&Value::Array(entries));
+    }
+    let mut out = String::new();
+    for d in idx.manifests() {
+        let platform = d
+            .platform()
+            .as_ref()
+            .map(platform_string)
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\n",
+            index::ref_name(d).unwrap_or("-"),
+            d.digest(),
+            d.media_type(),
+            d.size(),
+            platform
+        ));
+    }
+    print_out(&out)
+}
+
+/// A platform as the image-spec spells it (`os.version`, not oci-spec's `os_version`).
+fn platform_json(platform: &Platform) -> Value {
+    let mut value = json!({ "architecture": platform.architecture().to_string(), "os": platform.os().to_string() });
+    if let Some(variant) = platform.variant() {
+        value["variant"] = json!(variant);
+    }
+    if let Some(version) = platform.os_version() {
+        value["os.version"] = json!(version);
+    }
+    value
+}
+
+fn list_blobs(layout: &DirLayout, as_json: bool) -> Result<()> {
+    let digests = layout.list_blobs()?;
+    if as_json {
+        let entries = digests
+            .iter()
+            .map(|d| Ok(json!({ "digest": d.to_string(), "size": layout.blob_size(*d)? })))
+            .collect::<Result<Vec<Value>>>()?;
+        return print_json(&Value::Array(entries));
+    }
+    let out: String = digests.iter().map(|d| format!("{d}\n")).collect();
+    print_out(&out)
+}
+
+fn print_json(value: &Value) -> Result<()> {
+    println_out(&serde_json::to_string_pretty(value)?)
+}
+
+fn println_out(line: &str) -> Result<()> {
+    print_out(&format!("{line}\n"))
+}
+
+fn print_out(text: &str) -> Result<()> {
+    let mut stdout = io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    stdout.flush()?;
+    Ok(())
+}

@@ -1,0 +1,33 @@
+//! `oci-layout`: read and write OCI image layouts from the command line.
+//!
+//! A thin shell over the libraries: parse the arguments, call `oci-core` and `oci-dir`, print.
+//! Exit codes: 0 success, 1 failure, 2 usage. Errors are one line on stderr, `error: ...`.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod args;
+mod commands;
+
+fn main() -> ExitCode {
+    let cli = args::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            let message = format!("{err:#}").replace('\n', " ");
+            let _ = writeln!(io::stderr(), "error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A reader that went away (`oci-layout blob get … | head`) is not a failure.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || matches!(cause.downcast_ref::<oci_core::Error>(), Some(oci_core::Error::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe)
+    })
+}

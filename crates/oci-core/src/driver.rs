@@ -1,0 +1,144 @@
+//! The path-level driver: the seed's `ImageDriver`, one implementation per representation.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use oci_digest::{Algorithm, Digest};
+use oci_spec::image::ImageIndex;
+
+use crate::layout_file::LayoutFile;
+use crate::{Error, Result};
+
+/// The small metadata files a driver writes whole (the seed's `Writer(path, perm)`). Blobs
+/// are never written this way: they go through a [`BlobWriter`], which verifies them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataFile {
+    /// `oci-layout`, mode 0444.
+    ImageLayout,
+    /// `index.json`, mode 0644.
+    Index,
+}
+
+impl MetadataFile {
+    /// The same file as a [`LayoutFile`].
+    pub fn as_layout_file(self) -> LayoutFile {
+        match self {
+            MetadataFile::ImageLayout => LayoutFile::ImageLayout,
+            MetadataFile::Index => LayoutFile::Index,
+        }
+    }
+
+    /// The permission bits the seed gives this file.
+    pub fn mode(self) -> u32 {
+        match self {
+            MetadataFile::ImageLayout => 0o444,
+            MetadataFile::Index => 0o644,
+        }
+    }
+}
+
+/// A blob being written: bytes go in through [`Write`], and [`BlobWriter::commit`] checks them
+/// and publishes the blob under its digest. Dropping a writer without committing discards
+/// everything written; nothing becomes visible.
+pub trait BlobWriter: Write + Send {
+    /// The algorithm the content is hashed with.
+    fn algorithm(&self) -> Algorithm;
+
+    /// Bytes written so far.
+    fn bytes_written(&self) -> u64;
+
+    /// Checks the content against `size` and `expected` (each may be unknown), then publishes
+    /// it and returns its digest. On a mismatch nothing is published and the error carries both
+    /// values ([`Error::UnexpectedSize`], [`Error::UnexpectedDigest`]).
+    fn commit(self: Box<Self>, size: Option<u64>, expected: Option<Digest>) -> Result<Digest>;
+}
+
+/// Checks what a blob writer hashed against what its caller expected; every driver's
+/// [`BlobWriter::commit`] calls this before publishing.
+pub fn check_commit(
+    actual: Digest,
+    actual_size: u64,
+    size: Option<u64>,
+    expected: Option<Digest>,
+) -> Result<()> {
+    if let Some(expected_size) = size.filter(|&s| s != actual_size) {
+        return Err(Error::UnexpectedSize {
+            digest: expected.unwrap_or(actual),
+            expected: expected_size,
+            actual: actual_size,
+        });
+    }
+    if let Some(expected) = expected.filter(|&e| e != actual) {
+        return Err(Error::UnexpectedDigest { expected, actual });
+    }
+    Ok(())
+}
+
+/// One representation of a layout (a directory, a tar archive, …), addressed by file.
+///
+/// This is the seed's `ImageDriver`. The required methods are the representation's primitive
+/// operations; the defaulted ones have correct but naive implementations that a driver
+/// overrides when it can do better (the directory driver locks `index.json` updates, for one).
+/// Everything above this level — the seed functions in [`crate::seed`] and the
+/// [`ContentStore`](crate::ContentStore) every driver gets for free — is written once, here.
+pub trait ImageDriver {
+    /// Where the layout lives, for messages: a directory or an archive path.
+    fn location(&self) -> &Path;
+
+    /// Creates the empty representation (the directory and `blobs/`; an archive's stream).
+    fn init(&self) -> Result<()>;
+
+    /// Opens a file for reading. Blob content is returned as stored: use
+    /// [`crate::seed::get_blob_reader`] or [`ContentStore::open_blob`](crate::ContentStore::open_blob)
+    /// for verified reads.
+    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>>;
+
+    /// Replaces a metadata file with `contents`, atomically where the representation allows.
+    fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()>;
+
+    /// Removes a file. A missing file is [`Error::NotFound`].
+    fn remove(&self, file: LayoutFile) -> Result<()>;
+
+    /// Starts writing a blob hashed with `algorithm`.
+    fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>>;
+
+    /// Every blob stored, by digest, in a stable order. Files under `blobs/` whose names are
+    /// not valid digests are not listed (fsck reports them).
+    fn list_blobs(&self) -> Result<Vec<Digest>>;
+
+    /// The stored size of a blob. The default reads the blob through.
+    fn blob_size(&self, digest: Digest) -> Result<u64> {
+        let file = LayoutFile::Blob(digest);
+        let mut reader = self.reader(file)?;
+        io::copy(&mut reader, &mut io::sink())
+            .map_err(|e| Error::io(self.location().join(file.relative_path()), e))
+    }
+
+    /// Whether a blob is stored.
+    fn has_blob(&self, digest: Digest) -> Result<bool> {
+        match self.blob_size(digest) {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Read-modify-write of `index.json`: `edit` sees the current index and changes it, and the
+    /// result is written back and returned. The default is not safe against other processes;
+    /// drivers whose storage is shared override it with a locked version.
+    fn update_index(
+        &self,
+        edit: &mut dyn FnMut(&mut ImageIndex) -> Result<()>,
+    ) -> Result<ImageIndex> {
+        let mut index = crate::seed::read_index(self)?;
+        edit(&mut index)?;
+        crate::seed::write_index(self, &index)?;
+        Ok(index)
+    }
+
+    /// Whether verified reads are on (the default). A driver may let its user turn them off
+    /// for trusted, hot data; reads through [`crate::seed::get_blob_reader`] always verify.
+    fn verifies_reads(&self) -> bool {
+        true
+    }
+}

@@ -1,0 +1,47 @@
+//! The `org.opencontainers.image.ref.name` grammar.
+
+use crate::{Error, Result};
+
+/// The annotation that names an index entry.
+pub const REF_NAME_ANNOTATION: &str = oci_spec::image::ANNOTATION_REF_NAME;
+
+/// Whether `name` matches the image-spec grammar:
+/// `ref ::= component ("/" component)*`, `component ::= alphanum (separator alphanum)*`,
+/// `alphanum ::= [A-Za-z0-9]+`, `separator ::= [-._:@+] | "--"`.
+pub fn is_valid_ref_name(name: &str) -> bool {
+    !name.is_empty() && name.split('/').all(is_valid_component)
+}
+
+/// Like [`is_valid_ref_name`], as a `Result` whose error names the ref.
+pub fn validate_ref_name(name: &str) -> Result<()> {
+    if is_valid_ref_name(name) {
+        Ok(())
+    } else {
+        Err(Error::InvalidRefName {
+            name: name.to_owned(),
+        })
+    }
+}
+
+fn is_valid_component(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    let mut i = 0;
+    loop {
+        let run = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric())
+            .count();
+        if run == 0 {
+            return false;
+        }
+        i += run;
+        if i == bytes.len() {
+            return true;
+        }
+        i += match &bytes[i..] {
+            [b'-', b'-', ..] => 2,
+            [b'-' | b'.' | b'_' | b':' | b'@' | b'+', ..] => 1,
+            _ => return false,
+        };
+    }
+}

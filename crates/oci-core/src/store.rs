@@ -1,0 +1,181 @@
+//! The content-store level: blobs by digest and index entries by ref name.
+//!
+//! [`ImageDriver`] addresses files; [`ContentStore`] addresses content. Every driver is a store
+//! through the blanket implementation below, and a store that has no files at all (a registry)
+//! implements [`ContentStore`] directly. [`copy_image`] is written against this trait only, so
+//! it copies between any two stores.
+
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::Path;
+
+use oci_digest::{Algorithm, Digest, VerifyingReader};
+use oci_spec::image::{Descriptor, ImageIndex};
+
+use crate::driver::{BlobWriter, ImageDriver};
+use crate::layout_file::LayoutFile;
+use crate::ref_name::validate_ref_name;
+use crate::{Error, Result, index, seed, walk};
+
+/// Blobs by digest, index entries by ref name.
+pub trait ContentStore {
+    /// Where the store is, for messages.
+    fn location(&self) -> &Path;
+
+    /// Whether the blob is present.
+    fn has_blob(&self, digest: Digest) -> Result<bool>;
+
+    /// Opens a blob. Unless the store's user turned verification off, the reader fails the
+    /// read that reaches the end when the content does not match `digest` (and `size`).
+    fn open_blob(&self, digest: Digest, size: Option<u64>) -> Result<Box<dyn Read + Send + '_>>;
+
+    /// Starts writing a blob; see [`BlobWriter::commit`].
+    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>>;
+
+    /// The top-level index.
+    fn index(&self) -> Result<ImageIndex>;
+
+    /// Adds an index entry; an entry with a ref name replaces every older one with that name.
+    fn put_entry(&self, descriptor: Descriptor) -> Result<()>;
+
+    /// Removes the entries named `name`; returns whether there were any.
+    fn remove_ref(&self, name: &str) -> Result<bool>;
+
+    /// The descriptor named `name`.
+    fn resolve(&self, name: &str) -> Result<Descriptor> {
+        index::resolve_ref(&self.index()?, name)
+            .cloned()
+            .ok_or_else(|| Error::RefNotFound {
+                name: name.to_owned(),
+                path: self.location().to_path_buf(),
+            })
+    }
+
+    /// Names `descriptor` `name`, replacing whatever had that name.
+    fn tag(&self, descriptor: Descriptor, name: &str) -> Result<()> {
+        validate_ref_name(name)?;
+        self.put_entry(index::with_ref_name(descriptor, name))
+    }
+}
+
+impl<D: ImageDriver + ?Sized> ContentStore for D {
+    fn location(&self) -> &Path {
+        ImageDriver::location(self)
+    }
+
+    fn has_blob(&self, digest: Digest) -> Result<bool> {
+        ImageDriver::has_blob(self, digest)
+    }
+
+    fn open_blob(&self, digest: Digest, size: Option<u64>) -> Result<Box<dyn Read + Send + '_>> {
+        let reader = self.reader(LayoutFile::Blob(digest))?;
+        if self.verifies_reads() {
+            Ok(Box::new(VerifyingReader::new(reader, digest, size)))
+        } else {
+            Ok(reader)
+        }
+    }
+
+    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+        self.blob_writer(algorithm)
+    }
+
+    fn index(&self) -> Result<ImageIndex> {
+        seed::read_index(self)
+    }
+
+    fn put_entry(&self, descriptor: Descriptor) -> Result<()> {
+        seed::put_manifest_descriptor_to_index(self, &descriptor)
+    }
+
+    fn remove_ref(&self, name: &str) -> Result<bool> {
+        let mut removed = 0;
+        self.update_index(&mut |idx| {
+            removed = index::remove_ref(idx, name);
+            Ok(())
+        })?;
+        Ok(removed > 0)
+    }
+}
+
+/// Manifests and indexes are read whole to find their children; the image-spec suggests
+/// registries accept at least 4 MiB, and nothing legitimate comes near this.
+pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
+
+/// What [`copy_image`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Blobs written to the destination.
+    pub blobs_copied: usize,
+    /// Bytes written to the destination.
+    pub bytes_copied: u64,
+    /// Blobs the destination already had.
+    pub blobs_present: usize,
+}
+
+/// Copies everything `root` refers to, recursively, from `src` to `dst`, verifying each blob
+/// on the way. Blobs `dst` already has are not copied again. Index entries are not touched:
+/// name the result with [`ContentStore::tag`].
+pub fn copy_image(
+    src: &dyn ContentStore,
+    dst: &dyn ContentStore,
+    root: &Descriptor,
+) -> Result<CopyReport> {
+    let mut report = CopyReport::default();
+    let mut seen = HashSet::new();
+    let mut pending = vec![root.clone()];
+    while let Some(descriptor) = pending.pop() {
+        let digest = Digest::try_from(descriptor.digest())?;
+        if !seen.insert(digest) {
+            continue;
+        }
+        let media_type = descriptor.media_type().to_string();
+        let size = descriptor.size();
+        if walk::is_manifest_like(&media_type) {
+            if size > MAX_MANIFEST_SIZE {
+                return Err(Error::InvalidLayout {
+                    path: src.location().join(digest.blob_path()),
+                    reason: format!(
+                        "manifest {digest} claims {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"
+                    ),
+                });
+            }
+            let mut bytes = Vec::new();
+            src.open_blob(digest, Some(size))?
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::io(src.location().join(digest.blob_path()), e))?;
+            let refs = walk::references(&bytes).map_err(|source| Error::Json {
+                path: src.location().join(digest.blob_path()),
+                source,
+            })?;
+            pending.extend(refs.children);
+            copy_blob(&mut io::Cursor::new(bytes), dst, digest, size, &mut report)?;
+        } else if dst.has_blob(digest)? {
+            report.blobs_present += 1;
+        } else {
+            let mut reader = src.open_blob(digest, Some(size))?;
+            copy_blob(&mut reader, dst, digest, size, &mut report)?;
+        }
+    }
+    Ok(report)
+}
+
+fn copy_blob(
+    reader: &mut dyn Read,
+    dst: &dyn ContentStore,
+    digest: Digest,
+    size: u64,
+    report: &mut CopyReport,
+) -> Result<()> {
+    if dst.has_blob(digest)? {
+        report.blobs_present += 1;
+        return Ok(());
+    }
+    let mut writer = dst.begin_blob(digest.algorithm())?;
+    crate::copy_stream(reader, &mut writer)
+        .map_err(|e| Error::io(dst.location().join(digest.blob_path()), e))?;
+    writer.commit(Some(size), Some(digest))?;
+    report.blobs_copied += 1;
+    report.bytes_copied += size;
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Streaming adapters: hash what passes through, and verify it against what was expected.
+
+use std::io::{self, Read, Write};
+
+use crate::{Algorithm, Digest, Hasher};
+
+/// Buffer size for bulk hashing: large enough for the SIMD back ends to run at full speed.
+pub const BUFFER_SIZE: usize = 256 * 1024;
+
+/// Content did not match what its descriptor promised.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    /// The content hashed to another digest.
+    #[error("unexpected digest: expected {expected}, got {actual}")]
+    Digest {
+        /// The digest the content was expected to have.
+        expected: Digest,
+        /// The digest it has.
+        actual: Digest,
+    },
+    /// The content has another length.
+    #[error("unexpected size for {digest}: expected {expected} bytes, got {actual}")]
+    Size {
+        /// The digest of the content being read.
+        digest: Digest,
+        /// The size the content was expected to have.
+        expected: u64,
+        /// The size seen (a lower bound when the content was too long).
+        actual: u64,
+    },
+}
+
+impl VerifyError {
+    /// Finds a `VerifyError` carried inside an I/O error, as [`VerifyingReader`] reports it.
+    pub fn from_io(err: &io::Error) -> Option<&VerifyError> {
+        err.get_ref()
+            .and_then(|inner| inner.downcast_ref::<VerifyError>())
+    }
+
+    fn into_io(self) -> io::Error {
+        io::Error::new(io::ErrorKind::InvalidData, self)
+    }
+}
+
+/// A reader that hashes what passes through and checks it against an expected digest and size.
+///
+/// The read that reaches the end of the content fails with [`io::ErrorKind::InvalidData`]
+/// (carrying a [`VerifyError`]) when the content does not match: a consumer never sees a clean
+/// end of file for bad content. Content longer than the expected size fails as soon as the
+/// excess is read.
+#[derive(Debug)]
+pub struct VerifyingReader<R> {
+    inner: R,
+    expected: Digest,
+    expected_size: Option<u64>,
+    hasher: Option<Hasher>,
+    seen: u64,
+}
+
+impl<R: Read> VerifyingReader<R> {
+    /// Wraps `inner`, which must yield exactly the content of `expected` (and `expected_size`
+    /// bytes, when given).
+    pub fn new(inner: R, expected: Digest, expected_size: Option<u64>) -> Self {
+        VerifyingReader {
+            inner,
+            expected,
+            expected_size,
+            hasher: Some(expected.algorithm().hasher()),
+            seen: 0,
+        }
+    }
+
+    /// The bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.seen
+    }
+
+    /// Unwraps the inner reader.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    fn size_error(&self) -> io::Error {
+        VerifyError::Size {
+            digest: self.expected,
+            expected: self.expected_size.unwrap_or_default(),
+            actual: self.seen,
+        }
+        .into_io()
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        let Some(hasher) = self.hasher.take() else {
+            return Ok(());
+        };
+        if self.expected_size.is_some_and(|size| size != self.seen) {
+            return Err(self.size_error());
+        }
+        let actual = hasher.finalize();
+        if actual != self.expected {
+            return Err(VerifyError::Digest {
+                expected: self.expected,
+                actual,
+            }
+            .into_io());
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for VerifyingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.hasher.is_none() {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            self.finish()?;
+            return Ok(0);
+        }
+        self.seen += n as u64;
+        if self.expected_size.is_some_and(|size| self.seen > size) {
+            self.hasher = None;
+            return Err(self.size_error());
+        }
+        if let Some(hasher) = self.hasher.as_mut() {
+            hasher.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+}
+
+/// A writer that hashes everything written through it.
+#[derive(Debug)]
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: Hasher,
+    written: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    /// Wraps `inner`, hashing with `algorithm`.
+    pub fn new(inner: W, algorithm: Algorithm) -> Self {
+        HashingWriter {
+            inner,
+            hasher: algorithm.hasher(),
+            written: 0,
+        }
+    }
+
+    /// The number of bytes written so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    /// A reference to the inner writer.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// Returns the inner writer, the digest of what was written, and its length.
+    pub fn finish(self) -> (W, Digest, u64) {
+        (self.inner, self.hasher.finalize(), self.written)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // Hash only what the inner writer accepted, so a short write stays consistent.
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}

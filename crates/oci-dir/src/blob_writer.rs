@@ -1,0 +1,171 @@
+//! Writing a blob: stream to a temporary file, verify, sync, then publish under the digest.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_core::oci_digest::{Hasher, io::BUFFER_SIZE};
+use oci_core::{Algorithm, BlobWriter, Digest, Error, Result, check_commit};
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+use crate::fsio::sync_dir;
+
+/// Prefix of named temporary files: what gc and fsck recognise as debris of an interrupted
+/// write. Anonymous (`O_TMPFILE`) temporaries leave nothing behind at all.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+const BLOB_MODE: u32 = 0o644;
+
+enum TempFile {
+    /// An `O_TMPFILE` inode, linked to its name only once verified.
+    Anonymous(File),
+    /// A `.tmp-*` file in the blob directory, renamed once verified.
+    Named(tempfile::NamedTempFile),
+}
+
+impl TempFile {
+    fn create(dir: &Path) -> Result<TempFile> {
+        if Path::new("/proc/self/fd").is_dir() {
+            let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+            if let Ok(fd) = rustix::fs::open(dir, flags, Mode::from_raw_mode(BLOB_MODE)) {
+                return Ok(TempFile::Anonymous(File::from(fd)));
+            }
+        }
+        tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .permissions(std::fs::Permissions::from_mode(BLOB_MODE))
+            .tempfile_in(dir)
+            .map(TempFile::Named)
+            .map_err(|e| Error::io(dir, e))
+    }
+
+    fn file(&mut self) -> &mut File {
+        match self {
+            TempFile::Anonymous(file) => file,
+            TempFile::Named(named) => named.as_file_mut(),
+        }
+    }
+
+    /// Gives the content its final name. An existing blob of that name is kept as it is: the
+    /// name is the content's digest, so it already holds these bytes.
+    fn publish(self, target: &Path) -> Result<()> {
+        let result = match self {
+            TempFile::Anonymous(file) => {
+                let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
+                rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    fd_path.as_str(),
+                    rustix::fs::CWD,
+                    target,
+                    AtFlags::SYMLINK_FOLLOW,
+                )
+                .map_err(io::Error::from)
+            }
+            TempFile::Named(named) => named
+                .persist_noclobber(target)
+                .map(drop)
+                .map_err(|e| e.error),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(Error::io(target, e)),
+        }
+    }
+}
+
+/// The directory driver's [`BlobWriter`].
+pub struct DirBlobWriter {
+    dir: PathBuf,
+    temp: TempFile,
+    hasher: Hasher,
+    buffer: Vec<u8>,
+    written: u64,
+    durable: bool,
+}
+
+impl DirBlobWriter {
+    pub(crate) fn new(dir: PathBuf, algorithm: Algorithm, durable: bool) -> Result<DirBlobWriter> {
+        let temp = TempFile::create(&dir)?;
+        Ok(DirBlobWriter {
+            dir,
+            temp,
+            hasher: algorithm.hasher(),
+            buffer: Vec::with_capacity(BUFFER_SIZE),
+            written: 0,
+            durable,
+        })
+    }
+
+    /// Hashes and writes `data` in one go; large chunks keep the SIMD hashers at full speed.
+    fn write_through(&mut self, data: &[u8]) -> io::Result<()> {
+        self.hasher.update(data);
+        self.temp.file().write_all(data)
+    }
+
+    fn flush_buffer(&mut self) -> io::Result<()> {
+        if !self.buffer.is_empty() {
+            let buffer = std::mem::take(&mut self.buffer);
+            let result = self.write_through(&buffer);
+            self.buffer = buffer;
+            self.buffer.clear();
+            result?;
+        }
+        Ok(())
+    }
+}
+
+impl Write for DirBlobWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buffer.len() + data.len() > BUFFER_SIZE {
+            self.flush_buffer()?;
+        }
+        if data.len() >= BUFFER_SIZE {
+            self.write_through(data)?;
+        } else {
+            self.buffer.extend_from_slice(data);
+        }
+        self.written += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_buffer()
+    }
+}
+
+impl BlobWriter for DirBlobWriter {
+    fn algorithm(&self) -> Algorithm {
+        self.hasher.algorithm()
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    fn commit(mut self: Box<Self>, size: Option<u64>, expected: Option<Digest>) -> Result<Digest> {
+        self.flush_buffer().map_err(|e| Error::io(&self.dir, e))?;
+        let DirBlobWriter {
+            dir,
+            mut temp,
+            hasher,
+            written,
+            durable,
+            ..
+        } = *self;
+        let actual = hasher.finalize();
+        // On a mismatch `temp` is dropped here, which discards it: nothing was ever visible.
+        check_commit(actual, written, size, expected)?;
+        if durable {
+            temp.file().sync_all().map_err(|e| Error::io(&dir, e))?;
+        }
+        let target = dir.join(actual.encoded());
+        temp.publish(&target)?;
+        if durable {
+            sync_dir(&dir)?;
+        }
+        Ok(actual)
+    }
+}

@@ -1,0 +1,111 @@
+//! Filesystem primitives with the guarantees the layout needs: no symlink followed at the last
+//! component, only regular files opened, and fsync of files and directories on demand.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_core::{Digest, Error, Result};
+use rustix::fs::OFlags;
+
+/// Opens an existing regular file for reading without following a symlink at `path` and
+/// without blocking on a FIFO; anything that is not a regular file is refused.
+pub fn open_regular(path: &Path, digest: Option<Digest>) -> Result<File> {
+    let flags = (OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC).bits();
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(flags as i32)
+        .open(path)
+        .map_err(|e| classify(path, digest, e))?;
+    let metadata = file.metadata().map_err(|e| Error::io(path, e))?;
+    if !metadata.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(file)
+}
+
+/// The size of a regular file at `path`, not following a symlink.
+pub fn regular_size(path: &Path, digest: Option<Digest>) -> Result<u64> {
+    let metadata = fs::symlink_metadata(path).map_err(|e| classify(path, digest, e))?;
+    if !metadata.is_file() {
+        return Err(not_regular(path));
+    }
+    Ok(metadata.len())
+}
+
+fn not_regular(path: &Path) -> Error {
+    Error::InvalidLayout {
+        path: path.to_path_buf(),
+        reason: "not a regular file (symlinks, FIFOs, devices and directories are refused)".into(),
+    }
+}
+
+/// Maps an OS error on `path`: a missing file is [`Error::NotFound`]; a symlink refused by
+/// `O_NOFOLLOW` is an invalid layout.
+pub fn classify(path: &Path, digest: Option<Digest>, err: io::Error) -> Error {
+    match err.kind() {
+        io::ErrorKind::NotFound => Error::NotFound {
+            path: path.to_path_buf(),
+            digest,
+        },
+        _ if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            not_regular(path)
+        }
+        _ => Error::io(path, err),
+    }
+}
+
+/// Flushes a directory's entries (a created, renamed or removed name) to disk.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, e))
+}
+
+/// Fails unless `path`, once resolved, is inside `root` (itself canonical). A missing `path`
+/// passes: nothing can escape through it.
+pub fn ensure_within(root: &Path, path: &Path) -> Result<()> {
+    match fs::canonicalize(path) {
+        Ok(real) if real.starts_with(root) => Ok(()),
+        Ok(real) => Err(Error::InvalidLayout {
+            path: path.to_path_buf(),
+            reason: format!(
+                "resolves to {}, outside the layout root {}",
+                real.display(),
+                root.display()
+            ),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Creates `dir` (and missing parents up to an existing one); when durable, syncs the parent so
+/// the new name survives a crash. Returns the path.
+pub fn create_dir(dir: &Path, durable: bool) -> Result<PathBuf> {
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            if durable {
+                sync_dir(parent_of(dir))?;
+            }
+            Ok(dir.to_path_buf())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(dir.to_path_buf()),
+        Err(e)
+            if e.kind() == io::ErrorKind::NotFound
+                && dir.parent().is_some_and(|p| !p.as_os_str().is_empty()) =>
+        {
+            create_dir(parent_of(dir), durable)?;
+            create_dir(dir, durable)
+        }
+        Err(e) => Err(Error::io(dir, e)),
+    }
+}
+
+/// The directory holding `path`; `.` for a bare relative name.
+pub fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}

@@ -1,0 +1,257 @@
+//! [`DirLayout`]: the directory representation of a layout.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use oci_core::oci_spec::image::ImageIndex;
+use oci_core::{
+    Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
+    LayoutFile, MetadataFile, Result, seed,
+};
+
+use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
+use crate::fsio;
+
+/// Whether writes wait for the disk.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// Every blob and index write is fsynced, and so is the directory that names it, before
+    /// the call returns: a crash or power loss afterwards loses nothing.
+    #[default]
+    Durable,
+    /// No fsync: atomicity is kept (a reader never sees a half-written blob or index) but a
+    /// power loss may lose recent writes. For scratch layouts and bulk imports.
+    Relaxed,
+}
+
+/// How a [`DirLayout`] behaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirOptions {
+    /// Whether writes wait for the disk.
+    pub durability: Durability,
+    /// Whether [`ContentStore::open_blob`](oci_core::ContentStore::open_blob) verifies content
+    /// while streaming it. On by default; turn off only for content you trust.
+    pub verify_reads: bool,
+}
+
+impl Default for DirOptions {
+    fn default() -> Self {
+        DirOptions {
+            durability: Durability::Durable,
+            verify_reads: true,
+        }
+    }
+}
+
+/// An OCI image layout stored as a directory.
+#[derive(Debug, Clone)]
+pub struct DirLayout {
+    root: PathBuf,
+    options: DirOptions,
+}
+
+impl DirLayout {
+    /// Opens an existing layout with the default options (durable, verified reads).
+    pub fn open(root: impl AsRef<Path>) -> Result<DirLayout> {
+        DirLayout::open_with(root, DirOptions::default())
+    }
+
+    /// Opens an existing layout. The root must be a directory holding `index.json`, and a
+    /// `blobs/` that resolves outside the root is refused.
+    pub fn open_with(root: impl AsRef<Path>, options: DirOptions) -> Result<DirLayout> {
+        let layout = DirLayout::at(root, options)?;
+        let index = layout.root.join(INDEX_FILE);
+        if !index.exists() {
+            return Err(Error::InvalidLayout {
+                path: layout.root.clone(),
+                reason: format!("no {INDEX_FILE}: not an OCI image layout"),
+            });
+        }
+        fsio::ensure_within(&layout.root, &layout.root.join(BLOBS_DIR))?;
+        Ok(layout)
+    }
+
+    /// Creates a new layout at `root` (the directory may exist, but must not hold a layout).
+    pub fn create(root: impl AsRef<Path>) -> Result<DirLayout> {
+        DirLayout::create_with(root, DirOptions::default(), &seed::InitOptions::default())
+    }
+
+    /// Creates a new layout with the given options.
+    pub fn create_with(
+        root: impl AsRef<Path>,
+        options: DirOptions,
+        init: &seed::InitOptions,
+    ) -> Result<DirLayout> {
+        let root = root.as_ref();
+        fsio::create_dir(root, options.durability == Durability::Durable)?;
+        let layout = DirLayout::at(root, options)?;
+        seed::init(&layout, init)?;
+        Ok(layout)
+    }
+
+    /// A driver for `root` without checking what is there (the seed's constructor): use this
+    /// before [`seed::init`] with custom [`seed::InitOptions`].
+    pub fn at(root: impl AsRef<Path>, options: DirOptions) -> Result<DirLayout> {
+        let root = root.as_ref();
+        let root = match fs::canonicalize(root) {
+            Ok(real) => real,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => root.to_path_buf(),
+            Err(e) => return Err(Error::io(root, e)),
+        };
+        Ok(DirLayout { root, options })
+    }
+
+    /// The layout's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> DirOptions {
+        self.options
+    }
+
+    fn durable(&self) -> bool {
+        self.options.durability == Durability::Durable
+    }
+
+    fn path_of(&self, file: LayoutFile) -> PathBuf {
+        self.root.join(file.relative_path())
+    }
+
+    /// `blobs/<alg>`, after checking that it does not lead out of the root.
+    fn algorithm_dir(&self, algorithm: Algorithm) -> Result<PathBuf> {
+        let blobs = self.root.join(BLOBS_DIR);
+        fsio::ensure_within(&self.root, &blobs)?;
+        let dir = blobs.join(algorithm.name());
+        fsio::ensure_within(&self.root, &dir)?;
+        Ok(dir)
+    }
+
+    fn checked_path(&self, file: LayoutFile) -> Result<PathBuf> {
+        if let LayoutFile::Blob(digest) = file {
+            self.algorithm_dir(digest.algorithm())?;
+        }
+        Ok(self.path_of(file))
+    }
+
+    /// Takes the layout's exclusive lock: a lock on the root directory itself, so no extra
+    /// file is needed and the lock survives `index.json` being replaced by rename.
+    fn lock(&self) -> Result<File> {
+        let dir = File::open(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        dir.lock().map_err(|e| Error::io(&self.root, e))?;
+        Ok(dir)
+    }
+}
+
+impl ImageDriver for DirLayout {
+    fn location(&self) -> &Path {
+        &self.root
+    }
+
+    fn init(&self) -> Result<()> {
+        for existing in [INDEX_FILE, IMAGE_LAYOUT_FILE] {
+            if fs::symlink_metadata(self.root.join(existing)).is_ok() {
+                return Err(Error::InvalidLayout {
+                    path: self.root.clone(),
+                    reason: format!(
+                        "already holds {existing}: refusing to initialise over a layout"
+                    ),
+                });
+            }
+        }
+        fsio::create_dir(&self.root.join(BLOBS_DIR), self.durable())?;
+        Ok(())
+    }
+
+    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
+        let path = self.checked_path(file)?;
+        Ok(Box::new(fsio::open_regular(&path, file.digest())?))
+    }
+
+    fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
+        let target = self.path_of(file.as_layout_file());
+        let mut temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(file.mode()))
+            .tempfile_in(&self.root)
+            .map_err(|e| Error::io(&self.root, e))?;
+        temp.write_all(contents)
+            .map_err(|e| Error::io(temp.path(), e))?;
+        if self.durable() {
+            temp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io(temp.path(), e))?;
+        }
+        temp.persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+        if self.durable() {
+            fsio::sync_dir(&self.root)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, file: LayoutFile) -> Result<()> {
+        let path = self.checked_path(file)?;
+        fs::remove_file(&path).map_err(|e| fsio::classify(&path, file.digest(), e))?;
+        if self.durable() {
+            fsio::sync_dir(fsio::parent_of(&path))?;
+        }
+        Ok(())
+    }
+
+    fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+        let dir = self.algorithm_dir(algorithm)?;
+        fsio::create_dir(&dir, self.durable())?;
+        Ok(Box::new(DirBlobWriter::new(
+            dir,
+            algorithm,
+            self.durable(),
+        )?))
+    }
+
+    fn list_blobs(&self) -> Result<Vec<Digest>> {
+        let mut digests = Vec::new();
+        for algorithm in Algorithm::ALL {
+            let dir = self.algorithm_dir(algorithm)?;
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if let Ok(digest) = Digest::parse(&format!("{algorithm}:{name}")) {
+                    digests.push(digest);
+                }
+            }
+        }
+        digests.sort();
+        Ok(digests)
+    }
+
+    fn blob_size(&self, digest: Digest) -> Result<u64> {
+        let path = self.checked_path(LayoutFile::Blob(digest))?;
+        fsio::regular_size(&path, Some(digest))
+    }
+
+    fn update_index(
+        &self,
+        edit: &mut dyn FnMut(&mut ImageIndex) -> Result<()>,
+    ) -> Result<ImageIndex> {
+        let _lock = self.lock()?;
+        let mut idx = seed::read_index(self)?;
+        edit(&mut idx)?;
+        seed::write_index(self, &idx)?;
+        Ok(idx)
+    }
+
+    fn verifies_reads(&self) -> bool {
+        self.options.verify_reads
+    }
+}
