@@ -45,16 +45,23 @@ impl VerifyError {
 /// A reader that hashes what passes through and checks it against an expected digest and size.
 ///
 /// The read that reaches the end of the content fails with [`io::ErrorKind::InvalidData`]
-/// (carrying a [`VerifyError`]) when the content does not match: a consumer never sees a clean
-/// end of file for bad content. Content longer than the expected size fails as soon as the
-/// excess is read.
+/// (carrying a [`VerifyError`]) when the content does not match, and so does every read after
+/// it: a consumer never sees a clean end of file for bad content. Content longer than the
+/// expected size fails as soon as the excess is read.
 #[derive(Debug)]
 pub struct VerifyingReader<R> {
     inner: R,
     expected: Digest,
     expected_size: Option<u64>,
-    hasher: Option<Hasher>,
+    state: State,
     seen: u64,
+}
+
+#[derive(Debug)]
+enum State {
+    Hashing(Hasher),
+    Verified,
+    Failed(VerifyError),
 }
 
 impl<R: Read> VerifyingReader<R> {
@@ -65,7 +72,7 @@ impl<R: Read> VerifyingReader<R> {
             inner,
             expected,
             expected_size,
-            hasher: Some(expected.algorithm().hasher()),
+            state: State::Hashing(expected.algorithm().hasher()),
             seen: 0,
         }
     }
@@ -80,19 +87,16 @@ impl<R: Read> VerifyingReader<R> {
         self.inner
     }
 
-    fn size_error(&self) -> io::Error {
+    fn size_error(&self) -> VerifyError {
         VerifyError::Size {
             digest: self.expected,
             expected: self.expected_size.unwrap_or_default(),
             actual: self.seen,
         }
-        .into_io()
     }
 
-    fn finish(&mut self) -> io::Result<()> {
-        let Some(hasher) = self.hasher.take() else {
-            return Ok(());
-        };
+    /// Checks the content once its end is reached.
+    fn verdict(&self, hasher: Hasher) -> Result<(), VerifyError> {
         if self.expected_size.is_some_and(|size| size != self.seen) {
             return Err(self.size_error());
         }
@@ -101,32 +105,43 @@ impl<R: Read> VerifyingReader<R> {
             return Err(VerifyError::Digest {
                 expected: self.expected,
                 actual,
-            }
-            .into_io());
+            });
         }
         Ok(())
+    }
+
+    fn fail(&mut self, err: VerifyError) -> io::Error {
+        self.state = State::Failed(err.clone());
+        err.into_io()
     }
 }
 
 impl<R: Read> Read for VerifyingReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.hasher.is_none() {
-            return Ok(0);
+        match &self.state {
+            State::Hashing(_) => {}
+            State::Verified => return Ok(0),
+            State::Failed(err) => return Err(err.clone().into_io()),
         }
         let n = self.inner.read(buf)?;
         if n == 0 {
             if buf.is_empty() {
                 return Ok(0);
             }
-            self.finish()?;
-            return Ok(0);
+            let State::Hashing(hasher) = std::mem::replace(&mut self.state, State::Verified) else {
+                unreachable!("checked above")
+            };
+            return match self.verdict(hasher) {
+                Ok(()) => Ok(0),
+                Err(err) => Err(self.fail(err)),
+            };
         }
         self.seen += n as u64;
         if self.expected_size.is_some_and(|size| self.seen > size) {
-            self.hasher = None;
-            return Err(self.size_error());
+            let err = self.size_error();
+            return Err(self.fail(err));
         }
-        if let Some(hasher) = self.hasher.as_mut() {
+        if let State::Hashing(hasher) = &mut self.state {
             hasher.update(&buf[..n]);
         }
         Ok(n)
