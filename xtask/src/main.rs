@@ -1,1 +1,76 @@
-fn main() {}
+//! `cargo xtask`: the one entry point for the project's checks and demos.
+//!
+//! ```text
+//! cargo xtask ci           fmt check, clippy -D warnings, every test (what CI runs)
+//! cargo xtask demo [DIR]   build a layout from examples/hello with the CLI
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+mod demo;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("demo") => demo::run(args.get(1).map(PathBuf::from)),
+        _ => {
+            eprintln!("usage: cargo xtask ci | cargo xtask demo [DIR]");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (xtask lives one level below it).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the workspace")
+        .to_path_buf()
+}
+
+/// Runs a command in the workspace root, echoing it, and fails when it fails.
+pub fn run(program: &str, args: &[&str]) -> Result<()> {
+    eprintln!("$ {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .current_dir(workspace_root())
+        .status()
+        .with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("`{program} {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> Result<()> {
+    run("cargo", &["fmt", "--all", "--", "--check"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    run("cargo", &["test", "--workspace", "--no-fail-fast"])?;
+    // oci-digest must stand alone, without its optional oci-spec conversions.
+    run(
+        "cargo",
+        &["test", "-p", "oci-digest", "--no-default-features"],
+    )?;
+    Ok(())
+}
