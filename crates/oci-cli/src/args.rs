@@ -43,12 +43,47 @@ pub enum Command {
     },
     /// List the index entries.
     Ls {
-        /// The layout.
+        /// The layout directory or archive.
         dir: PathBuf,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
     },
+    /// Write a layout as a tar archive, verifying every blob on the way.
+    Pack {
+        /// The layout directory.
+        dir: PathBuf,
+        /// The archive to write, or `-` for standard output. A file appears only once complete.
+        archive: PathBuf,
+        /// Compress the archive.
+        #[arg(long, value_enum, default_value_t = CompressArg::None)]
+        compress: CompressArg,
+    },
+    /// Unpack an archive (plain, gzip or zstd; `-` for standard input) into a layout directory:
+    /// a new one when DIR is missing or empty, else merged into the existing layout.
+    Unpack {
+        /// The archive, or `-` for standard input.
+        archive: PathBuf,
+        /// The layout directory.
+        dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CompressArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl From<CompressArg> for oci_tar::Compression {
+    fn from(arg: CompressArg) -> Self {
+        match arg {
+            CompressArg::None => oci_tar::Compression::None,
+            CompressArg::Gzip => oci_tar::Compression::Gzip,
+            CompressArg::Zstd => oci_tar::Compression::Zstd,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -77,7 +112,7 @@ pub enum BlobCommand {
     },
     /// Write a blob's verified bytes to standard output or to a file.
     Get {
-        /// The layout.
+        /// The layout directory or archive.
         dir: PathBuf,
         /// The blob's digest.
         digest: String,
@@ -94,7 +129,7 @@ pub enum BlobCommand {
     },
     /// List the blobs.
     Ls {
-        /// The layout.
+        /// The layout directory or archive.
         dir: PathBuf,
         /// Print a JSON array of {digest, size}.
         #[arg(long)]

@@ -4,10 +4,11 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use oci_core::oci_spec::image::{Descriptor, MediaType, Platform};
 use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, copy_stream, describe, index, seed};
 use oci_dir::{DirLayout, DirOptions, Durability};
+use oci_tar::{ExpansionLimit, TarArchive};
 use serde_json::{Value, json};
 
 use crate::args::{BlobCommand, Cli, Command};
@@ -31,13 +32,44 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             digest,
             reference,
-        } => tag(&DirLayout::open_with(dir, options)?, &digest, &reference),
+        } => tag(&open_writable(&dir, options)?, &digest, &reference),
         Command::Untag { dir, reference } => {
-            DirLayout::open_with(dir, options)?.remove_ref(&reference)?;
+            open_writable(&dir, options)?.remove_ref(&reference)?;
             Ok(())
         }
-        Command::Ls { dir, json } => list_entries(&DirLayout::open_with(dir, options)?, json),
+        Command::Ls { dir, json } => list_entries(open_readable(&dir, options)?.as_ref(), json),
+        Command::Pack {
+            dir,
+            archive,
+            compress,
+        } => pack(&open_writable(&dir, options)?, &archive, compress.into()),
+        Command::Unpack { archive, dir } => unpack(&archive, &dir, options),
     }
+}
+
+/// A layout directory, or an archive (read in place) when `path` is a file.
+fn open_readable(path: &Path, options: DirOptions) -> Result<Box<dyn ImageDriver>> {
+    if path.is_file() {
+        Ok(Box::new(TarArchive::open(path)?))
+    } else {
+        Ok(Box::new(DirLayout::open_with(path, options)?))
+    }
+}
+
+/// A layout directory; an archive is refused with what to do instead.
+fn open_writable(path: &Path, options: DirOptions) -> Result<DirLayout> {
+    if path.is_file() {
+        bail!(
+            "{}: archives are read-only; unpack it first (oci-layout unpack {} DIR)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(DirLayout::open_with(path, options)?)
+}
+
+fn is_stdio(path: &Path) -> bool {
+    path == Path::new("-")
 }
 
 fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
@@ -51,7 +83,7 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             expect_size,
             json,
         } => {
-            let layout = DirLayout::open_with(dir, options)?;
+            let layout = open_writable(&dir, options)?;
             let expected = expect_digest.as_deref().map(Digest::parse).transpose()?;
             // An expected digest decides the algorithm: hashing with another could never match.
             let algorithm = expected.map_or(Algorithm::from(algorithm), |d| d.algorithm());
@@ -74,16 +106,19 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             digest,
             output,
         } => {
-            let layout = DirLayout::open_with(dir, options)?;
             let digest = Digest::parse(&digest)?;
-            get_blob(&layout, digest, output.as_deref())
+            get_blob(
+                open_readable(&dir, options)?.as_ref(),
+                digest,
+                output.as_deref(),
+            )
         }
         BlobCommand::Rm { dir, digest } => {
-            let layout = DirLayout::open_with(dir, options)?;
-            seed::delete_blob(&layout, Digest::parse(&digest)?)?;
+            let digest = Digest::parse(&digest)?;
+            seed::delete_blob(&open_writable(&dir, options)?, digest)?;
             Ok(())
         }
-        BlobCommand::Ls { dir, json } => list_blobs(&DirLayout::open_with(dir, options)?, json),
+        BlobCommand::Ls { dir, json } => list_blobs(open_readable(&dir, options)?.as_ref(), json),
     }
 }
 
@@ -96,24 +131,31 @@ fn put_blob(
     expected: Option<Digest>,
 ) -> Result<Descriptor> {
     let mut input: Box<dyn Read> = match file {
-        None => Box::new(io::stdin().lock()),
-        Some(path) if path == Path::new("-") => Box::new(io::stdin().lock()),
-        Some(path) => Box::new(File::open(path).with_context(|| format!("{}", path.display()))?),
+        Some(path) if !is_stdio(path) => {
+            Box::new(File::open(path).with_context(|| format!("{}", path.display()))?)
+        }
+        _ => Box::new(io::stdin().lock()),
     };
     let mut writer = layout.begin_blob(algorithm)?;
-    copy_stream(&mut input, &mut writer).context("reading the blob")?;
+    // Name the source: reading a directory, say, opens fine and fails only here.
+    let source = match file {
+        Some(path) if path != Path::new("-") => path.display().to_string(),
+        _ => "standard input".to_owned(),
+    };
+    copy_stream(&mut input, &mut writer)
+        .with_context(|| format!("reading the blob from {source}"))?;
     let size = writer.bytes_written();
     let digest = writer.commit(expect_size, expected)?;
     Ok(Descriptor::new(MediaType::from(media_type), size, digest))
 }
 
-fn get_blob(layout: &DirLayout, digest: Digest, output: Option<&Path>) -> Result<()> {
+fn get_blob(layout: &dyn ImageDriver, digest: Digest, output: Option<&Path>) -> Result<()> {
     let size = layout.blob_size(digest)?;
     let mut reader = layout.open_blob(digest, Some(size))?;
     let Some(output) = output else {
         let mut stdout = io::stdout().lock();
         copy_stream(&mut reader, &mut stdout)
-            .map_err(|e| oci_core::Error::io(layout.root().join(digest.blob_path()), e))?;
+            .map_err(|e| oci_core::Error::io(layout.location().join(digest.blob_path()), e))?;
         return Ok(stdout.flush()?);
     };
     // Written beside the destination and renamed once verified: a failed get leaves no file.
@@ -126,7 +168,7 @@ fn get_blob(layout: &DirLayout, digest: Digest, output: Option<&Path>) -> Result
         .tempfile_in(parent)
         .with_context(|| format!("{}", parent.display()))?;
     copy_stream(&mut reader, &mut temp)
-        .map_err(|e| oci_core::Error::io(layout.root().join(digest.blob_path()), e))?;
+        .map_err(|e| oci_core::Error::io(layout.location().join(digest.blob_path()), e))?;
     temp.persist(output)
         .with_context(|| format!("{}", output.display()))?;
     Ok(())
@@ -149,7 +191,7 @@ fn platform_string(platform: &Platform) -> String {
     s
 }
 
-fn list_entries(layout: &DirLayout, as_json: bool) -> Result<()> {
+fn list_entries(layout: &dyn ImageDriver, as_json: bool) -> Result<()> {
     let idx = layout.index()?;
     if as_json {
         let entries: Vec<Value> = idx
@@ -198,7 +240,7 @@ fn platform_json(platform: &Platform) -> Value {
     value
 }
 
-fn list_blobs(layout: &DirLayout, as_json: bool) -> Result<()> {
+fn list_blobs(layout: &dyn ImageDriver, as_json: bool) -> Result<()> {
     let digests = layout.list_blobs()?;
     if as_json {
         let entries = digests
@@ -209,6 +251,41 @@ fn list_blobs(layout: &DirLayout, as_json: bool) -> Result<()> {
     }
     let out: String = digests.iter().map(|d| format!("{d}\n")).collect();
     print_out(&out)
+}
+
+fn pack(layout: &DirLayout, archive: &Path, compression: oci_tar::Compression) -> Result<()> {
+    if is_stdio(archive) {
+        let stdout = io::BufWriter::with_capacity(1 << 20, io::stdout());
+        let (mut out, _) = oci_tar::pack(layout, stdout, compression, Path::new("-"))?;
+        out.flush()?;
+    } else {
+        oci_tar::pack_to_file(layout, archive, compression)?;
+    }
+    Ok(())
+}
+
+fn unpack(archive: &Path, dir: &Path, options: DirOptions) -> Result<()> {
+    let input: Box<dyn Read> = if is_stdio(archive) {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(archive).with_context(|| format!("{}", archive.display()))?)
+    };
+    let is_empty_dir = |d: &Path| {
+        d.read_dir()
+            .map(|mut e| e.next().is_none())
+            .unwrap_or(false)
+    };
+    let layout = if !dir.exists() || is_empty_dir(dir) {
+        DirLayout::create_with(dir, options, &seed::InitOptions::default())?
+    } else {
+        open_writable(dir, options)?
+    };
+    let report = oci_tar::unpack(input, &layout, ExpansionLimit::default())?;
+    let mut stderr = io::stderr().lock();
+    for skipped in &report.skipped {
+        writeln!(stderr, "warning: {skipped}")?;
+    }
+    Ok(())
 }
 
 fn print_json(value: &Value) -> Result<()> {

@@ -102,6 +102,15 @@ pub trait ImageDriver {
     /// Starts writing a blob hashed with `algorithm`.
     fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>>;
 
+    /// Starts writing a blob whose digest and size are known up front (copying, unpacking).
+    /// A driver that must name an entry before its content (a tar stream) can then stream it
+    /// instead of spooling it. The writer's `commit` still checks both. The default is
+    /// [`ImageDriver::blob_writer`] for the digest's algorithm.
+    fn blob_writer_for(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
+        let _ = size;
+        self.blob_writer(digest.algorithm())
+    }
+
     /// Every blob stored, by digest, in a stable order. Files under `blobs/` whose names are
     /// not valid digests are not listed (fsck reports them).
     fn list_blobs(&self) -> Result<Vec<Digest>>;

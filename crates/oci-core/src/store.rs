@@ -32,6 +32,13 @@ pub trait ContentStore {
     /// Starts writing a blob; see [`BlobWriter::commit`].
     fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>>;
 
+    /// Starts writing a blob whose digest and size are known (see
+    /// [`ImageDriver::blob_writer_for`]).
+    fn begin_known_blob(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
+        let _ = size;
+        self.begin_blob(digest.algorithm())
+    }
+
     /// The top-level index.
     fn index(&self) -> Result<ImageIndex>;
 
@@ -78,6 +85,10 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
 
     fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
         self.blob_writer(algorithm)
+    }
+
+    fn begin_known_blob(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
+        self.blob_writer_for(digest, size)
     }
 
     fn index(&self) -> Result<ImageIndex> {
@@ -171,7 +182,7 @@ fn copy_blob(
         report.blobs_present += 1;
         return Ok(());
     }
-    let mut writer = dst.begin_blob(digest.algorithm())?;
+    let mut writer = dst.begin_known_blob(digest, size)?;
     crate::copy_stream(reader, &mut writer)
         .map_err(|e| Error::io(dst.location().join(digest.blob_path()), e))?;
     writer.commit(Some(size), Some(digest))?;

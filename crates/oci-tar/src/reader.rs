@@ -1,0 +1,222 @@
+//! [`TarArchive`]: a layout archive read in place, without extracting it.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use oci_core::{
+    Algorithm, BlobWriter, Digest, Error, ImageDriver, LayoutFile, MetadataFile, Result,
+};
+
+use crate::compression::{self, Compression, ExpansionLimit};
+use crate::entry_name::{Disposition, disposition};
+
+/// Where an entry's content is in the archive file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    offset: u64,
+    size: u64,
+}
+
+/// A layout archive opened for reading in place.
+///
+/// Opening reads the tar headers only, in one pass, recording where each layout file's content
+/// is; reads then go straight to those offsets with positional reads, so one open archive can
+/// serve several readers. Nothing is extracted. A compressed archive (gzip or zstd, detected by
+/// magic bytes) is first decompressed, bounded, to an anonymous temp file.
+///
+/// Read-only: the write methods of [`ImageDriver`] fail with a message saying to unpack first.
+#[derive(Debug)]
+pub struct TarArchive {
+    path: PathBuf,
+    file: File,
+    compression: Compression,
+    entries: HashMap<LayoutFile, Span>,
+    skipped: Vec<String>,
+}
+
+impl TarArchive {
+    /// Opens the archive at `path`.
+    pub fn open(path: impl AsRef<Path>) -> Result<TarArchive> {
+        TarArchive::open_with(path, ExpansionLimit::default())
+    }
+
+    /// Opens the archive at `path`, with a custom bound on decompression.
+    pub fn open_with(path: impl AsRef<Path>, limit: ExpansionLimit) -> Result<TarArchive> {
+        let path = path.as_ref().to_path_buf();
+        let mut file = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::NotFound {
+                path: path.clone(),
+                digest: None,
+            },
+            _ => Error::io(&path, e),
+        })?;
+        let mut head = [0u8; 4];
+        let n = file.read(&mut head).map_err(|e| Error::io(&path, e))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io(&path, e))?;
+        let compression = Compression::detect(&head[..n]);
+        if compression != Compression::None {
+            let mut spool = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            {
+                let (_, mut plain) =
+                    compression::decompress(&file, limit).map_err(|e| Error::io(&path, e))?;
+                oci_core::copy_stream(&mut plain, &mut spool).map_err(|e| Error::io(&path, e))?;
+            }
+            spool.rewind().map_err(|e| Error::io(&path, e))?;
+            file = spool;
+        }
+        let (entries, skipped) = scan(&file, &path)?;
+        Ok(TarArchive {
+            path,
+            file,
+            compression,
+            entries,
+            skipped,
+        })
+    }
+
+    /// The compression the archive was stored with.
+    pub fn compression(&self) -> Compression {
+        self.compression
+    }
+
+    /// Entries that were not taken, each with the reason (links, devices, invalid names, …).
+    pub fn skipped(&self) -> &[String] {
+        &self.skipped
+    }
+
+    fn read_only(&self) -> Error {
+        Error::Unsupported {
+            path: self.path.clone(),
+            reason: "archives are read-only; unpack it first (oci-layout unpack ARCHIVE DIR)"
+                .into(),
+        }
+    }
+
+    fn span(&self, file: LayoutFile) -> Result<Span> {
+        self.entries
+            .get(&file)
+            .copied()
+            .ok_or_else(|| Error::NotFound {
+                path: self.path.join(file.relative_path()),
+                digest: file.digest(),
+            })
+    }
+}
+
+/// One pass over the headers. The last entry of a name wins, as when tar extracts.
+fn scan(file: &File, path: &Path) -> Result<(HashMap<LayoutFile, Span>, Vec<String>)> {
+    let invalid = |reason: String| Error::InvalidLayout {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut archive = tar::Archive::new(file);
+    let mut entries = HashMap::new();
+    let mut skipped = Vec::new();
+    let iter = archive
+        .entries_with_seek()
+        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
+    for entry in iter {
+        let entry = entry.map_err(|e| invalid(format!("corrupt or truncated tar: {e}")))?;
+        match disposition(&entry.path_bytes(), entry.header().entry_type()) {
+            Disposition::Take(layout_file) => {
+                let span = Span {
+                    offset: entry.raw_file_position(),
+                    size: entry.size(),
+                };
+                entries.insert(layout_file, span);
+            }
+            Disposition::Ignore => {}
+            Disposition::Skip(why) => skipped.push(why),
+        }
+    }
+    // A truncated archive can end inside the last entry: its content must be all there.
+    let length = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if let Some((file, span)) = entries
+        .iter()
+        .find(|(_, s)| s.offset.saturating_add(s.size) > length)
+    {
+        return Err(invalid(format!(
+            "truncated: {file} needs {} bytes at offset {}",
+            span.size, span.offset
+        )));
+    }
+    Ok((entries, skipped))
+}
+
+/// Reads one entry's bytes with positional reads on the shared file.
+struct SpanReader<'a> {
+    file: &'a File,
+    position: u64,
+    end: u64,
+}
+
+impl Read for SpanReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.end - self.position;
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.position)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "archive ends inside an entry",
+            ));
+        }
+        self.position += n as u64;
+        Ok(n)
+    }
+}
+
+impl ImageDriver for TarArchive {
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
+    fn init(&self) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
+        let span = self.span(file)?;
+        Ok(Box::new(SpanReader {
+            file: &self.file,
+            position: span.offset,
+            end: span.offset + span.size,
+        }))
+    }
+
+    fn write_file(&self, _: MetadataFile, _: &[u8]) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    fn remove(&self, _: LayoutFile) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    fn blob_writer(&self, _: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+        Err(self.read_only())
+    }
+
+    fn list_blobs(&self) -> Result<Vec<Digest>> {
+        let mut digests: Vec<Digest> = self.entries.keys().filter_map(LayoutFile::digest).collect();
+        digests.sort();
+        Ok(digests)
+    }
+
+    fn blob_size(&self, digest: Digest) -> Result<u64> {
+        Ok(self.span(LayoutFile::Blob(digest))?.size)
+    }
+
+    fn update_index(
+        &self,
+        _: &mut dyn FnMut(&mut oci_core::oci_spec::image::ImageIndex) -> Result<()>,
+    ) -> Result<oci_core::oci_spec::image::ImageIndex> {
+        Err(self.read_only())
+    }
+}

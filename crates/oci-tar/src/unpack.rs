@@ -1,0 +1,149 @@
+//! Streaming unpack: any archive stream (plain, gzip, zstd; a file or a pipe) into a directory
+//! layout, verifying every blob before it is published.
+
+use std::io::Read;
+
+use oci_core::oci_spec::image::OciLayout;
+use oci_core::{Error, ImageDriver, LayoutFile, Result, copy_stream, index};
+
+use crate::compression::{self, ExpansionLimit};
+use crate::entry_name::{Disposition, disposition};
+
+/// `index.json` is read whole; nothing legitimate comes near this.
+pub const MAX_INDEX_SIZE: u64 = 128 << 20;
+/// `oci-layout` is one short JSON object.
+const MAX_IMAGE_LAYOUT_SIZE: u64 = 64 << 10;
+
+/// What [`unpack`] did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnpackReport {
+    /// Blobs verified and written.
+    pub blobs_written: usize,
+    /// Blobs the target already had (still verified as they were read).
+    pub blobs_present: usize,
+    /// Index entries put into the target's index.
+    pub entries_merged: usize,
+    /// Entries not taken, each with its reason.
+    pub skipped: Vec<String>,
+}
+
+/// Unpacks the archive stream `input` into `target`.
+///
+/// Every blob is streamed through the target's blob writer with the digest and size its
+/// entry name and header give, so it is verified before it becomes visible; a corrupt blob
+/// stops the unpack with an error naming it and leaves nothing unverified behind. The archive's
+/// index entries are then merged into the target's index in one locked update: an entry with a
+/// ref name replaces the target's entries of that name, an untagged one is added unless an
+/// identical one is there.
+pub fn unpack(
+    input: impl Read,
+    target: &dyn ImageDriver,
+    limit: ExpansionLimit,
+) -> Result<UnpackReport> {
+    let label = target.location().to_path_buf();
+    let stream_error = |e| Error::InvalidLayout {
+        path: label.clone(),
+        reason: format!("reading the archive: {e}"),
+    };
+    let (_, plain) = compression::decompress(input, limit).map_err(stream_error)?;
+    let mut archive = tar::Archive::new(plain);
+    let mut report = UnpackReport::default();
+    let mut index_bytes = None;
+    let mut layout_bytes = None;
+    for entry in archive.entries().map_err(stream_error)? {
+        let mut entry = entry.map_err(stream_error)?;
+        let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let file = match disposition(&entry.path_bytes(), entry.header().entry_type()) {
+            Disposition::Take(file) => file,
+            Disposition::Ignore => continue,
+            Disposition::Skip(why) => {
+                report.skipped.push(why);
+                continue;
+            }
+        };
+        let size = entry.size();
+        match file {
+            LayoutFile::Blob(digest) => {
+                if target.has_blob(digest)? {
+                    report.blobs_present += 1;
+                    continue;
+                }
+                let mut writer = target.blob_writer_for(digest, size)?;
+                copy_stream(&mut entry, &mut writer).map_err(stream_error)?;
+                writer.commit(Some(size), Some(digest))?;
+                report.blobs_written += 1;
+            }
+            LayoutFile::Index => {
+                index_bytes = Some(read_small(&mut entry, MAX_INDEX_SIZE, &shown, &label)?);
+            }
+            LayoutFile::ImageLayout => {
+                layout_bytes = Some(read_small(
+                    &mut entry,
+                    MAX_IMAGE_LAYOUT_SIZE,
+                    &shown,
+                    &label,
+                )?);
+            }
+        }
+    }
+    if let Some(bytes) = layout_bytes {
+        let layout: OciLayout = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            path: label.join("oci-layout (in the archive)"),
+            source,
+        })?;
+        if !layout.image_layout_version().starts_with("1.") {
+            return Err(Error::InvalidLayout {
+                path: label,
+                reason: format!(
+                    "the archive's imageLayoutVersion {:?} is not 1.x",
+                    layout.image_layout_version()
+                ),
+            });
+        }
+    }
+    let bytes = index_bytes.ok_or_else(|| Error::InvalidLayout {
+        path: label.clone(),
+        reason: "the archive has no index.json".into(),
+    })?;
+    let incoming = index::parse_index(&bytes).map_err(|source| Error::Json {
+        path: label.join("index.json (in the archive)"),
+        source,
+    })?;
+    for descriptor in incoming.manifests() {
+        if let Some(name) = index::ref_name(descriptor) {
+            oci_core::validate_ref_name(name)?;
+        }
+    }
+    target.update_index(&mut |idx| {
+        report.entries_merged = 0;
+        for descriptor in incoming.manifests() {
+            let tagged = index::ref_name(descriptor).is_some();
+            if tagged || !idx.manifests().contains(descriptor) {
+                index::put_descriptor(idx, descriptor.clone());
+                report.entries_merged += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(report)
+}
+
+fn read_small(
+    entry: &mut impl Read,
+    limit: u64,
+    shown: &str,
+    label: &std::path::Path,
+) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    entry
+        .take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(label, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(Error::InvalidLayout {
+            path: label.to_path_buf(),
+            reason: format!("archive entry {shown:?} is over the {limit} byte limit"),
+        });
+    }
+    Ok(bytes)
+}

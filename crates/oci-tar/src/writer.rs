@@ -1,0 +1,447 @@
+//! [`TarWriter`]: a layout written as a tar stream, through the core driver traits.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{self, Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use oci_core::oci_digest::Hasher;
+use oci_core::{
+    Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
+    LayoutFile, MetadataFile, Result, check_commit, copy_stream,
+};
+use tar::EntryType;
+
+use crate::framing;
+
+const BLOB_MODE: u32 = 0o644;
+
+/// A layout written as a tar archive to any [`Write`]: a file, a pipe, standard output.
+///
+/// It implements [`ImageDriver`], so [`oci_core::seed`] and [`oci_core::ContentStore`] work on
+/// it unchanged. Blobs go into the stream as they are committed; `index.json` and `oci-layout`
+/// are kept in memory and written by [`TarWriter::finish`], after the blobs, as every producer
+/// does. A blob whose digest and size are known up front
+/// ([`ImageDriver::blob_writer_for`]) streams straight into the archive; any other is spooled
+/// to an anonymous temp file, never to memory.
+///
+/// The same blobs written in the same order with the same index give the same bytes: mtime 0,
+/// uid/gid 0, no user names, fixed modes, GNU long names for `blobs/sha512/<128 hex>`.
+///
+/// A size or digest mismatch of a streamed blob leaves wrong bytes in the stream, so it
+/// poisons the writer: every later call fails, saying the archive is invalid.
+pub struct TarWriter<W: Write + Send> {
+    label: PathBuf,
+    state: Mutex<State<W>>,
+}
+
+struct State<W> {
+    out: W,
+    started: bool,
+    algorithm_dirs: BTreeSet<Algorithm>,
+    blobs: BTreeMap<Digest, u64>,
+    index: Option<Vec<u8>>,
+    image_layout: Option<Vec<u8>>,
+    streaming: bool,
+    poisoned: Option<String>,
+}
+
+impl<W: Write + Send> TarWriter<W> {
+    /// A writer onto `out`; `label` names the archive in messages (its path, or `-`).
+    pub fn new(out: W, label: impl Into<PathBuf>) -> TarWriter<W> {
+        TarWriter {
+            label: label.into(),
+            state: Mutex::new(State {
+                out,
+                started: false,
+                algorithm_dirs: BTreeSet::new(),
+                blobs: BTreeMap::new(),
+                index: None,
+                image_layout: None,
+                streaming: false,
+                poisoned: None,
+            }),
+        }
+    }
+
+    /// Writes `index.json`, `oci-layout` and the end-of-archive marker, and returns the
+    /// underlying writer (flushed).
+    pub fn finish(self) -> Result<W> {
+        let label = self.label.clone();
+        let mut state = self.state.into_inner().map_err(|_| poisoned_lock(&label))?;
+        state.check(&label)?;
+        state.start(&label)?;
+        let io = |e| Error::io(&label, e);
+        if let Some(index) = state.index.take() {
+            framing::write_file(
+                &mut state.out,
+                INDEX_FILE,
+                MetadataFile::Index.mode(),
+                &index,
+            )
+            .map_err(io)?;
+        }
+        if let Some(layout) = state.image_layout.take() {
+            framing::write_file(
+                &mut state.out,
+                IMAGE_LAYOUT_FILE,
+                MetadataFile::ImageLayout.mode(),
+                &layout,
+            )
+            .map_err(io)?;
+        }
+        framing::write_end(&mut state.out).map_err(io)?;
+        state.out.flush().map_err(io)?;
+        Ok(state.out)
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, State<W>>> {
+        let state = self.state.lock().map_err(|_| poisoned_lock(&self.label))?;
+        state.check(&self.label)?;
+        Ok(state)
+    }
+
+    fn read_only(&self, what: &str) -> Error {
+        Error::Unsupported {
+            path: self.label.clone(),
+            reason: format!("a tar stream being written cannot {what}"),
+        }
+    }
+}
+
+fn poisoned_lock(label: &Path) -> Error {
+    Error::Unsupported {
+        path: label.to_path_buf(),
+        reason: "the archive is invalid: a writer panicked".into(),
+    }
+}
+
+impl<W: Write> State<W> {
+    fn check(&self, label: &Path) -> Result<()> {
+        if let Some(why) = &self.poisoned {
+            return Err(Error::InvalidLayout {
+                path: label.to_path_buf(),
+                reason: format!("the archive is invalid and takes no more writes: {why}"),
+            });
+        }
+        if self.streaming {
+            return Err(Error::Unsupported {
+                path: label.to_path_buf(),
+                reason: "a blob is being streamed into the archive; commit it first".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn poison(&mut self, label: &Path, why: String) -> Error {
+        let error = Error::InvalidLayout {
+            path: label.to_path_buf(),
+            reason: format!("the archive is invalid: {why}"),
+        };
+        self.poisoned = Some(why);
+        error
+    }
+
+    /// The `blobs/` entry comes first.
+    fn start(&mut self, label: &Path) -> Result<()> {
+        if !self.started {
+            framing::write_dir(&mut self.out, &format!("{BLOBS_DIR}/"))
+                .map_err(|e| Error::io(label, e))?;
+            self.started = true;
+        }
+        Ok(())
+    }
+
+    /// Writes the headers of a blob entry (and its `blobs/<alg>/` entry the first time).
+    fn begin_blob_entry(&mut self, label: &Path, digest: Digest, size: u64) -> Result<()> {
+        self.start(label)?;
+        let io = |e| Error::io(label, e);
+        if self.algorithm_dirs.insert(digest.algorithm()) {
+            framing::write_dir(
+                &mut self.out,
+                &format!("{BLOBS_DIR}/{}/", digest.algorithm()),
+            )
+            .map_err(io)?;
+        }
+        framing::write_header(
+            &mut self.out,
+            &digest.blob_entry_name(),
+            EntryType::Regular,
+            BLOB_MODE,
+            size,
+        )
+        .map_err(io)
+    }
+}
+
+impl<W: Write + Send> ImageDriver for TarWriter<W> {
+    fn location(&self) -> &Path {
+        &self.label
+    }
+
+    fn init(&self) -> Result<()> {
+        self.lock()?.start(&self.label)
+    }
+
+    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
+        let state = self.lock()?;
+        let bytes = match file {
+            LayoutFile::Index => state.index.clone(),
+            LayoutFile::ImageLayout => state.image_layout.clone(),
+            LayoutFile::Blob(_) => return Err(self.read_only("read back a blob")),
+        };
+        bytes
+            .map(|b| Box::new(io::Cursor::new(b)) as Box<dyn Read + Send>)
+            .ok_or_else(|| Error::NotFound {
+                path: self.label.join(file.relative_path()),
+                digest: None,
+            })
+    }
+
+    fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
+        let mut state = self.lock()?;
+        match file {
+            MetadataFile::Index => state.index = Some(contents.to_vec()),
+            MetadataFile::ImageLayout => state.image_layout = Some(contents.to_vec()),
+        }
+        Ok(())
+    }
+
+    fn remove(&self, file: LayoutFile) -> Result<()> {
+        let mut state = self.lock()?;
+        let removed = match file {
+            LayoutFile::Index => state.index.take().is_some(),
+            LayoutFile::ImageLayout => state.image_layout.take().is_some(),
+            LayoutFile::Blob(_) => return Err(self.read_only("remove a blob already written")),
+        };
+        if removed {
+            Ok(())
+        } else {
+            Err(Error::NotFound {
+                path: self.label.join(file.relative_path()),
+                digest: None,
+            })
+        }
+    }
+
+    fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+        // Fail early on a poisoned or busy archive rather than after spooling the blob.
+        drop(self.lock()?);
+        let spool = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+        Ok(Box::new(SpooledBlobWriter {
+            archive: self,
+            spool,
+            hasher: algorithm.hasher(),
+            written: 0,
+        }))
+    }
+
+    fn blob_writer_for(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
+        let mut state = self.lock()?;
+        if state.blobs.contains_key(&digest) {
+            // Already in the archive: verify the content, write nothing.
+            drop(state);
+            return Ok(Box::new(StreamingBlobWriter::new(
+                self, digest, size, false,
+            )));
+        }
+        state.begin_blob_entry(&self.label, digest, size)?;
+        state.streaming = true;
+        Ok(Box::new(StreamingBlobWriter::new(self, digest, size, true)))
+    }
+
+    fn list_blobs(&self) -> Result<Vec<Digest>> {
+        Ok(self.lock()?.blobs.keys().copied().collect())
+    }
+
+    fn blob_size(&self, digest: Digest) -> Result<u64> {
+        self.lock()?
+            .blobs
+            .get(&digest)
+            .copied()
+            .ok_or_else(|| Error::blob_not_found(self.label.join(digest.blob_path()), digest))
+    }
+}
+
+/// A blob of unknown digest: spooled to an anonymous temp file, then copied into the archive
+/// once verified.
+struct SpooledBlobWriter<'a, W: Write + Send> {
+    archive: &'a TarWriter<W>,
+    spool: File,
+    hasher: Hasher,
+    written: u64,
+}
+
+impl<W: Write + Send> Write for SpooledBlobWriter<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.spool.write(data)?;
+        self.hasher.update(&data[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.spool.flush()
+    }
+}
+
+impl<W: Write + Send> BlobWriter for SpooledBlobWriter<'_, W> {
+    fn algorithm(&self) -> Algorithm {
+        self.hasher.algorithm()
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    fn commit(self: Box<Self>, size: Option<u64>, expected: Option<Digest>) -> Result<Digest> {
+        let SpooledBlobWriter {
+            archive,
+            mut spool,
+            hasher,
+            written,
+        } = *self;
+        let digest = hasher.finalize();
+        check_commit(digest, written, size, expected)?;
+        let label = &archive.label;
+        let mut state = archive.lock()?;
+        if state.blobs.contains_key(&digest) {
+            return Ok(digest);
+        }
+        state.begin_blob_entry(label, digest, written)?;
+        spool.rewind().map_err(|e| Error::io(label, e))?;
+        let copied = copy_stream(&mut spool, &mut state.out);
+        match copied {
+            Ok(n) if n == written => {}
+            Ok(n) => {
+                return Err(state.poison(
+                    label,
+                    format!("spooled blob {digest} shrank to {n} of {written} bytes"),
+                ));
+            }
+            Err(e) => return Err(state.poison(label, format!("writing blob {digest}: {e}"))),
+        }
+        if let Err(e) = framing::write_padding(&mut state.out, written) {
+            return Err(state.poison(label, format!("writing blob {digest}: {e}")));
+        }
+        state.blobs.insert(digest, written);
+        Ok(digest)
+    }
+}
+
+/// A blob of known digest and size, streamed straight into the archive.
+struct StreamingBlobWriter<'a, W: Write + Send> {
+    archive: &'a TarWriter<W>,
+    expected: Digest,
+    size: u64,
+    hasher: Hasher,
+    written: u64,
+    /// False when the archive already holds the blob: the content is checked, not written.
+    into_archive: bool,
+    committed: bool,
+}
+
+impl<'a, W: Write + Send> StreamingBlobWriter<'a, W> {
+    fn new(archive: &'a TarWriter<W>, expected: Digest, size: u64, into_archive: bool) -> Self {
+        StreamingBlobWriter {
+            archive,
+            expected,
+            size,
+            hasher: expected.algorithm().hasher(),
+            written: 0,
+            into_archive,
+            committed: false,
+        }
+    }
+
+    fn fail(&self, why: &str) -> io::Error {
+        if self.into_archive
+            && let Ok(mut state) = self.archive.state.lock()
+        {
+            state.streaming = false;
+            let _ = state.poison(&self.archive.label, why.to_owned());
+        }
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the archive is invalid: {why}"),
+        )
+    }
+}
+
+impl<W: Write + Send> Write for StreamingBlobWriter<'_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.written + data.len() as u64 > self.size {
+            return Err(self.fail(&format!(
+                "blob {} is longer than its {} bytes",
+                self.expected, self.size
+            )));
+        }
+        if self.into_archive {
+            let mut state = self
+                .archive
+                .state
+                .lock()
+                .map_err(|_| io::Error::other("archive lock poisoned"))?;
+            if let Err(e) = state.out.write_all(data) {
+                drop(state);
+                return Err(self.fail(&format!("writing blob {}: {e}", self.expected)));
+            }
+        }
+        self.hasher.update(data);
+        self.written += data.len() as u64;
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<W: Write + Send> BlobWriter for StreamingBlobWriter<'_, W> {
+    fn algorithm(&self) -> Algorithm {
+        self.expected.algorithm()
+    }
+
+    fn bytes_written(&self) -> u64 {
+        self.written
+    }
+
+    fn commit(mut self: Box<Self>, size: Option<u64>, expected: Option<Digest>) -> Result<Digest> {
+        self.committed = true;
+        let hasher = std::mem::replace(&mut self.hasher, self.expected.algorithm().hasher());
+        let actual = hasher.finalize();
+        let checked = check_commit(actual, self.written, Some(self.size), Some(self.expected))
+            .and_then(|()| check_commit(actual, self.written, size, expected));
+        if !self.into_archive {
+            return checked.map(|()| actual);
+        }
+        let label = &self.archive.label;
+        let mut state = self
+            .archive
+            .state
+            .lock()
+            .map_err(|_| poisoned_lock(label))?;
+        state.streaming = false;
+        if let Err(e) = checked {
+            return Err(state.poison(label, e.to_string()));
+        }
+        if let Err(e) = framing::write_padding(&mut state.out, self.written) {
+            return Err(state.poison(label, format!("writing blob {actual}: {e}")));
+        }
+        state.blobs.insert(actual, self.written);
+        Ok(actual)
+    }
+}
+
+impl<W: Write + Send> Drop for StreamingBlobWriter<'_, W> {
+    fn drop(&mut self) {
+        if self.into_archive && !self.committed {
+            // The header promised `size` bytes that never came: the stream is unusable.
+            let _ = self.fail(&format!(
+                "blob {} was abandoned after {} of {} bytes",
+                self.expected, self.written, self.size
+            ));
+        }
+    }
+}
