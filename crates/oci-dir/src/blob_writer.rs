@@ -70,7 +70,10 @@ impl TempFile {
         };
         match result {
             Ok(()) => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            // Same name, same content: but only a regular file can be that content.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                crate::fsio::regular_size(target, None).map(drop)
+            }
             Err(e) => Err(Error::io(target, e)),
         }
     }

@@ -97,7 +97,9 @@ impl DirLayout {
         let root = root.as_ref();
         let root = match fs::canonicalize(root) {
             Ok(real) => real,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => root.to_path_buf(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                canonical_missing(root).map_err(|e| Error::io(root, e))?
+            }
             Err(e) => return Err(Error::io(root, e)),
         };
         Ok(DirLayout { root, options })
@@ -143,6 +145,31 @@ impl DirLayout {
         let dir = File::open(&self.root).map_err(|e| Error::io(&self.root, e))?;
         dir.lock().map_err(|e| Error::io(&self.root, e))?;
         Ok(dir)
+    }
+}
+
+/// The canonical form a missing `path` will have once created: its nearest existing ancestor,
+/// canonicalised, joined with the missing names. Without this, a root reached through a
+/// symlink or given as a relative path would not be a prefix of the canonical paths
+/// [`fsio::ensure_within`] compares it with, and every blob operation after `init` would fail.
+fn canonical_missing(path: &Path) -> io::Result<PathBuf> {
+    let mut missing = Vec::new();
+    let mut current = path;
+    loop {
+        let Some(name) = current.file_name() else {
+            // Ends in `..` or is a root: leave it as given.
+            return Ok(path.to_path_buf());
+        };
+        missing.push(name);
+        current = fsio::parent_of(current);
+        match fs::canonicalize(current) {
+            Ok(mut real) => {
+                real.extend(missing.iter().rev());
+                return Ok(real);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
     }
 }
 

@@ -1,0 +1,14 @@
+//! Integration tests of the directory driver, and through it of oci-core's seed functions,
+//! content store, copy and describe: the shared conformance layouts, one test per seed function,
+//! crash-safe blob writes, verified reads, hostile layouts and concurrent index updates.
+//!
+//! Tests that write work on fresh temporary layouts or on copies of corpus layouts; the corpus
+//! itself is only read.
+#![allow(clippy::unwrap_used)]
+
+mod blobs;
+mod common;
+mod conformance;
+mod hostile;
+mod seed;
+mod store;

@@ -1,0 +1,290 @@
+//! The content-store level over directories: copy_image, describe, tagging, concurrency.
+
+use std::collections::BTreeSet;
+use std::sync::Barrier;
+
+use oci_core::oci_spec::image::{Arch, Descriptor, MediaType, Os};
+use oci_core::{
+    ContentStore, CopyReport, Digest, Error, ImageDriver, copy_image, describe, index, seed,
+};
+use oci_dir::DirLayout;
+use serde_json::json;
+
+use crate::common::{
+    MANIFEST, OCI_CONFIG, OCI_INDEX, corpus_layout, digest_of, err, new_layout, new_layout_with,
+    read_all, ref_names, relaxed, small_image, write_image,
+};
+
+#[test]
+fn copy_image_between_dir_layouts() {
+    let (_src_tmp, src) = new_layout_with(relaxed());
+    let (_dst_tmp, dst) = new_layout();
+    let image = small_image(&src);
+    // An unrelated blob in the source is not copied.
+    let unrelated = seed::write_blob(&src, b"unrelated").unwrap();
+
+    let report = copy_image(&src, &dst, &image.manifest).unwrap();
+    assert_eq!(
+        report,
+        CopyReport {
+            blobs_copied: 4,
+            bytes_copied: image.bytes(),
+            blobs_present: 0,
+        }
+    );
+    let copied: BTreeSet<Digest> = dst.list_blobs().unwrap().into_iter().collect();
+    assert_eq!(copied, image.digests());
+    assert!(!ContentStore::has_blob(&dst, unrelated).unwrap());
+    for digest in image.digests() {
+        assert_eq!(
+            seed::read_blob(&dst, digest).unwrap(),
+            seed::read_blob(&src, digest).unwrap()
+        );
+    }
+    // Index entries are not touched.
+    assert!(ref_names(&dst).is_empty());
+
+    let again = copy_image(&src, &dst, &image.manifest).unwrap();
+    assert_eq!(
+        again,
+        CopyReport {
+            blobs_copied: 0,
+            bytes_copied: 0,
+            blobs_present: 4,
+        }
+    );
+}
+
+#[test]
+fn copy_image_nested_index_from_corpus() {
+    // Entry "3" of ggcr-test_index is an OCI index (read straight from the read-only corpus).
+    let src = DirLayout::open(corpus_layout("ggcr-test_index")).unwrap();
+    let (_tmp, dst) = new_layout_with(relaxed());
+    let root = src.resolve("3").unwrap();
+    assert_eq!(root.media_type().to_string(), OCI_INDEX);
+    let report = copy_image(&src, &dst, &root).unwrap();
+    // The index, its manifest, that manifest's config and layer.
+    let stored = dst.list_blobs().unwrap();
+    assert_eq!(report.blobs_copied, stored.len());
+    assert_eq!(stored.len(), 4);
+    assert!(stored.contains(&digest_of(&root)));
+    assert_eq!(report.blobs_present, 0);
+    for digest in stored {
+        assert_eq!(
+            seed::read_blob(&dst, digest).unwrap(),
+            seed::read_blob(&src, digest).unwrap()
+        );
+    }
+}
+
+#[test]
+fn copy_image_refuses_broken_content() {
+    // "1.0.0" has a config whose descriptor says 585 bytes where the blob has 584.
+    let src = DirLayout::open(corpus_layout(
+        "containers-image-delete_image_multiple_images",
+    ))
+    .unwrap();
+    let (_tmp, dst) = new_layout_with(relaxed());
+    let root = src.resolve("1.0.0").unwrap();
+    assert!(matches!(
+        err(copy_image(&src, &dst, &root)),
+        Error::UnexpectedSize {
+            expected: 585,
+            actual: 584,
+            ..
+        }
+    ));
+    let config = "sha256:913cf3a39d377faf89ed388ad913a318a390488c9f34c46e43424795cdabffe8";
+    assert!(!ContentStore::has_blob(&dst, Digest::parse(config).unwrap()).unwrap());
+    // The images of that layout whose descriptors are right copy fine.
+    let report = copy_image(&src, &dst, &src.resolve("3.18").unwrap()).unwrap();
+    assert_eq!(report.blobs_copied + report.blobs_present, 3);
+    assert!(ContentStore::has_blob(&dst, Digest::parse(config).unwrap()).unwrap());
+
+    // A root that is missing.
+    let src = DirLayout::open(corpus_layout("ggcr-test_gc_image_unknown_mediatype")).unwrap();
+    let root = src.index().unwrap().manifests()[0].clone();
+    assert!(err(copy_image(&src, &dst, &root)).is_not_found());
+}
+
+/// Writes `config` and a manifest of `manifest_type` for it, and describes the manifest.
+fn describe_image(
+    layout: &DirLayout,
+    config: &serde_json::Value,
+    config_type: &str,
+    manifest_type: Option<&str>,
+) -> (Descriptor, u64, Digest) {
+    let config = seed::write_json_blob(layout, config, MediaType::from(config_type)).unwrap();
+    let mut manifest = json!({"schemaVersion": 2, "config": config, "layers": []});
+    if let Some(t) = manifest_type {
+        manifest["mediaType"] = json!(t);
+    }
+    let written = seed::write_json_blob(layout, &manifest, MediaType::ImageManifest).unwrap();
+    let digest = digest_of(&written);
+    let described = describe::manifest_descriptor(layout, digest).unwrap();
+    (described, written.size(), digest)
+}
+
+#[test]
+fn describe_manifest_descriptor_fills_platform() {
+    let (_tmp, layout) = new_layout_with(relaxed());
+    let config =
+        json!({"architecture": "arm64", "os": "linux", "variant": "v8", "os.version": "6.1"});
+    for (manifest_type, config_type) in [
+        (Some(MANIFEST), OCI_CONFIG),
+        (None, OCI_CONFIG),
+        (
+            Some("application/vnd.docker.distribution.manifest.v2+json"),
+            "application/vnd.docker.container.image.v1+json",
+        ),
+    ] {
+        let (described, size, digest) =
+            describe_image(&layout, &config, config_type, manifest_type);
+        assert_eq!(
+            described.media_type().to_string(),
+            manifest_type.unwrap_or(MANIFEST)
+        );
+        assert_eq!(described.size(), size);
+        assert_eq!(digest_of(&described), digest);
+        let platform = described.platform().clone().expect("a platform");
+        assert_eq!(platform.architecture(), &Arch::ARM64);
+        assert_eq!(platform.os(), &Os::Linux);
+        assert_eq!(platform.variant().as_deref(), Some("v8"));
+        assert_eq!(platform.os_version().as_deref(), Some("6.1"));
+        // And it is written with the spec's key.
+        let mut idx = index::empty_index();
+        index::put_descriptor(&mut idx, described);
+        let text = String::from_utf8(index::index_bytes(&idx).unwrap()).unwrap();
+        assert!(text.contains(r#""os.version":"6.1""#), "{text}");
+    }
+}
+
+#[test]
+fn describe_manifest_descriptor_without_platform() {
+    let (_tmp, layout) = new_layout_with(relaxed());
+    // A config of another type (an artifact), or one that names no os.
+    for (config, config_type) in [
+        (
+            json!({"architecture": "amd64", "os": "linux"}),
+            "application/vnd.cncf.helm.config.v1+json",
+        ),
+        (json!({"architecture": "amd64"}), OCI_CONFIG),
+        (json!({"architecture": "", "os": "linux"}), OCI_CONFIG),
+    ] {
+        let (described, _, _) = describe_image(&layout, &config, config_type, Some(MANIFEST));
+        assert_eq!(described.platform(), &None, "{config} as {config_type}");
+    }
+    // artifactType is carried over.
+    let artifact = json!({
+        "schemaVersion": 2, "mediaType": MANIFEST, "artifactType": "application/example.sbom",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2,
+                   "digest": seed::write_blob(&layout, b"{}").unwrap().to_string()},
+        "layers": []
+    });
+    let written = seed::write_json_blob(&layout, &artifact, MediaType::ImageManifest).unwrap();
+    let described = describe::manifest_descriptor(&layout, digest_of(&written)).unwrap();
+    assert_eq!(
+        described
+            .artifact_type()
+            .as_ref()
+            .map(ToString::to_string)
+            .as_deref(),
+        Some("application/example.sbom")
+    );
+    assert_eq!(described.platform(), &None);
+}
+
+#[test]
+fn describe_manifest_descriptor_of_index_and_others() {
+    let (_tmp, layout) = new_layout_with(relaxed());
+    let image = small_image(&layout);
+    // An index without mediaType is recognised by its shape.
+    let idx = json!({"schemaVersion": 2, "manifests": [image.manifest]});
+    let written = seed::write_json_blob(&layout, &idx, MediaType::ImageIndex).unwrap();
+    let described = describe::manifest_descriptor(&layout, digest_of(&written)).unwrap();
+    assert_eq!(described.media_type().to_string(), OCI_INDEX);
+    assert_eq!(described.size(), written.size());
+    assert_eq!(described.platform(), &None);
+
+    // Not a manifest: an error naming the blob.
+    let config = digest_of(&image.config);
+    assert!(matches!(
+        err(describe::manifest_descriptor(&layout, config)),
+        Error::InvalidLayout { path, .. } if path.ends_with(config.blob_path())
+    ));
+    // Missing: NotFound.
+    let absent = oci_core::Algorithm::Sha256.digest(b"absent");
+    assert!(err(describe::manifest_descriptor(&layout, absent)).is_not_found());
+}
+
+#[test]
+fn content_store_tag_resolve_remove() {
+    let (_tmp, layout) = new_layout();
+    let image = small_image(&layout);
+    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(image.manifest.clone(), "latest").unwrap();
+    let resolved = layout.resolve("v1").unwrap();
+    assert_eq!(resolved.digest(), image.manifest.digest());
+    assert_eq!(index::ref_name(&resolved), Some("v1"));
+    for bad in ["", "../x", "a//b"] {
+        assert!(matches!(
+            err(layout.tag(image.manifest.clone(), bad)),
+            Error::InvalidRefName { .. }
+        ));
+    }
+    assert!(layout.remove_ref("v1").unwrap());
+    assert!(!layout.remove_ref("v1").unwrap());
+    assert_eq!(ref_names(&layout), [Some("latest".to_owned())]);
+    assert!(matches!(
+        err(layout.resolve("v1")),
+        Error::RefNotFound { .. }
+    ));
+    // The blob itself reads through the store.
+    let digest = digest_of(&image.manifest);
+    let bytes = read_all(
+        layout
+            .open_blob(digest, Some(image.manifest.size()))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(bytes.len() as u64, image.manifest.size());
+}
+
+#[test]
+fn concurrent_tagging_from_8_threads() {
+    const THREADS: usize = 8;
+    let (_tmp, layout) = new_layout();
+    let images: Vec<Descriptor> = (0..THREADS)
+        .map(|i| {
+            write_image(
+                &layout,
+                &json!({"architecture": "amd64", "os": "linux", "n": i}),
+                &[],
+            )
+            .manifest
+        })
+        .collect();
+    let root = layout.root().to_path_buf();
+    let barrier = Barrier::new(THREADS);
+    std::thread::scope(|scope| {
+        for (i, manifest) in images.iter().enumerate() {
+            let (root, barrier) = (&root, &barrier);
+            scope.spawn(move || {
+                let mine = DirLayout::open(root).unwrap();
+                barrier.wait();
+                mine.tag(manifest.clone(), &format!("t{i}")).unwrap();
+            });
+        }
+    });
+    let names: BTreeSet<String> = ref_names(&layout).into_iter().flatten().collect();
+    let expected: BTreeSet<String> = (0..THREADS).map(|i| format!("t{i}")).collect();
+    assert_eq!(names, expected);
+    assert_eq!(layout.index().unwrap().manifests().len(), THREADS);
+    for (i, manifest) in images.iter().enumerate() {
+        assert_eq!(
+            layout.resolve(&format!("t{i}")).unwrap().digest(),
+            manifest.digest()
+        );
+    }
+    assert!(crate::common::temp_debris(layout.root()).is_empty());
+}
