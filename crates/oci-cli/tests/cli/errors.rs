@@ -1,0 +1,329 @@
+//! Exit codes, usage errors, every invalid digest vector against every command that takes a
+//! digest, and input meant to break things.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::fs::symlink;
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[test]
+fn usage_errors_exit_2() {
+    let layout = Layout::new();
+    let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    let before = layout.snapshot();
+    // No subcommand at all: clap prints the help (many lines, not `error: `), still exit 2.
+    for a in [args![], args!["blob"], args!["--relaxed"]] {
+        let shown = run(a);
+        assert_eq!(shown.code, 2, "{}: {}", show(&shown.args), shown.stderr);
+        assert!(shown.stderr.contains("Usage:"), "{}", shown.stderr);
+        assert!(shown.stdout.is_empty());
+    }
+    let cases: Vec<Vec<OsString>> = vec![
+        args!["frobnicate"],
+        args!["blob", "frobnicate", layout.dir],
+        args!["init"],
+        args!["blob", "get", layout.dir],
+        args!["blob", "rm", layout.dir],
+        args!["blob", "put"],
+        args!["blob", "ls"],
+        args!["tag", layout.dir, digest],
+        args!["untag", layout.dir],
+        args!["ls"],
+        args!["ls", layout.dir, "--frobnicate"],
+        args!["blob", "put", layout.dir, "--algorithm", "md5"],
+        args!["blob", "put", layout.dir, "--algorithm"],
+        args!["blob", "put", layout.dir, "--expect-size", "-1"],
+        args!["blob", "put", layout.dir, "--expect-size", "three"],
+        args![
+            "blob",
+            "put",
+            layout.dir,
+            "--expect-size",
+            "18446744073709551616"
+        ],
+        args!["blob", "get", layout.dir, digest, "-o"],
+        args!["tag", layout.dir, digest, "v1", "extra"],
+        args!["init", layout.dir, "extra"],
+        // A ref that looks like an option must come after `--`.
+        args!["tag", layout.dir, digest, "--21js8CAS"],
+    ];
+    for a in cases {
+        let failed = run(a).usage_error();
+        assert!(failed.stdout.is_empty(), "{}", show(&failed.args));
+    }
+    assert_eq!(
+        layout.snapshot(),
+        before,
+        "a usage error changed the layout"
+    );
+}
+
+#[test]
+fn help_and_version_exit_0() {
+    for a in [
+        args!["--help"],
+        args!["-h"],
+        args!["--version"],
+        args!["blob", "--help"],
+        args!["blob", "put", "--help"],
+        args!["tag", "--help"],
+    ] {
+        let shown = run(a).success();
+        assert!(!shown.stdout.is_empty());
+    }
+    let version = run(args!["--version"]).success().stdout_str();
+    assert!(version.starts_with("oci-layout "), "{version}");
+}
+
+/// Every invalid digest of `digests.json` (verdict other than "valid") is refused by `blob
+/// get`, `blob get -o`, `blob rm`, `tag` and `blob put --expect-digest`: exit 1, one error line
+/// quoting it, no panic, nothing written. Every input, the empty string included, reaches the
+/// binary as one argv entry (clap accepts an empty positional value and an empty option value,
+/// so no case needs skipping).
+#[test]
+fn every_invalid_digest_vector_is_refused_by_every_command() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "vectors");
+    layout.tag(&image.digest, "v1");
+    let out_dir = layout.scratch().join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("blob");
+    let before = layout.snapshot();
+
+    let cases = vectors("digests.json");
+    let invalid: Vec<String> = cases
+        .iter()
+        .filter(|c| c["verdict"] != json!("valid"))
+        .map(|c| c["input"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(
+        invalid.len() >= 20,
+        "digests.json has only {} invalid cases",
+        invalid.len()
+    );
+    assert!(
+        invalid.iter().any(String::is_empty),
+        "the empty case is exercised"
+    );
+    assert!(
+        invalid.iter().any(|d| d.contains('\n')),
+        "the newline case is exercised"
+    );
+
+    for digest in &invalid {
+        // Errors quote the input as `{:?}` does (a newline as `\n`, so still one line).
+        let quoted = quoted_prefix(digest, 40);
+        let named = [quoted.as_str()];
+        let commands = [
+            args!["blob", "get", layout.dir, digest],
+            args!["blob", "get", layout.dir, digest, "-o", out],
+            args!["blob", "rm", layout.dir, digest],
+            args!["tag", layout.dir, digest, "v2"],
+            args!["tag", layout.dir, digest, "v1"],
+        ];
+        for a in commands {
+            let refused = run(a).failure_naming(&named);
+            assert!(refused.stdout.is_empty(), "{}", show(&refused.args));
+        }
+        for form in [
+            args!["blob", "put", layout.dir, "--expect-digest", digest],
+            args![
+                "blob",
+                "put",
+                layout.dir,
+                "-",
+                "--json",
+                "--expect-digest",
+                digest
+            ],
+            args![
+                "blob",
+                "put",
+                layout.dir,
+                format!("--expect-digest={digest}")
+            ],
+        ] {
+            let refused = run_stdin(form, b"abc").failure_naming(&named);
+            assert!(refused.stdout.is_empty(), "{}", show(&refused.args));
+        }
+        assert_eq!(
+            layout.snapshot(),
+            before,
+            "something was written for {digest:?}"
+        );
+        assert!(names_in(&out_dir).is_empty(), "-o wrote for {digest:?}");
+    }
+}
+
+/// The valid vectors parse; as nothing is stored under them, commands fail with "not found"
+/// naming the blob rather than with a parse error.
+#[test]
+fn valid_digest_vectors_reach_the_store() {
+    let layout = Layout::new();
+    for case in vectors("digests.json") {
+        if case["verdict"] != json!("valid") {
+            continue;
+        }
+        let digest = case["input"].as_str().unwrap();
+        let encoded = case["encoded"].as_str().unwrap();
+        run(args!["blob", "get", layout.dir, digest]).failure_naming(&[encoded]);
+        run(args!["blob", "rm", layout.dir, digest]).failure_naming(&[encoded]);
+        run(args!["tag", layout.dir, digest, "v1"]).failure_naming(&[encoded]);
+    }
+    assert!(layout.ls().is_empty());
+}
+
+#[test]
+fn hostile_arguments_fail_cleanly() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "hostile");
+    layout.tag(&image.digest, "v1");
+    let before = layout.snapshot();
+    let long_digest = format!("sha256:{}", "a".repeat(100_000));
+    let long_name = format!("{}:{}", "a".repeat(100_000), "0".repeat(64));
+    let traversal = "sha256:../../../../../../../../../../../../../../../../etc/passwd";
+    for digest in [
+        long_digest.as_str(),
+        long_name.as_str(),
+        traversal,
+        "\u{202e}",
+    ] {
+        let refused = run(args!["blob", "get", layout.dir, digest]).failure();
+        assert!(
+            refused.stderr.len() < 1000,
+            "a huge input must not end up whole in the error ({} bytes)",
+            refused.stderr.len()
+        );
+        run(args!["blob", "rm", layout.dir, digest]).failure();
+        run(args!["tag", layout.dir, digest, "v1"]).failure();
+        run_stdin(
+            args!["blob", "put", layout.dir, "--expect-digest", digest],
+            b"x",
+        )
+        .failure();
+    }
+    // Arguments that are not UTF-8: a digest or ref must be text (usage error); a path need not.
+    let not_utf8 = OsString::from_vec(b"sha256:\xff\xfe".to_vec());
+    run(args!["blob", "get", layout.dir, not_utf8]).usage_error();
+    run(args![
+        "tag",
+        layout.dir,
+        image.digest,
+        OsString::from_vec(vec![b'v', 0xff])
+    ])
+    .usage_error();
+    let odd_path = layout
+        .scratch()
+        .join(OsString::from_vec(b"dir-\xff".to_vec()));
+    run(args!["ls", odd_path]).failure();
+    run(args!["init", odd_path]).success();
+    run(args!["ls", odd_path, "--json"]).success();
+    assert_eq!(layout.snapshot(), before);
+}
+
+#[test]
+fn a_blob_that_is_not_a_regular_file_is_refused() {
+    let layout = Layout::new();
+    let digest = layout.put(b"abc");
+    let blob = layout.blob_path(&digest);
+    let elsewhere = layout.scratch().join("elsewhere");
+    fs::write(&elsewhere, b"abc").unwrap();
+    let encoded = digest.split_once(':').unwrap().1;
+
+    // A symlink, even to the right content.
+    fs::remove_file(&blob).unwrap();
+    symlink(&elsewhere, &blob).unwrap();
+    run(args!["blob", "get", layout.dir, digest]).failure_naming(&[encoded]);
+
+    // A FIFO: refused, without blocking on the open.
+    fs::remove_file(&blob).unwrap();
+    tool("mkfifo", &[blob.as_os_str()]);
+    run(args!["blob", "get", layout.dir, digest]).failure_naming(&[encoded]);
+    run(args!["tag", layout.dir, digest, "v1"]).failure_naming(&[encoded]);
+
+    // A directory.
+    fs::remove_file(&blob).unwrap();
+    fs::create_dir(&blob).unwrap();
+    run(args!["blob", "get", layout.dir, digest]).failure_naming(&[encoded]);
+}
+
+#[test]
+fn a_blobs_directory_leading_outside_the_layout_is_refused() {
+    let layout = Layout::new();
+    let outside = layout.scratch().join("outside");
+    fs::create_dir_all(outside.join("sha256")).unwrap();
+    fs::remove_dir(layout.dir.join("blobs")).unwrap();
+    symlink(&outside, layout.dir.join("blobs")).unwrap();
+
+    run_stdin(args!["blob", "put", layout.dir], b"abc").failure_naming(&["blobs"]);
+    let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    fs::write(
+        outside
+            .join("sha256")
+            .join(digest.split_once(':').unwrap().1),
+        b"abc",
+    )
+    .unwrap();
+    run(args!["blob", "get", layout.dir, digest]).failure_naming(&["blobs"]);
+    run(args!["blob", "rm", layout.dir, digest]).failure_naming(&["blobs"]);
+    assert_eq!(
+        names_in(&outside.join("sha256")).len(),
+        1,
+        "nothing written outside"
+    );
+}
+
+#[test]
+fn an_unreadable_index_fails_every_index_command_with_one_line() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "bad-index");
+    fs::write(layout.index_path(), b"{ not json").unwrap();
+    run(args!["ls", layout.dir]).failure_naming(&["index.json"]);
+    run(args!["tag", layout.dir, image.digest, "v1"]).failure_naming(&["index.json"]);
+    run(args!["untag", layout.dir, "v1"]).failure_naming(&["index.json"]);
+    assert_eq!(fs::read(layout.index_path()).unwrap(), b"{ not json");
+}
+
+#[test]
+fn a_plain_file_given_as_the_layout_fails_cleanly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let digest = "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+    for (name, content) in [
+        ("garbage.txt", &b"garbage\n"[..]),
+        ("empty", b""),
+        ("zeros", &[0u8; 1024][..]),
+    ] {
+        let file = tmp.path().join(name);
+        fs::write(&file, content).unwrap();
+        let mut commands = vec![
+            args!["ls", file],
+            args!["ls", file, "--json"],
+            args!["blob", "get", file, digest],
+            args!["blob", "rm", file, digest],
+            args!["tag", file, digest, "v1"],
+            args!["untag", file, "v1"],
+            args!["init", file],
+        ];
+        // An empty file and 1024 zero bytes are valid (empty) tar streams: `blob ls` reads
+        // them as an archive with no blobs, so only the garbage file must fail there.
+        if name == "garbage.txt" {
+            commands.push(args!["blob", "ls", file]);
+            commands.push(args!["blob", "ls", file, "--json"]);
+        }
+        for a in commands {
+            run(a).failure_naming(&[name]);
+        }
+        run_stdin(args!["blob", "put", file], b"abc").failure_naming(&[name]);
+        assert_eq!(fs::read(&file).unwrap(), content, "{name} was changed");
+        assert_eq!(
+            names_in(tmp.path()).len(),
+            1,
+            "nothing written beside {name}"
+        );
+        fs::remove_file(&file).unwrap();
+    }
+}

@@ -1,0 +1,31 @@
+//! Integration tests of the `oci-layout` binary, run as a separate process the way a user runs
+//! it: exit codes, stdout, the one-line `error: ...` on stderr, and what is (and is not) left on
+//! disk afterwards.
+//!
+//! - `support`: running the binary, layouts in temporary directories, the shared corpus.
+//! - `init_ls`, `blob`, `refs`: the commands one by one.
+//! - `errors`: usage errors, every invalid digest vector against every command, hostile input.
+//! - `conformance`: the layouts other tools wrote (`shared/conformance/layouts`).
+//! - `concurrency`: several processes changing one layout at once.
+//! - `interop`: skopeo and umoci read what the CLI writes and the other way round (skipped,
+//!   with a visible message, when the tools are not on `PATH`).
+
+#![allow(clippy::unwrap_used)]
+
+/// Builds an argument vector from anything that is `AsRef<OsStr>` (`&str`, `String`, `&Path`,
+/// `PathBuf`, …), so one call can mix paths and strings.
+macro_rules! args {
+    ($($arg:expr),* $(,)?) => {
+        vec![$(::std::ffi::OsString::from(::std::convert::AsRef::<::std::ffi::OsStr>::as_ref(&$arg))),*]
+    };
+}
+
+mod support;
+
+mod blob;
+mod concurrency;
+mod conformance;
+mod errors;
+mod init_ls;
+mod interop;
+mod refs;
