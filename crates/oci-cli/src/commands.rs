@@ -165,6 +165,7 @@ fn get_blob(layout: &dyn ImageDriver, digest: Digest, output: Option<&Path>) -> 
         .unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new()
         .prefix(".oci-layout-get-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(parent)
         .with_context(|| format!("{}", parent.display()))?;
     copy_stream(&mut reader, &mut temp)

@@ -17,7 +17,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            let message = format!("{err:#}").replace('\n', " ");
+            let message = one_line(&err);
             let _ = writeln!(io::stderr(), "error: {message}");
             ExitCode::FAILURE
         }
@@ -30,4 +30,20 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
         cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
             || matches!(cause.downcast_ref::<oci_core::Error>(), Some(oci_core::Error::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe)
     })
+}
+
+/// The error and its causes on one line. Library errors already include their source in their
+/// message, so a cause whose text is already there is not repeated.
+fn one_line(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            if !message.is_empty() {
+                message.push_str(": ");
+            }
+            message.push_str(&text);
+        }
+    }
+    message.replace('\n', " ")
 }

@@ -18,7 +18,7 @@ pub fn validate_ref_name(name: &str) -> Result<()> {
         Ok(())
     } else {
         Err(Error::InvalidRefName {
-            name: name.to_owned(),
+            name: excerpt(name),
         })
     }
 }
@@ -43,5 +43,16 @@ fn is_valid_component(component: &str) -> bool {
             [b'-' | b'.' | b'_' | b':' | b'@' | b'+', ..] => 1,
             _ => return false,
         };
+    }
+}
+
+/// Names in errors are cut to this many characters: a hostile 100k-character ref must not
+/// become a 100k-character log line.
+const MAX_ERROR_NAME: usize = 160;
+
+fn excerpt(name: &str) -> String {
+    match name.char_indices().nth(MAX_ERROR_NAME) {
+        Some((cut, _)) => format!("{}…", &name[..cut]),
+        None => name.to_owned(),
     }
 }

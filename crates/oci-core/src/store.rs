@@ -100,6 +100,11 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {
+        if name.is_empty() {
+            return Err(Error::InvalidRefName {
+                name: String::new(),
+            });
+        }
         let mut removed = 0;
         self.update_index(&mut |idx| {
             removed = index::remove_ref(idx, name);

@@ -69,6 +69,12 @@ impl TarArchive {
             file = spool;
         }
         let (entries, skipped) = scan(&file, &path)?;
+        if !entries.contains_key(&LayoutFile::Index) {
+            return Err(Error::InvalidLayout {
+                path,
+                reason: "no index.json: not an OCI image layout archive".into(),
+            });
+        }
         Ok(TarArchive {
             path,
             file,

@@ -353,6 +353,12 @@ fn get_to_a_file_writes_exactly_that_file() {
     assert!(got.stdout.is_empty(), "with -o nothing goes to stdout");
     assert!(fs::read(&out).unwrap() == content);
     assert_eq!(names_in(&out_dir), ["blob.bin"], "no temporary file left");
+    let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&out).unwrap().permissions());
+    assert_eq!(
+        mode & 0o777,
+        0o644,
+        "an ordinary file, not the temp file's 0600"
+    );
 
     // Over an existing file, and with --output.
     fs::write(&out, b"old").unwrap();

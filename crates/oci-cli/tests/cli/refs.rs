@@ -203,7 +203,14 @@ fn tag_refuses_every_invalid_ref_name_vector_and_keeps_the_index() {
         // Quoted as `{:?}` prints it; the empty name is passed as an empty argument, and `--`
         // lets names starting with `-` through clap to the ref-name check.
         let quoted = quoted_prefix(name, 40);
-        run(args!["tag", layout.dir, image.digest, "--", name]).failure_naming(&[&quoted]);
+        let failed =
+            run(args!["tag", layout.dir, image.digest, "--", name]).failure_naming(&[&quoted]);
+        // A hostile name is shortened in the message, not echoed whole.
+        assert!(
+            failed.stderr.len() < 1024,
+            "{} bytes of error",
+            failed.stderr.len()
+        );
         assert_eq!(
             layout.index_bytes(),
             before,
@@ -298,6 +305,9 @@ fn untag_removes_the_ref_and_an_absent_ref_is_fine() {
 
     run(args!["untag", layout.dir, "b"]).success();
     assert!(layout.ls().is_empty());
+
+    // An empty name is not "absent": it is not a name at all.
+    run(args!["untag", layout.dir, ""]).failure_naming(&["invalid ref name"]);
 }
 
 #[test]
