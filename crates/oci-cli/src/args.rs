@@ -59,6 +59,54 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = CompressArg::None)]
         compress: CompressArg,
     },
+    /// Check a layout or archive: metadata, ref names, and every blob reachable from the index.
+    Fsck {
+        /// The layout directory or archive.
+        layout: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove blobs nothing live refers to, and stale temp files.
+    Gc {
+        /// The layout directory.
+        layout: PathBuf,
+        /// List what would be removed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep anything younger than this (written but perhaps not tagged yet), e.g. 1h, 30m, 0s.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        grace: std::time::Duration,
+    },
+    /// Attach files to SUBJECT as an OCI 1.1 artifact (a manifest whose subject is SUBJECT).
+    Attach {
+        /// The layout directory.
+        layout: PathBuf,
+        /// The subject: a ref name or a digest.
+        subject: String,
+        /// The artifact type, e.g. application/spdx+json.
+        #[arg(long)]
+        artifact_type: String,
+        /// The files, one layer each.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// An annotation of the artifact manifest.
+        #[arg(long = "annotation", value_name = "K=V")]
+        annotations: Vec<String>,
+    },
+    /// List the manifests whose subject is SUBJECT.
+    Referrers {
+        /// The layout directory or archive.
+        layout: PathBuf,
+        /// The subject: a ref name or a digest.
+        subject: String,
+        /// Only referrers of this artifact type.
+        #[arg(long)]
+        artifact_type: Option<String>,
+        /// Print a JSON array.
+        #[arg(long)]
+        json: bool,
+    },
     /// Unpack an archive (plain, gzip or zstd; `-` for standard input) into a layout directory:
     /// a new one when DIR is missing or empty, else merged into the existing layout.
     Unpack {

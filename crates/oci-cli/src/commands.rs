@@ -12,6 +12,7 @@ use oci_tar::{ExpansionLimit, TarArchive};
 use serde_json::{Value, json};
 
 use crate::args::{BlobCommand, Cli, Command};
+use crate::integrity;
 
 pub fn run(cli: Cli) -> Result<()> {
     let options = DirOptions {
@@ -44,6 +45,38 @@ pub fn run(cli: Cli) -> Result<()> {
             compress,
         } => pack(&open_writable(&dir, options)?, &archive, compress.into()),
         Command::Unpack { archive, dir } => unpack(&archive, &dir, options),
+        Command::Fsck { layout, json } => {
+            integrity::fsck(open_readable(&layout, options)?.as_ref(), json)
+        }
+        Command::Gc {
+            layout,
+            dry_run,
+            grace,
+        } => integrity::gc(&open_writable(&layout, options)?, dry_run, grace),
+        Command::Attach {
+            layout,
+            subject,
+            artifact_type,
+            files,
+            annotations,
+        } => integrity::attach(
+            &open_writable(&layout, options)?,
+            &subject,
+            &artifact_type,
+            &files,
+            &annotations,
+        ),
+        Command::Referrers {
+            layout,
+            subject,
+            artifact_type,
+            json,
+        } => integrity::referrers(
+            open_readable(&layout, options)?.as_ref(),
+            &subject,
+            artifact_type.as_deref(),
+            json,
+        ),
     }
 }
 
@@ -289,7 +322,7 @@ fn unpack(archive: &Path, dir: &Path, options: DirOptions) -> Result<()> {
     Ok(())
 }
 
-fn print_json(value: &Value) -> Result<()> {
+pub(crate) fn print_json(value: &Value) -> Result<()> {
     println_out(&serde_json::to_string_pretty(value)?)
 }
 
@@ -297,7 +330,7 @@ fn println_out(line: &str) -> Result<()> {
     print_out(&format!("{line}\n"))
 }
 
-fn print_out(text: &str) -> Result<()> {
+pub(crate) fn print_out(text: &str) -> Result<()> {
     let mut stdout = io::stdout().lock();
     stdout.write_all(text.as_bytes())?;
     stdout.flush()?;

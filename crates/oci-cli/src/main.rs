@@ -10,6 +10,7 @@ use clap::Parser;
 
 mod args;
 mod commands;
+mod integrity;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();

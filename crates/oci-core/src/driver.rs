@@ -1,7 +1,8 @@
 //! The path-level driver: the seed's `ImageDriver`, one implementation per representation.
 
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use oci_digest::{Algorithm, Digest};
 use oci_spec::image::ImageIndex;
@@ -35,6 +36,28 @@ impl MetadataFile {
             MetadataFile::Index => 0o644,
         }
     }
+}
+
+/// What a stray file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrayKind {
+    /// A temp file of a write that never finished (`.tmp-*`).
+    Temporary,
+    /// A file under `blobs/<alg>/` whose name is not a valid digest.
+    NotADigest,
+    /// Something else that is not a layout file (a directory of an unknown algorithm, a link).
+    Other,
+}
+
+/// A file in a layout that is not part of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrayFile {
+    /// Where it is.
+    pub path: PathBuf,
+    /// What it is.
+    pub kind: StrayKind,
+    /// When it was last modified, where known.
+    pub modified: Option<SystemTime>,
 }
 
 /// A blob being written: bytes go in through [`Write`], and [`BlobWriter::commit`] checks them
@@ -145,9 +168,112 @@ pub trait ImageDriver {
         Ok(index)
     }
 
+    /// Runs `work` while holding the layout's exclusive lock, the one
+    /// [`ImageDriver::update_index`] takes, so no index update interleaves with it (gc marks
+    /// and sweeps under it). `work` must not call `update_index`. The default takes no lock.
+    fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        work()
+    }
+
+    /// When a blob was last written or re-put; `None` where the representation has no such
+    /// time (gc then treats the blob as old).
+    fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
+        let _ = digest;
+        Ok(None)
+    }
+
+    /// Files in the layout that are not layout files: temp files of interrupted writes, names
+    /// under `blobs/` that are not digests. fsck reports them; gc removes stale temp files.
+    fn stray_files(&self) -> Result<Vec<StrayFile>> {
+        Ok(Vec::new())
+    }
+
+    /// Removes a stray file reported by [`ImageDriver::stray_files`].
+    fn remove_stray(&self, stray: &StrayFile) -> Result<()> {
+        Err(Error::Unsupported {
+            path: stray.path.clone(),
+            reason: "this representation cannot remove files".into(),
+        })
+    }
+
+    /// Reads a cache the library keeps beside the layout (e.g. the referrers index); `None`
+    /// when there is none. The default keeps no cache.
+    fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let _ = name;
+        Ok(None)
+    }
+
+    /// Replaces a cache (see [`ImageDriver::read_cache`]); the default drops it.
+    fn write_cache(&self, name: &str, contents: &[u8]) -> Result<()> {
+        let _ = (name, contents);
+        Ok(())
+    }
+
     /// Whether verified reads are on (the default). A driver may let its user turn them off
     /// for trusted, hot data; reads through [`crate::seed::get_blob_reader`] always verify.
     fn verifies_reads(&self) -> bool {
         true
+    }
+}
+
+/// A reference to a driver is a driver, so `&&dyn ImageDriver` coerces to `&dyn ContentStore`
+/// and generic code can take drivers by reference.
+impl<T: ImageDriver + ?Sized> ImageDriver for &T {
+    fn location(&self) -> &Path {
+        (**self).location()
+    }
+    fn init(&self) -> Result<()> {
+        (**self).init()
+    }
+    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
+        (**self).reader(file)
+    }
+    fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
+        (**self).write_file(file, contents)
+    }
+    fn remove(&self, file: LayoutFile) -> Result<()> {
+        (**self).remove(file)
+    }
+    fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+        (**self).blob_writer(algorithm)
+    }
+    fn blob_writer_for(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
+        (**self).blob_writer_for(digest, size)
+    }
+    fn list_blobs(&self) -> Result<Vec<Digest>> {
+        (**self).list_blobs()
+    }
+    fn blob_size(&self, digest: Digest) -> Result<u64> {
+        (**self).blob_size(digest)
+    }
+    fn has_blob(&self, digest: Digest) -> Result<bool> {
+        (**self).has_blob(digest)
+    }
+    fn update_index(
+        &self,
+        edit: &mut dyn FnMut(&mut ImageIndex) -> Result<()>,
+    ) -> Result<ImageIndex> {
+        (**self).update_index(edit)
+    }
+    fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        (**self).exclusive(work)
+    }
+    fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
+        (**self).blob_modified(digest)
+    }
+    fn stray_files(&self) -> Result<Vec<StrayFile>> {
+        (**self).stray_files()
+    }
+    fn remove_stray(&self, stray: &StrayFile) -> Result<()> {
+        (**self).remove_stray(stray)
+    }
+    fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        (**self).read_cache(name)
+    }
+    fn write_cache(&self, name: &str, contents: &[u8]) -> Result<()> {
+        (**self).write_cache(name, contents)
+    }
+    fn verifies_reads(&self) -> bool {
+        (**self).verifies_reads()
     }
 }

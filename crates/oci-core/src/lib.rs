@@ -34,15 +34,19 @@
 pub mod describe;
 mod driver;
 mod error;
+pub mod fsck;
+pub mod gc;
+pub mod graph;
 pub mod index;
 mod layout_file;
 mod ref_name;
+pub mod referrers;
 pub mod seed;
 mod store;
 mod stream;
 pub mod walk;
 
-pub use driver::{BlobWriter, ImageDriver, MetadataFile, check_commit};
+pub use driver::{BlobWriter, ImageDriver, MetadataFile, StrayFile, StrayKind, check_commit};
 pub use error::{Error, Result};
 pub use layout_file::{BLOBS_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile};
 pub use ref_name::{REF_NAME_ANNOTATION, is_valid_ref_name, validate_ref_name};

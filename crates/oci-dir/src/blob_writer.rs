@@ -72,7 +72,26 @@ impl TempFile {
             Ok(()) => Ok(()),
             // Same name, same content: but only a regular file can be that content.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                crate::fsio::regular_size(target, None).map(drop)
+                crate::fsio::regular_size(target, None)?;
+                // Re-putting a blob makes it young again, so a gc running before the caller
+                // tags it keeps it for the grace period.
+                // Best effort: a blob another user wrote read-only cannot be touched, and
+                // that only shortens its protection.
+                let now = rustix::fs::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: rustix::fs::UTIME_NOW,
+                };
+                let times = rustix::fs::Timestamps {
+                    last_access: now,
+                    last_modification: now,
+                };
+                let _ = rustix::fs::utimensat(
+                    rustix::fs::CWD,
+                    target,
+                    &times,
+                    AtFlags::SYMLINK_NOFOLLOW,
+                );
+                Ok(())
             }
             Err(e) => Err(Error::io(target, e)),
         }

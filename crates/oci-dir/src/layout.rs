@@ -4,15 +4,19 @@ use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use oci_core::oci_spec::image::ImageIndex;
 use oci_core::{
     Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
-    LayoutFile, MetadataFile, Result, seed,
+    LayoutFile, MetadataFile, Result, StrayFile, StrayKind, seed,
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
 use crate::fsio;
+
+/// Where the library keeps caches it can rebuild (the referrers index); other tools ignore it.
+pub const CACHE_DIR: &str = ".oci-layout-cache";
 
 /// Whether writes wait for the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -276,6 +280,93 @@ impl ImageDriver for DirLayout {
         edit(&mut idx)?;
         seed::write_index(self, &idx)?;
         Ok(idx)
+    }
+
+    fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let _lock = self.lock()?;
+        work()
+    }
+
+    fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
+        let path = self.checked_path(LayoutFile::Blob(digest))?;
+        let metadata =
+            fs::symlink_metadata(&path).map_err(|e| fsio::classify(&path, Some(digest), e))?;
+        Ok(metadata.modified().ok())
+    }
+
+    fn stray_files(&self) -> Result<Vec<StrayFile>> {
+        let mut strays = Vec::new();
+        let stray = |path: PathBuf, kind| {
+            let modified = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
+            StrayFile {
+                path,
+                kind,
+                modified,
+            }
+        };
+        for name in fsio::list_dir(&self.root)? {
+            if name.starts_with(TEMP_PREFIX) {
+                strays.push(stray(self.root.join(&name), StrayKind::Temporary));
+            }
+        }
+        let blobs = self.root.join(BLOBS_DIR);
+        fsio::ensure_within(&self.root, &blobs)?;
+        for algorithm_name in fsio::list_dir(&blobs)? {
+            let dir = blobs.join(&algorithm_name);
+            let Some(algorithm) = Algorithm::from_name(&algorithm_name) else {
+                strays.push(stray(dir, StrayKind::Other));
+                continue;
+            };
+            fsio::ensure_within(&self.root, &dir)?;
+            for name in fsio::list_dir(&dir)? {
+                if name.starts_with(TEMP_PREFIX) {
+                    strays.push(stray(dir.join(&name), StrayKind::Temporary));
+                } else if Digest::parse(&format!("{algorithm}:{name}")).is_err() {
+                    strays.push(stray(dir.join(&name), StrayKind::NotADigest));
+                }
+            }
+        }
+        Ok(strays)
+    }
+
+    fn remove_stray(&self, stray: &StrayFile) -> Result<()> {
+        // Only what stray_files reports, and only inside the layout.
+        let parent = stray.path.parent().unwrap_or(&self.root);
+        fsio::ensure_within(&self.root, parent)?;
+        match fs::remove_file(&stray.path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(Error::io(&stray.path, e)),
+        }
+    }
+
+    fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let path = self.root.join(CACHE_DIR).join(name);
+        match fsio::open_regular(&path, None) {
+            Ok(mut file) => {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes)
+                    .map_err(|e| Error::io(&path, e))?;
+                Ok(Some(bytes))
+            }
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_cache(&self, name: &str, contents: &[u8]) -> Result<()> {
+        let dir = self.root.join(CACHE_DIR);
+        fsio::ensure_within(&self.root, &dir)?;
+        fsio::create_dir(&dir, false)?;
+        let mut temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&dir, e))?;
+        temp.write_all(contents)
+            .map_err(|e| Error::io(temp.path(), e))?;
+        temp.persist(dir.join(name))
+            .map_err(|e| Error::io(&dir, e.error))?;
+        Ok(())
     }
 
     fn verifies_reads(&self) -> bool {

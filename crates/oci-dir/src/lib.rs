@@ -39,4 +39,4 @@ mod fsio;
 mod layout;
 
 pub use blob_writer::{DirBlobWriter, TEMP_PREFIX};
-pub use layout::{DirLayout, DirOptions, Durability};
+pub use layout::{CACHE_DIR, DirLayout, DirOptions, Durability};

@@ -1,0 +1,144 @@
+//! fsck, gc, attach and referrers: parse, call `oci_core`, print.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use oci_core::oci_spec::image::Descriptor;
+use oci_core::referrers::ArtifactFile;
+use oci_core::{
+    ContentStore, Digest, ImageDriver, describe, fsck as check, gc as collect, referrers as refs,
+};
+use serde_json::json;
+
+use crate::commands::{print_json, print_out};
+
+/// A subject named by digest or by ref.
+fn subject_descriptor(driver: &dyn ImageDriver, subject: &str) -> Result<Descriptor> {
+    if subject.contains(':') && Digest::parse(subject).is_ok() {
+        return Ok(describe::manifest_descriptor(
+            &driver,
+            Digest::parse(subject)?,
+        )?);
+    }
+    Ok(driver.resolve(subject)?)
+}
+
+pub fn fsck(driver: &dyn ImageDriver, as_json: bool) -> Result<()> {
+    let report = check::fsck(driver)?;
+    if as_json {
+        print_json(&json!({
+            "clean": report.is_clean(),
+            "blobsChecked": report.blobs_checked,
+            "bytesChecked": report.bytes_checked,
+            "findings": report.findings,
+        }))?;
+    } else {
+        let mut out = String::new();
+        for finding in &report.findings {
+            let level = match finding.severity {
+                check::Severity::Error => "error",
+                check::Severity::Warning => "warning",
+            };
+            out.push_str(&format!(
+                "{level}: {}: {}\n",
+                finding.subject, finding.problem
+            ));
+        }
+        let errors = report.errors().count();
+        out.push_str(&format!(
+            "{}: {} blobs ({} bytes) verified, {errors} errors, {} warnings\n",
+            driver.location().display(),
+            report.blobs_checked,
+            report.bytes_checked,
+            report.findings.len() - errors,
+        ));
+        print_out(&out)?;
+    }
+    if !report.is_clean() {
+        // The findings are the output; the exit code says they include errors.
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+pub fn gc(driver: &dyn ImageDriver, dry_run: bool, grace: Duration) -> Result<()> {
+    let report = collect::gc(driver, &collect::GcOptions { grace, dry_run })?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut out = String::new();
+    for (digest, size) in &report.removed {
+        out.push_str(&format!("{verb} {digest} ({size} bytes)\n"));
+    }
+    for path in &report.temp_files_removed {
+        out.push_str(&format!("{verb} {}\n", path.display()));
+    }
+    let freed: u64 = report.removed.iter().map(|(_, size)| size).sum();
+    out.push_str(&format!(
+        "{} blobs live, {} {verb} ({freed} bytes), {} unreferenced but younger than {}\n",
+        report.live,
+        report.removed.len(),
+        report.too_young,
+        humantime::format_duration(grace),
+    ));
+    print_out(&out)
+}
+
+pub fn attach(
+    driver: &dyn ImageDriver,
+    subject: &str,
+    artifact_type: &str,
+    files: &[PathBuf],
+    annotations: &[String],
+) -> Result<()> {
+    let subject = subject_descriptor(driver, subject)?;
+    let mut parsed = BTreeMap::new();
+    for annotation in annotations {
+        let Some((key, value)) = annotation.split_once('=') else {
+            bail!("annotation {annotation:?} is not KEY=VALUE");
+        };
+        parsed.insert(key.to_owned(), value.to_owned());
+    }
+    let mut artifact_files = Vec::new();
+    for path in files {
+        let content = File::open(path).with_context(|| format!("{}", path.display()))?;
+        let title = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        artifact_files.push(ArtifactFile {
+            title,
+            media_type: "application/octet-stream".to_owned(),
+            content: Box::new(content),
+        });
+    }
+    let descriptor = refs::attach(driver, &subject, artifact_type, artifact_files, parsed)?;
+    print_out(&format!("{}\n", descriptor.digest()))
+}
+
+pub fn referrers(
+    driver: &dyn ImageDriver,
+    subject: &str,
+    artifact_type: Option<&str>,
+    as_json: bool,
+) -> Result<()> {
+    let subject = subject_descriptor(driver, subject)?;
+    let digest = Digest::try_from(subject.digest())?;
+    let found = refs::referrers(driver, digest, artifact_type)?;
+    if as_json {
+        return print_json(&serde_json::to_value(&found)?);
+    }
+    let out: String = found
+        .iter()
+        .map(|r| {
+            format!(
+                "{}\t{}\t{}\n",
+                r.digest,
+                r.artifact_type.as_deref().unwrap_or("-"),
+                r.size
+            )
+        })
+        .collect();
+    print_out(&out)
+}

@@ -1,0 +1,323 @@
+//! Checking a layout: structure, metadata, and every blob reachable from the index.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+
+use oci_digest::Digest;
+use oci_spec::image::Descriptor;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::driver::{ImageDriver, StrayKind};
+use crate::layout_file::LayoutFile;
+use crate::ref_name::is_valid_ref_name;
+use crate::store::MAX_MANIFEST_SIZE;
+use crate::{Error, Result, graph, index, seed, walk};
+
+/// How bad a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The layout is broken: content missing or wrong, metadata invalid.
+    Error,
+    /// Worth knowing, not corruption: debris of interrupted writes, blobs an exported partial
+    /// image leaves out.
+    Warning,
+}
+
+/// One problem, naming the digest or file it is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// How bad it is.
+    pub severity: Severity,
+    /// The digest or file concerned.
+    pub subject: String,
+    /// What is wrong.
+    pub problem: String,
+}
+
+/// What [`fsck`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct FsckReport {
+    /// Every problem, in the order found.
+    pub findings: Vec<Finding>,
+    /// Blobs read and verified.
+    pub blobs_checked: usize,
+    /// Their bytes.
+    pub bytes_checked: u64,
+}
+
+impl FsckReport {
+    /// True when no finding is an error.
+    pub fn is_clean(&self) -> bool {
+        self.errors().next().is_none()
+    }
+
+    /// The findings that are errors.
+    pub fn errors(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.severity == Severity::Error)
+    }
+
+    fn error(&mut self, subject: impl ToString, problem: impl Into<String>) {
+        self.push(Severity::Error, subject, problem);
+    }
+
+    fn warning(&mut self, subject: impl ToString, problem: impl Into<String>) {
+        self.push(Severity::Warning, subject, problem);
+    }
+
+    #[expect(clippy::needless_pass_by_value, reason = "call sites pass digests, paths and literals")]
+    fn push(&mut self, severity: Severity, subject: impl ToString, problem: impl Into<String>) {
+        self.findings.push(Finding {
+            severity,
+            subject: subject.to_string(),
+            problem: problem.into(),
+        });
+    }
+}
+
+/// Where a descriptor was found, which decides how bad its absence is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Edge {
+    /// An `index.json` entry.
+    Entry,
+    /// A manifest listed by an index: exports of one platform (`ctr images export`) leave
+    /// the others out, so a missing one is a warning.
+    IndexChild,
+    /// A manifest's config or layer, or an artifact's blob.
+    Part,
+    /// A referrer's subject, which may legitimately be absent.
+    Subject,
+}
+
+/// What reading a blob once told us.
+#[derive(Clone)]
+enum BlobState {
+    Present { size: u64 },
+    Missing,
+    Broken(String),
+}
+
+/// Checks `oci-layout`, `index.json`, every descriptor reachable from it (index → nested
+/// indexes → manifests → config, layers, subject: present, size and digest match, JSON blobs
+/// parse as their media type says), ref names, and stray files. Unknown media types are not
+/// errors. Fails only when the layout cannot be read at all.
+pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
+    let mut report = FsckReport::default();
+    check_image_layout(driver, &mut report);
+    let Some(idx) = check_index(driver, &mut report)? else {
+        return Ok(report);
+    };
+    for descriptor in idx.manifests() {
+        if let Some(name) = index::ref_name(descriptor).filter(|n| !is_valid_ref_name(n)) {
+            report.error(
+                format!("ref {name:?}"),
+                "invalid ref name (image-spec annotation grammar)",
+            );
+        }
+    }
+    walk_and_verify(driver, idx.manifests(), &mut report)?;
+    for stray in driver.stray_files()? {
+        let subject = stray.path.display();
+        match stray.kind {
+            StrayKind::Temporary => report.warning(
+                subject,
+                "leftover temp file of an interrupted write (gc removes it)",
+            ),
+            StrayKind::NotADigest => report.error(
+                subject,
+                "file under blobs/ whose name is not a valid digest",
+            ),
+            StrayKind::Other => report.warning(subject, "not a layout file"),
+        }
+    }
+    Ok(report)
+}
+
+fn check_image_layout(driver: &dyn ImageDriver, report: &mut FsckReport) {
+    match seed::read_image_layout(driver) {
+        Ok(layout) if layout.image_layout_version() == seed::IMAGE_LAYOUT_VERSION => {}
+        Ok(layout) => report.error(
+            "oci-layout",
+            format!(
+                "imageLayoutVersion is {:?}, not {:?}",
+                layout.image_layout_version(),
+                seed::IMAGE_LAYOUT_VERSION
+            ),
+        ),
+        Err(e) if e.is_not_found() => report.error("oci-layout", "missing"),
+        Err(e) => report.error("oci-layout", e.to_string()),
+    }
+}
+
+/// Checks `index.json` strictly, then returns it as a lenient reader sees it.
+fn check_index(
+    driver: &dyn ImageDriver,
+    report: &mut FsckReport,
+) -> Result<Option<oci_spec::image::ImageIndex>> {
+    let bytes = match graph::read_metadata(driver, LayoutFile::Index) {
+        Ok(bytes) => bytes,
+        Err(e) if e.is_not_found() => {
+            report.error("index.json", "missing");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let value: Value = match serde_json::from_slice(&bytes) {
+        Ok(value) => value,
+        Err(e) => {
+            report.error("index.json", format!("not JSON: {e}"));
+            return Ok(None);
+        }
+    };
+    match value.get("schemaVersion").and_then(Value::as_u64) {
+        Some(2) => {}
+        other => report.error("index.json", format!("schemaVersion is {other:?}, not 2")),
+    }
+    match value.get("manifests") {
+        Some(Value::Array(_)) => {}
+        Some(Value::Null) => report.error("index.json", "\"manifests\" is null (read as empty)"),
+        None => report.error("index.json", "no \"manifests\" (read as empty)"),
+        Some(_) => report.error("index.json", "\"manifests\" is not an array"),
+    }
+    match index::parse_index(&bytes) {
+        Ok(idx) => Ok(Some(idx)),
+        Err(e) => {
+            report.error(
+                "index.json",
+                format!("does not parse as an image index: {e}"),
+            );
+            Ok(None)
+        }
+    }
+}
+
+fn walk_and_verify(
+    driver: &dyn ImageDriver,
+    entries: &[Descriptor],
+    report: &mut FsckReport,
+) -> Result<()> {
+    let mut states: HashMap<Digest, BlobState> = HashMap::new();
+    let mut checked: HashSet<(Digest, u64, bool)> = HashSet::new();
+    let mut pending: Vec<(Descriptor, Edge)> = entries
+        .iter()
+        .rev()
+        .map(|d| (d.clone(), Edge::Entry))
+        .collect();
+    while let Some((descriptor, edge)) = pending.pop() {
+        let digest = match Digest::try_from(descriptor.digest()) {
+            Ok(digest) => digest,
+            Err(e) => {
+                report.warning(descriptor.digest(), format!("not checked: {e}"));
+                continue;
+            }
+        };
+        let is_document = graph::may_have_references(descriptor.media_type().as_ref());
+        if !checked.insert((digest, descriptor.size(), is_document)) {
+            continue;
+        }
+        let state = states
+            .entry(digest)
+            .or_insert_with(|| verify_blob(driver, digest, report))
+            .clone();
+        match state {
+            BlobState::Missing => match edge {
+                Edge::IndexChild => report.warning(
+                    digest,
+                    "missing manifest listed by an index (a partial export?)",
+                ),
+                Edge::Subject => report.warning(digest, "missing subject of a referrer"),
+                Edge::Entry | Edge::Part => report.error(digest, "missing blob"),
+            },
+            BlobState::Broken(problem) => report.error(digest, problem),
+            BlobState::Present { size } => {
+                if size != descriptor.size() {
+                    report.error(
+                        digest,
+                        format!(
+                            "size mismatch: descriptor says {} bytes, blob has {size}",
+                            descriptor.size()
+                        ),
+                    );
+                    continue;
+                }
+                if is_document && size <= MAX_MANIFEST_SIZE {
+                    let bytes = graph::read_document(driver, digest)?;
+                    check_document(digest, descriptor.media_type().as_ref(), &bytes, report);
+                    if let Ok(refs) = walk::references(&bytes) {
+                        let child_edge =
+                            if walk::is_index_like(&document_media_type(&bytes, &descriptor)) {
+                                Edge::IndexChild
+                            } else {
+                                Edge::Part
+                            };
+                        pending.extend(refs.children.into_iter().rev().map(|c| (c, child_edge)));
+                        pending.extend(refs.subject.map(|s| (s, Edge::Subject)));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn document_media_type(bytes: &[u8], descriptor: &Descriptor) -> String {
+    serde_json::from_slice::<Value>(bytes)
+        .ok()
+        .and_then(|v| {
+            v.get("mediaType")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| descriptor.media_type().to_string())
+}
+
+/// Reads a blob through once, hashing it.
+fn verify_blob(driver: &dyn ImageDriver, digest: Digest, report: &mut FsckReport) -> BlobState {
+    let size = match driver.blob_size(digest) {
+        Ok(size) => size,
+        Err(e) if e.is_not_found() => return BlobState::Missing,
+        Err(e) => return BlobState::Broken(e.to_string()),
+    };
+    let result = seed::get_blob_reader(driver, digest, Some(size)).and_then(|mut reader| {
+        crate::copy_stream(&mut reader, &mut io::sink())
+            .map_err(|e| Error::io(driver.location(), e))
+    });
+    match result {
+        Ok(n) => {
+            report.blobs_checked += 1;
+            report.bytes_checked += n;
+            BlobState::Present { size }
+        }
+        Err(Error::UnexpectedDigest { actual, .. }) => {
+            BlobState::Broken(format!("content hashes to {actual}"))
+        }
+        Err(e) => BlobState::Broken(e.to_string()),
+    }
+}
+
+/// A manifest or index must parse as its media type says.
+fn check_document(digest: Digest, media_type: &str, bytes: &[u8], report: &mut FsckReport) {
+    let mut value: Value = match serde_json::from_slice(bytes) {
+        Ok(value) => value,
+        Err(e) if walk::is_manifest_like(media_type) => {
+            return report.error(digest, format!("{media_type} is not JSON: {e}"));
+        }
+        Err(_) => return,
+    };
+    index::platform_keys(&mut value, index::PlatformKeys::FromSpec);
+    let parsed = if walk::is_index_like(media_type) {
+        serde_json::from_value::<oci_spec::image::ImageIndex>(value).map(drop)
+    } else if walk::is_manifest_like(media_type)
+        && media_type != "application/vnd.oci.artifact.manifest.v1+json"
+    {
+        serde_json::from_value::<oci_spec::image::ImageManifest>(value).map(drop)
+    } else {
+        Ok(())
+    };
+    if let Err(e) = parsed {
+        report.error(digest, format!("does not parse as {media_type}: {e}"));
+    }
+}

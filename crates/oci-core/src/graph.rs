@@ -1,0 +1,71 @@
+//! Following the content graph of a stored layout: which blobs a blob refers to.
+
+use std::io::Read;
+
+use oci_digest::Digest;
+use oci_spec::image::Descriptor;
+
+use crate::driver::ImageDriver;
+use crate::layout_file::LayoutFile;
+use crate::store::MAX_MANIFEST_SIZE;
+use crate::walk::{self, References};
+use crate::{Error, Result};
+
+/// Whether a blob described with `media_type` may be a manifest or index worth parsing:
+/// manifest types, and any JSON type (ggcr writes manifests under
+/// `application/vnd.oci.descriptor.v1+json`; a config simply has no references).
+pub fn may_have_references(media_type: &str) -> bool {
+    walk::is_manifest_like(media_type) || media_type.ends_with("json")
+}
+
+/// Reads a stored JSON document of at most [`MAX_MANIFEST_SIZE`] bytes, unverified (callers
+/// that need verification hash it themselves).
+pub fn read_document(driver: &dyn ImageDriver, digest: Digest) -> Result<Vec<u8>> {
+    let path = driver.location().join(digest.blob_path());
+    let mut bytes = Vec::new();
+    driver
+        .reader(LayoutFile::Blob(digest))?
+        .take(MAX_MANIFEST_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&path, e))?;
+    if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+        return Err(Error::InvalidLayout {
+            path,
+            reason: format!("document {digest} is over the {MAX_MANIFEST_SIZE} byte limit"),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The references of the blob a descriptor points at, when it is a manifest or index that is
+/// present. `None` for blobs that cannot refer to anything, are absent, or do not parse.
+pub fn references_of(driver: &dyn ImageDriver, descriptor: &Descriptor) -> Option<References> {
+    let digest = Digest::try_from(descriptor.digest()).ok()?;
+    if !may_have_references(descriptor.media_type().as_ref()) {
+        return None;
+    }
+    let size = driver.blob_size(digest).ok()?;
+    if size > MAX_MANIFEST_SIZE {
+        return None;
+    }
+    walk::references(&read_document(driver, digest).ok()?).ok()
+}
+
+/// Reads `index.json` or `oci-layout` whole (small files; bounded all the same).
+pub fn read_metadata(driver: &dyn ImageDriver, file: LayoutFile) -> Result<Vec<u8>> {
+    const MAX_METADATA_SIZE: u64 = 256 << 20;
+    let path = driver.location().join(file.relative_path());
+    let mut bytes = Vec::new();
+    driver
+        .reader(file)?
+        .take(MAX_METADATA_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&path, e))?;
+    if bytes.len() as u64 > MAX_METADATA_SIZE {
+        return Err(Error::InvalidLayout {
+            path,
+            reason: format!("over the {MAX_METADATA_SIZE} byte limit"),
+        });
+    }
+    Ok(bytes)
+}
