@@ -10,7 +10,7 @@ const KNOWN_EXTRAS: [&str; 2] = ["manifest.json", "repositories"];
 pub enum EntryName {
     /// `oci-layout`, `index.json` or `blobs/<alg>/<encoded>`.
     File(LayoutFile),
-    /// `blobs/` or `blobs/<alg>/`: structure only.
+    /// `./`, `blobs/` or `blobs/<alg>/`: structure only.
     Directory,
     /// A file layouts do not define but producers add (`manifest.json` and `repositories` from
     /// `docker save`): ignored without a word.
@@ -54,6 +54,8 @@ pub fn classify(raw: &[u8]) -> Result<EntryName, NameError> {
         return Err(NameError::Escapes(name.to_owned()));
     }
     match components.as_slice() {
+        // `./`, the root that `tar -C layout -cf x.tar .` writes first.
+        [] if !name.is_empty() => Ok(EntryName::Directory),
         [file] if *file == IMAGE_LAYOUT_FILE => Ok(EntryName::File(LayoutFile::ImageLayout)),
         [file] if *file == INDEX_FILE => Ok(EntryName::File(LayoutFile::Index)),
         [dir] if *dir == BLOBS_DIR => Ok(EntryName::Directory),

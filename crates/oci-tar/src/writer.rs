@@ -143,35 +143,39 @@ impl<W: Write> State<W> {
         error
     }
 
-    /// The `blobs/` entry comes first.
+    /// The `blobs/` entry comes first. A failed write may have left part of a header in the
+    /// stream, so it poisons the writer.
     fn start(&mut self, label: &Path) -> Result<()> {
         if !self.started {
-            framing::write_dir(&mut self.out, &format!("{BLOBS_DIR}/"))
-                .map_err(|e| Error::io(label, e))?;
+            if let Err(e) = framing::write_dir(&mut self.out, &format!("{BLOBS_DIR}/")) {
+                return Err(self.poison(label, format!("writing the {BLOBS_DIR}/ entry: {e}")));
+            }
             self.started = true;
         }
         Ok(())
     }
 
-    /// Writes the headers of a blob entry (and its `blobs/<alg>/` entry the first time).
+    /// Writes the headers of a blob entry (and its `blobs/<alg>/` entry the first time). A
+    /// failed write may have left part of a header in the stream, so it poisons the writer.
     fn begin_blob_entry(&mut self, label: &Path, digest: Digest, size: u64) -> Result<()> {
         self.start(label)?;
-        let io = |e| Error::io(label, e);
+        let mut written = Ok(());
         if self.algorithm_dirs.insert(digest.algorithm()) {
-            framing::write_dir(
+            written = framing::write_dir(
                 &mut self.out,
                 &format!("{BLOBS_DIR}/{}/", digest.algorithm()),
-            )
-            .map_err(io)?;
+            );
         }
-        framing::write_header(
-            &mut self.out,
-            &digest.blob_entry_name(),
-            EntryType::Regular,
-            BLOB_MODE,
-            size,
-        )
-        .map_err(io)
+        written = written.and_then(|()| {
+            framing::write_header(
+                &mut self.out,
+                &digest.blob_entry_name(),
+                EntryType::Regular,
+                BLOB_MODE,
+                size,
+            )
+        });
+        written.map_err(|e| self.poison(label, format!("writing the header of {digest}: {e}")))
     }
 }
 

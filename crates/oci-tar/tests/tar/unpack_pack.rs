@@ -1,0 +1,306 @@
+//! unpack into new and existing layouts, pack determinism, atomic pack_to_file, and a
+//! property test of dir → pack → unpack.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+
+use oci_core::oci_spec::image::{Descriptor, MediaType};
+use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, index, seed};
+use oci_tar::{Compression, ExpansionLimit, TarArchive, pack, pack_to_file, unpack};
+use proptest::prelude::*;
+
+use crate::common::{
+    Image, RawTar, manifests, new_layout, read_all_blobs, sha256, verify_blob_files,
+};
+
+#[test]
+fn unpack_into_a_missing_directory() {
+    let image = Image::new("fresh");
+    let mut tar = RawTar::new();
+    image.append_to(&mut tar);
+    let bytes = tar.finish();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("does/not/exist");
+    assert!(!target.exists());
+    let layout = new_layout(&target);
+    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    assert_eq!(report.blobs_written, 3);
+    assert_eq!(report.blobs_present, 0);
+    assert_eq!(report.entries_merged, 1);
+    assert!(report.skipped.is_empty());
+    assert_eq!(verify_blob_files(&target), image.digests());
+    assert_eq!(
+        manifests(&layout),
+        std::slice::from_ref(&image.manifest_descriptor)
+    );
+    assert_eq!(
+        seed::read_image_layout(&layout)
+            .unwrap()
+            .image_layout_version(),
+        "1.0.0"
+    );
+    // The unpacked layout opens as a layout from scratch.
+    let reopened = oci_dir::DirLayout::open(&target).unwrap();
+    assert_eq!(reopened.resolve("v1").unwrap(), image.manifest_descriptor);
+}
+
+#[test]
+fn unpack_merges_into_an_existing_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let layout = new_layout(&dir.path().join("layout"));
+    // The existing layout: "v1" and "keep" tagged, one untagged entry, and a shared blob.
+    let shared = seed::write_blob(&layout, b"shared blob").unwrap();
+    let old_v1 = seed::write_json_blob(
+        &layout,
+        &serde_json::json!({"old": 1}),
+        MediaType::ImageManifest,
+    )
+    .unwrap();
+    let keep = seed::write_json_blob(
+        &layout,
+        &serde_json::json!({"keep": 1}),
+        MediaType::ImageManifest,
+    )
+    .unwrap();
+    let untagged = Descriptor::new(MediaType::ImageConfig, 11, shared);
+    layout.tag(old_v1.clone(), "v1").unwrap();
+    layout.tag(keep.clone(), "keep").unwrap();
+    layout.put_entry(untagged.clone()).unwrap();
+    let before = verify_blob_files(layout.root());
+
+    // The archive: a new "v1", the same untagged entry, a new untagged one, the shared blob
+    // and new blobs.
+    let source = new_layout(&dir.path().join("source"));
+    seed::write_blob(&source, b"shared blob").unwrap();
+    let new_v1 = seed::write_json_blob(
+        &source,
+        &serde_json::json!({"new": 1}),
+        MediaType::ImageManifest,
+    )
+    .unwrap();
+    let other = seed::write_blob_with(&source, Algorithm::Sha512, b"other").unwrap();
+    let other_desc = Descriptor::new(MediaType::ImageLayer, 5, other);
+    source.tag(new_v1.clone(), "v1").unwrap();
+    source.put_entry(untagged.clone()).unwrap();
+    source.put_entry(other_desc.clone()).unwrap();
+    let (bytes, _) = pack(
+        &source,
+        Vec::new(),
+        Compression::None,
+        "source.tar".as_ref(),
+    )
+    .unwrap();
+
+    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    assert_eq!(
+        report.blobs_written, 2,
+        "the new manifest and the sha512 blob"
+    );
+    assert_eq!(report.blobs_present, 1, "the shared blob");
+    assert_eq!(report.entries_merged, 2, "v1 and the new untagged entry");
+
+    let after = verify_blob_files(layout.root());
+    let mut expected: BTreeSet<Digest> = before.into_iter().collect();
+    expected.insert(Digest::try_from(new_v1.digest()).unwrap());
+    expected.insert(other);
+    assert_eq!(after, expected.into_iter().collect::<Vec<_>>());
+    assert_eq!(layout.resolve("v1").unwrap().digest(), new_v1.digest());
+    assert_eq!(layout.resolve("keep").unwrap().digest(), keep.digest());
+    let entries = manifests(&layout);
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|d| index::ref_name(d) == Some("v1"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        entries.iter().filter(|d| **d == untagged).count(),
+        1,
+        "not duplicated"
+    );
+    assert_eq!(entries.iter().filter(|d| **d == other_desc).count(), 1);
+    assert_eq!(entries.len(), 4, "{entries:#?}");
+
+    // Unpacking the same archive again changes nothing.
+    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    assert_eq!(report.blobs_written, 0);
+    assert_eq!(report.blobs_present, 3);
+    assert_eq!(manifests(&layout).len(), 4);
+}
+
+/// A layout with blobs of every algorithm, tags, untagged entries.
+fn sample_layout(root: &std::path::Path) -> oci_dir::DirLayout {
+    let layout = new_layout(root);
+    let image = Image::new("sample");
+    for blob in image.blobs() {
+        seed::write_blob(&layout, blob).unwrap();
+    }
+    layout.tag(image.manifest_descriptor.clone(), "v1").unwrap();
+    let long = seed::write_blob_with(&layout, Algorithm::Sha512, &[7u8; 3000]).unwrap();
+    let b3 = seed::write_blob_with(&layout, Algorithm::Blake3, b"b3").unwrap();
+    layout
+        .put_entry(Descriptor::new(MediaType::ImageLayer, 3000, long))
+        .unwrap();
+    layout
+        .tag(Descriptor::new(MediaType::ImageLayer, 2, b3), "blake")
+        .unwrap();
+    layout
+}
+
+#[test]
+fn pack_unpack_pack_is_byte_identical() {
+    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let dir = tempfile::tempdir().unwrap();
+        let source = sample_layout(&dir.path().join("source"));
+        let first = dir.path().join("first.tar");
+        let report = pack_to_file(&source, &first, compression).unwrap();
+        assert_eq!(report.blobs, 5);
+
+        let copy = new_layout(&dir.path().join("copy"));
+        unpack(
+            fs::File::open(&first).unwrap(),
+            &copy,
+            ExpansionLimit::default(),
+        )
+        .unwrap();
+        let second = dir.path().join("second.tar");
+        pack_to_file(&copy, &second, compression).unwrap();
+        let (a, b) = (fs::read(&first).unwrap(), fs::read(&second).unwrap());
+        assert!(a == b, "{compression:?}: pack → unpack → pack differs");
+
+        // And packing the same layout twice, or to a Vec, gives the same bytes.
+        let (again, _) = pack(&source, Vec::new(), compression, "x".as_ref()).unwrap();
+        assert!(again == a, "{compression:?}: pack is not deterministic");
+
+        let archive = TarArchive::open(&first).unwrap();
+        assert_eq!(archive.compression(), compression);
+        assert_eq!(read_all_blobs(&archive), read_all_blobs(&source));
+        assert_eq!(manifests(&archive), manifests(&source));
+        assert_eq!(manifests(&copy), manifests(&source));
+    }
+}
+
+#[test]
+fn pack_of_an_archive_equals_pack_of_its_layout() {
+    // TarArchive is a driver too: repacking an archive gives the same bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let source = sample_layout(&dir.path().join("source"));
+    let first = dir.path().join("first.tar.zst");
+    pack_to_file(&source, &first, Compression::Zstd).unwrap();
+    let archive = TarArchive::open(&first).unwrap();
+    let (from_archive, _) = pack(&archive, Vec::new(), Compression::Zstd, "x".as_ref()).unwrap();
+    assert!(from_archive == fs::read(&first).unwrap());
+}
+
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-pack-") || n.starts_with("out"))
+        .collect()
+}
+
+#[test]
+fn failed_pack_to_file_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sample_layout(&dir.path().join("source"));
+    // Corrupt one blob in place (same size, other content).
+    let victim = sha256(&Image::new("sample").layer);
+    let path = source.root().join(victim.blob_path());
+    let mut perms = fs::metadata(&path).unwrap().permissions();
+    perms.set_mode(0o644);
+    fs::set_permissions(&path, perms).unwrap();
+    let mut data = fs::read(&path).unwrap();
+    data[0] ^= 0x55;
+    fs::File::create(&path).unwrap().write_all(&data).unwrap();
+
+    let out_dir = dir.path().join("out-dir");
+    fs::create_dir(&out_dir).unwrap();
+    for compression in [Compression::None, Compression::Gzip, Compression::Zstd] {
+        let out = out_dir.join("out.tar");
+        let err = pack_to_file(&source, &out, compression).unwrap_err();
+        assert!(err.to_string().contains(&victim.to_string()), "{err}");
+        assert!(
+            !out.exists(),
+            "{compression:?}: a failed pack left {}",
+            out.display()
+        );
+        assert!(leftovers(&out_dir).is_empty(), "{:?}", leftovers(&out_dir));
+    }
+    // A failed pack does not replace an existing file either.
+    let out = out_dir.join("out.tar");
+    fs::write(&out, b"previous").unwrap();
+    pack_to_file(&source, &out, Compression::None).unwrap_err();
+    assert_eq!(fs::read(&out).unwrap(), b"previous");
+    assert_eq!(leftovers(&out_dir), ["out.tar"]);
+}
+
+/// A random small layout: blobs (algorithm, content), tags (name, blob index), untagged
+/// entries (blob indexes).
+#[derive(Debug, Clone)]
+struct Spec {
+    blobs: Vec<(Algorithm, Vec<u8>)>,
+    tags: Vec<(String, usize)>,
+    untagged: Vec<usize>,
+}
+
+fn spec() -> impl Strategy<Value = Spec> {
+    let algorithm = prop_oneof![
+        Just(Algorithm::Sha256),
+        Just(Algorithm::Sha512),
+        Just(Algorithm::Blake3)
+    ];
+    let blob = (algorithm, proptest::collection::vec(any::<u8>(), 0..2048));
+    (
+        proptest::collection::vec(blob, 1..8),
+        proptest::collection::vec(("[a-z0-9]{1,6}(\\.[a-z0-9]{1,4})?", any::<usize>()), 0..4),
+        proptest::collection::vec(any::<usize>(), 0..3),
+    )
+        .prop_map(|(blobs, tags, untagged)| {
+            let n = blobs.len();
+            Spec {
+                tags: tags.into_iter().map(|(t, i)| (t, i % n)).collect(),
+                untagged: untagged.into_iter().map(|i| i % n).collect(),
+                blobs,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn random_layouts_round_trip(spec in spec()) {
+        let dir = tempfile::tempdir().unwrap();
+        let source = new_layout(&dir.path().join("source"));
+        let mut descriptors = Vec::new();
+        for (algorithm, content) in &spec.blobs {
+            let digest = seed::write_blob_with(&source, *algorithm, content).unwrap();
+            descriptors.push(Descriptor::new(MediaType::ImageLayer, content.len() as u64, digest));
+        }
+        for (name, i) in &spec.tags {
+            source.tag(descriptors[*i].clone(), name).unwrap();
+        }
+        let mut seen = BTreeSet::new();
+        for i in &spec.untagged {
+            if seen.insert(*i) {
+                source.put_entry(descriptors[*i].clone()).unwrap();
+            }
+        }
+
+        let (bytes, report) = pack(&source, Vec::new(), Compression::None, "p.tar".as_ref()).unwrap();
+        prop_assert_eq!(report.blobs, source.list_blobs().unwrap().len());
+        let target = new_layout(&dir.path().join("target"));
+        let unpacked = unpack(&bytes[..], &target, ExpansionLimit::default()).unwrap();
+        prop_assert!(unpacked.skipped.is_empty());
+        prop_assert_eq!(read_all_blobs(&target), read_all_blobs(&source));
+        prop_assert_eq!(verify_blob_files(target.root()), source.list_blobs().unwrap());
+        prop_assert_eq!(manifests(&target), manifests(&source));
+        for (name, _) in &spec.tags {
+            prop_assert_eq!(target.resolve(name).unwrap(), source.resolve(name).unwrap());
+        }
+    }
+}
