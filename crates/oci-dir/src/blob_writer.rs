@@ -6,11 +6,12 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use oci_core::oci_digest::{Hasher, io::BUFFER_SIZE};
+use oci_core::oci_digest::Hasher;
 use oci_core::{Algorithm, BlobWriter, Digest, Error, Result, check_commit};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::fsio::sync_dir;
+use crate::pipeline::{CHUNK_SIZE, Pipeline};
 
 /// Prefix of named temporary files: what gc and fsck recognise as debris of an interrupted
 /// write. Anonymous (`O_TMPFILE`) temporaries leave nothing behind at all.
@@ -98,12 +99,16 @@ impl TempFile {
     }
 }
 
-/// The directory driver's [`BlobWriter`].
+/// The directory driver's [`BlobWriter`]. Small blobs are hashed and written on the caller's
+/// thread; from the first full chunk on, a [`Pipeline`] takes over.
 pub struct DirBlobWriter {
     dir: PathBuf,
     temp: TempFile,
-    hasher: Hasher,
-    buffer: Vec<u8>,
+    algorithm: Algorithm,
+    /// Until the pipeline starts.
+    hasher: Option<Hasher>,
+    pipeline: Option<Pipeline>,
+    chunk: Vec<u8>,
     written: u64,
     durable: bool,
 }
@@ -114,53 +119,75 @@ impl DirBlobWriter {
         Ok(DirBlobWriter {
             dir,
             temp,
-            hasher: algorithm.hasher(),
-            buffer: Vec::with_capacity(BUFFER_SIZE),
+            algorithm,
+            hasher: Some(algorithm.hasher()),
+            pipeline: None,
+            chunk: Vec::with_capacity(CHUNK_SIZE),
             written: 0,
             durable,
         })
     }
 
-    /// Hashes and writes `data` in one go; large chunks keep the SIMD hashers at full speed.
-    fn write_through(&mut self, data: &[u8]) -> io::Result<()> {
-        self.hasher.update(data);
-        self.temp.file().write_all(data)
+    /// Hands a full chunk to the pipeline, starting it the first time.
+    fn dispatch(&mut self) -> io::Result<()> {
+        if self.pipeline.is_none() {
+            let hasher = self
+                .hasher
+                .take()
+                .expect("the hasher is here until the pipeline starts");
+            let file = self.temp.file().try_clone()?;
+            self.pipeline = Some(Pipeline::start(hasher, file, self.durable)?);
+        }
+        let pipeline = self.pipeline.as_mut().expect("started above");
+        let chunk = std::mem::replace(&mut self.chunk, pipeline.spare_buffer());
+        pipeline.send(chunk)
     }
 
-    fn flush_buffer(&mut self) -> io::Result<()> {
-        if !self.buffer.is_empty() {
-            let buffer = std::mem::take(&mut self.buffer);
-            let result = self.write_through(&buffer);
-            self.buffer = buffer;
-            self.buffer.clear();
-            result?;
+    /// Hashes and writes what is left; returns the finished hasher.
+    fn finish(&mut self) -> io::Result<Hasher> {
+        match self.pipeline.take() {
+            Some(mut pipeline) => {
+                if !self.chunk.is_empty() {
+                    pipeline.send(std::mem::take(&mut self.chunk))?;
+                }
+                pipeline.finish()
+            }
+            None => {
+                let mut hasher = self
+                    .hasher
+                    .take()
+                    .expect("no pipeline, so the hasher is here");
+                hasher.update(&self.chunk);
+                self.temp.file().write_all(&self.chunk)?;
+                Ok(hasher)
+            }
         }
-        Ok(())
     }
 }
 
 impl Write for DirBlobWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buffer.len() + data.len() > BUFFER_SIZE {
-            self.flush_buffer()?;
-        }
-        if data.len() >= BUFFER_SIZE {
-            self.write_through(data)?;
-        } else {
-            self.buffer.extend_from_slice(data);
+        let mut rest = data;
+        while !rest.is_empty() {
+            let take = rest.len().min(CHUNK_SIZE - self.chunk.len());
+            self.chunk.extend_from_slice(&rest[..take]);
+            rest = &rest[take..];
+            if self.chunk.len() == CHUNK_SIZE {
+                self.dispatch()?;
+            }
         }
         self.written += data.len() as u64;
         Ok(data.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.flush_buffer()
+        Ok(())
     }
 }
 
 impl BlobWriter for DirBlobWriter {
     fn algorithm(&self) -> Algorithm {
-        self.hasher.algorithm()
+        self.algorithm
     }
 
     fn bytes_written(&self) -> u64 {
@@ -168,21 +195,20 @@ impl BlobWriter for DirBlobWriter {
     }
 
     fn commit(mut self: Box<Self>, size: Option<u64>, expected: Option<Digest>) -> Result<Digest> {
-        self.flush_buffer().map_err(|e| Error::io(&self.dir, e))?;
-        let DirBlobWriter {
-            dir,
-            mut temp,
-            hasher,
-            written,
-            durable,
-            ..
-        } = *self;
+        let hasher = self.finish().map_err(|e| Error::io(&self.dir, e))?;
         let actual = hasher.finalize();
-        // On a mismatch `temp` is dropped here, which discards it: nothing was ever visible.
-        check_commit(actual, written, size, expected)?;
-        if durable {
-            temp.file().sync_all().map_err(|e| Error::io(&dir, e))?;
+        // On a mismatch the temp file is dropped with `self`, which discards it: nothing was
+        // ever visible.
+        check_commit(actual, self.written, size, expected)?;
+        if self.durable {
+            self.temp
+                .file()
+                .sync_all()
+                .map_err(|e| Error::io(&self.dir, e))?;
         }
+        let DirBlobWriter {
+            dir, temp, durable, ..
+        } = *self;
         let target = dir.join(actual.encoded());
         temp.publish(&target)?;
         if durable {

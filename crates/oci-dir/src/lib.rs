@@ -37,6 +37,7 @@
 mod blob_writer;
 mod fsio;
 mod layout;
+mod pipeline;
 
 pub use blob_writer::{DirBlobWriter, TEMP_PREFIX};
 pub use layout::{CACHE_DIR, DirLayout, DirOptions, Durability};

@@ -43,7 +43,10 @@ fn check_failed_commit_leaves_nothing(
 fn blob_wrong_digest_leaves_nothing() {
     for options in [DirOptions::default(), relaxed()] {
         for algorithm in Algorithm::ALL {
-            for content in [&b"x"[..], &[7u8; 600_000][..]] {
+            // One byte, under one chunk, and several chunks (hashed and written by the
+            // pipeline's threads).
+            for content in [vec![b'x'], vec![7u8; 600_000], vec![9u8; (5 << 20) + 3]] {
+                let content = content.as_slice();
                 let wrong = algorithm.digest(b"something else");
                 check_failed_commit_leaves_nothing(options, algorithm, content, None, Some(wrong));
                 let size = Some(content.len() as u64);
@@ -57,7 +60,13 @@ fn blob_wrong_digest_leaves_nothing() {
 fn blob_wrong_size_leaves_nothing() {
     for options in [DirOptions::default(), relaxed()] {
         for algorithm in Algorithm::ALL {
-            for content in [&b""[..], &b"x"[..], &[7u8; 600_000][..]] {
+            for content in [
+                vec![],
+                vec![b'x'],
+                vec![7u8; 600_000],
+                vec![9u8; (3 << 20) + 1],
+            ] {
+                let content = content.as_slice();
                 let len = content.len() as u64;
                 let right = Some(algorithm.digest(content));
                 check_failed_commit_leaves_nothing(
@@ -83,10 +92,12 @@ fn blob_wrong_size_leaves_nothing() {
 fn blob_writer_dropped_leaves_nothing() {
     let (_tmp, layout) = new_layout();
     for algorithm in Algorithm::ALL {
-        let mut writer = layout.begin_blob(algorithm).unwrap();
-        writer.write_all(&[1u8; 700_000]).unwrap();
-        writer.flush().unwrap();
-        drop(writer);
+        for len in [700_000, (3 << 20) + 5] {
+            let mut writer = layout.begin_blob(algorithm).unwrap();
+            writer.write_all(&vec![1u8; len]).unwrap();
+            writer.flush().unwrap();
+            drop(writer);
+        }
     }
     let left = files_under(&layout.root().join("blobs"));
     assert!(left.is_empty(), "left behind: {left:?}");
@@ -274,5 +285,27 @@ proptest! {
             prop_assert_eq!(layout.list_blobs().unwrap().len(), Algorithm::ALL.len());
             prop_assert!(temp_debris(layout.root()).is_empty());
         }
+    }
+}
+
+/// Blobs of several chunks, written in odd-sized pieces, go through the hashing and writing
+/// threads; what is published must be exactly what was written.
+#[test]
+fn multi_chunk_blobs_round_trip() {
+    for options in [DirOptions::default(), relaxed()] {
+        let (_tmp, layout) = new_layout_with(options);
+        for algorithm in Algorithm::ALL {
+            let content: Vec<u8> = (0..(9u32 << 20) + 12_345)
+                .map(|i| (i * 31 % 251) as u8)
+                .collect();
+            let mut writer = layout.begin_blob(algorithm).unwrap();
+            for piece in content.chunks(777_777) {
+                writer.write_all(piece).unwrap();
+            }
+            let digest = writer.commit(Some(content.len() as u64), None).unwrap();
+            assert_eq!(digest, algorithm.digest(&content));
+            assert!(seed::read_blob(&layout, digest).unwrap() == content);
+        }
+        assert!(temp_debris(layout.root()).is_empty());
     }
 }
