@@ -1,0 +1,171 @@
+//! What a layer is once written, the options for writing one, and the single-pass chain every
+//! layer's bytes go through.
+//!
+//! ```text
+//! tar bytes ─► HashingWriter (diff_id) ─► Encoder (gzip/zstd/none, on worker threads)
+//!           ─► BlobWriter (hashes the blob digest as it writes, publishes on commit)
+//! ```
+//!
+//! One pass, nothing held whole: the uncompressed stream is hashed on its way into the
+//! compressor and the compressed stream on its way to storage.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use oci_core::oci_digest::HashingWriter;
+use oci_core::oci_spec::image::Descriptor;
+use oci_core::{Algorithm, BlobWriter, ContentStore, Digest};
+
+use crate::compression::{Compression, Encoder};
+use crate::{Error, Result};
+
+/// A layer stored as a blob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layer {
+    /// The blob: layer media type, compressed size and digest.
+    pub descriptor: Descriptor,
+    /// The digest of the uncompressed tar, as `rootfs.diff_ids` lists it.
+    pub diff_id: Digest,
+    /// The length of the uncompressed tar.
+    pub uncompressed_size: u64,
+    /// Files of the source that a tar cannot hold (sockets), left out.
+    pub skipped: Vec<PathBuf>,
+}
+
+/// The modification time recorded for each entry of a layer made from a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mtime {
+    /// Each file's own mtime (whole seconds).
+    #[default]
+    Keep,
+    /// The same time for every entry, in seconds since the epoch: for reproducible layers.
+    Fixed(u64),
+}
+
+impl Mtime {
+    /// [`Mtime::Fixed`] at `SOURCE_DATE_EPOCH` when it is set, else [`Mtime::Keep`].
+    pub fn from_env() -> Result<Mtime> {
+        Ok(crate::source_date_epoch()?.map_or(Mtime::Keep, Mtime::Fixed))
+    }
+}
+
+/// The owner recorded for each entry of a layer made from a directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Ownership {
+    /// Each file's numeric uid and gid.
+    #[default]
+    Keep,
+    /// uid 0 and gid 0 for every entry (a tree built by an unprivileged user).
+    Root,
+}
+
+/// How a layer is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerOptions {
+    /// The blob's compression.
+    pub compression: Compression,
+    /// The compression level; `None` for [`Compression::default_level`].
+    pub level: Option<i32>,
+    /// The algorithm of the blob digest and the diff_id.
+    pub algorithm: Algorithm,
+    /// Entry mtimes (directories only).
+    pub mtime: Mtime,
+    /// Entry owners (directories only).
+    pub ownership: Ownership,
+    /// Compression worker threads (at least one). The output is the same for any number.
+    pub threads: usize,
+}
+
+impl Default for LayerOptions {
+    fn default() -> Self {
+        LayerOptions {
+            compression: Compression::default(),
+            level: None,
+            algorithm: Algorithm::Sha256,
+            mtime: Mtime::Keep,
+            ownership: Ownership::Keep,
+            threads: default_threads(),
+        }
+    }
+}
+
+/// One worker per core, at most four: past that the store's disk is the limit, and each
+/// zstd worker holds a few MiB.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// The chain of writers a layer's tar bytes go into; see the module docs.
+pub(crate) struct LayerSink<'s> {
+    chain: HashingWriter<Encoder<Box<dyn BlobWriter + 's>>>,
+    compression: Compression,
+    location: PathBuf,
+    /// Set when a write failed: tells the chain's errors from the source's.
+    failed: bool,
+}
+
+impl<'s> LayerSink<'s> {
+    pub(crate) fn new(store: &'s dyn ContentStore, options: &LayerOptions) -> Result<Self> {
+        let compression = options.compression;
+        let level =
+            compression.check_level(options.level.unwrap_or(compression.default_level()))?;
+        let blob = store.begin_blob(options.algorithm)?;
+        let location = store.location().to_path_buf();
+        let encoder = Encoder::new(blob, compression, level, options.threads)
+            .map_err(|e| Error::store_io(&location, e))?;
+        Ok(LayerSink {
+            chain: HashingWriter::new(encoder, options.algorithm),
+            compression,
+            location,
+            failed: false,
+        })
+    }
+
+    /// Whether a write into the chain failed.
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+
+    fn record<T>(&mut self, result: io::Result<T>) -> io::Result<T> {
+        self.failed |= result.is_err();
+        result
+    }
+
+    /// Where errors of the chain are reported: the store.
+    pub(crate) fn location(&self) -> &std::path::Path {
+        &self.location
+    }
+
+    /// Ends the compressed stream, commits the blob and describes the layer.
+    pub(crate) fn finish(self) -> Result<Layer> {
+        let (encoder, diff_id, uncompressed_size) = self.chain.finish();
+        let blob = encoder
+            .finish()
+            .map_err(|e| Error::store_io(&self.location, e))?;
+        let size = blob.bytes_written();
+        let digest = blob.commit(Some(size), None)?;
+        Ok(Layer {
+            descriptor: Descriptor::new(self.compression.media_type(), size, digest),
+            diff_id,
+            uncompressed_size,
+            skipped: Vec::new(),
+        })
+    }
+}
+
+impl Write for LayerSink<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let result = self.chain.write(buf);
+        self.record(result)
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let result = self.chain.write_all(buf);
+        self.record(result)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        let result = self.chain.flush();
+        self.record(result)
+    }
+}

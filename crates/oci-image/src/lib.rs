@@ -1,0 +1,75 @@
+//! Build and inspect OCI images in any [`oci_core::ContentStore`]: a directory layout, an
+//! archive being written, a registry client.
+//!
+//! - Layers from a directory tree ([`write_dir_layer`]) or a tar file ([`write_tar_layer`]),
+//!   compressed as none, gzip or zstd on every core. The blob digest and the `diff_id` come
+//!   out of the same single pass: the tar stream is hashed on its way into the compressor and
+//!   the compressed stream on its way into the store ([`layer`] shows the chain). Nothing is
+//!   held whole in memory, and the output is the same on any machine and with any number of
+//!   threads.
+//! - Image config and manifest assembly with oci-spec's types ([`ImageBuilder`],
+//!   [`ImageConfig`], [`RuntimeOverrides`]), from scratch or on a base image, whose config is
+//!   kept (fields oci-spec does not model included).
+//! - Resolving a ref name or digest to an image for a platform, through indexes
+//!   ([`resolve_image`], [`platform`]).
+//! - The tree of an image for people and scripts ([`inspect()`]).
+//!
+//! Reproducible images: set the entries' mtime ([`Mtime::Fixed`]) and the image's `created`
+//! ([`ImageBuilder::created_at`]) to one time, usually `SOURCE_DATE_EPOCH`
+//! ([`source_date_epoch`]); the same tree then gives the same manifest digest.
+//!
+//! ```
+//! use oci_core::ContentStore;
+//! use oci_dir::DirLayout;
+//! use oci_image::{ImageBuilder, LayerOptions, Mtime, RuntimeOverrides, platform, resolve_image};
+//!
+//! let tmp = tempfile::tempdir()?;
+//! let rootfs = tmp.path().join("rootfs");
+//! std::fs::create_dir_all(rootfs.join("bin"))?;
+//! std::fs::write(rootfs.join("bin/hello"), "#!/bin/sh\necho hello\n")?;
+//! let layout = DirLayout::create(tmp.path().join("layout"))?;
+//!
+//! let mut image = ImageBuilder::new(&layout, &platform::parse("linux/amd64")?);
+//! let options = LayerOptions { mtime: Mtime::Fixed(0), ..LayerOptions::default() };
+//! let layer = image.add_dir_layer(&rootfs, &options, None)?;
+//! image.created_at(0).apply(&RuntimeOverrides {
+//!     cmd: Some(vec!["/bin/hello".into()]),
+//!     ..RuntimeOverrides::default()
+//! })?;
+//! let manifest = image.write()?;
+//! layout.tag(manifest, "hello")?;
+//!
+//! let image = resolve_image(&layout, "hello", None)?;
+//! assert_eq!(image.config.spec().rootfs().diff_ids(), &[layer.diff_id.to_string()]);
+//! assert_eq!(image.manifest.layers()[0].media_type().to_string(),
+//!            "application/vnd.oci.image.layer.v1.tar+gzip");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
+
+mod build;
+mod compression;
+mod config;
+mod dir_layer;
+mod error;
+pub mod inspect;
+pub mod layer;
+mod pgzip;
+pub mod platform;
+mod progress;
+mod resolve;
+mod tar_layer;
+
+pub use build::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ImageBuilder};
+pub use compression::Compression;
+pub use config::{ImageConfig, RuntimeOverrides, rfc3339, source_date_epoch};
+pub use dir_layer::write_dir_layer;
+pub use error::{Error, Result};
+pub use inspect::{Node, inspect};
+pub use layer::{Layer, LayerOptions, Mtime, Ownership};
+pub use progress::{NoProgress, Progress};
+pub use resolve::{
+    ResolvedImage, is_image_manifest, resolve_image, resolve_target, select_manifest,
+};
+pub use tar_layer::write_tar_layer;
