@@ -46,13 +46,47 @@ impl TarArchive {
     /// Opens the archive at `path`, with a custom bound on decompression.
     pub fn open_with(path: impl AsRef<Path>, limit: ExpansionLimit) -> Result<TarArchive> {
         let path = path.as_ref().to_path_buf();
-        let mut file = File::open(&path).map_err(|e| match e.kind() {
+        let file = File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::NotFound {
                 path: path.clone(),
                 digest: None,
             },
             _ => Error::io(&path, e),
         })?;
+        TarArchive::from_file_with(file, path, limit)
+    }
+
+    /// Reads the archive in an open file, from its start: an anonymous temp file, or one opened
+    /// with flags of the caller's choosing. `label` names the archive in messages.
+    ///
+    /// ```
+    /// use oci_core::{ContentStore, seed};
+    /// use oci_tar::{TarArchive, TarWriter};
+    /// use std::io::Write;
+    ///
+    /// let writer = TarWriter::new(Vec::new(), "mem.tar");
+    /// seed::init(&writer, &seed::InitOptions::default())?;
+    /// let digest = seed::write_blob(&writer, b"hello")?;
+    /// let mut file = tempfile::tempfile()?;
+    /// file.write_all(&writer.finish()?)?;
+    ///
+    /// let archive = TarArchive::from_file(file, "mem.tar")?;
+    /// assert_eq!(seed::read_blob(&archive, digest)?, b"hello");
+    /// assert!(archive.index()?.manifests().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_file(file: File, label: impl Into<PathBuf>) -> Result<TarArchive> {
+        TarArchive::from_file_with(file, label, ExpansionLimit::default())
+    }
+
+    /// [`TarArchive::from_file`] with a custom bound on decompression.
+    pub fn from_file_with(
+        mut file: File,
+        label: impl Into<PathBuf>,
+        limit: ExpansionLimit,
+    ) -> Result<TarArchive> {
+        let path = label.into();
+        file.rewind().map_err(|e| Error::io(&path, e))?;
         let mut head = [0u8; 4];
         let n = file.read(&mut head).map_err(|e| Error::io(&path, e))?;
         file.seek(SeekFrom::Start(0))
