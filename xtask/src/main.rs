@@ -1,8 +1,10 @@
 //! `cargo xtask`: the one entry point for the project's checks and demos.
 //!
 //! ```text
-//! cargo xtask ci           fmt check, clippy -D warnings, every test (what CI runs)
-//! cargo xtask demo [DIR]   build a layout from examples/hello with the CLI
+//! cargo xtask ci                               fmt check, clippy -D warnings, every test,
+//!                                              fuzz corpus replay (what CI runs)
+//! cargo xtask demo [DIR]                       build a layout from examples/hello with the CLI
+//! cargo xtask fuzz [TARGET] [--seconds N]      run the fuzz targets (all in turn, 60 s each)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -11,14 +13,20 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, Result, bail};
 
 mod demo;
+mod fuzz;
+
+const USAGE: &str =
+    "usage: cargo xtask ci | cargo xtask demo [DIR] | cargo xtask fuzz [TARGET] [--seconds N]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("demo") => demo::run(args.get(1).map(PathBuf::from)),
+        Some("fuzz") => fuzz::run(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | cargo xtask demo [DIR]");
+            eprintln!("{USAGE}");
+            eprintln!("fuzz targets: {}", fuzz::TARGETS.join(", "));
             return ExitCode::from(2);
         }
     };
@@ -72,5 +80,23 @@ fn ci() -> Result<()> {
         "cargo",
         &["test", "-p", "oci-digest", "--no-default-features"],
     )?;
+    fuzz_replay()
+}
+
+/// The fuzz crate is its own workspace: format, lint and replay its committed corpus
+/// (`fuzz/tests/replay.rs`). Without its default `libfuzzer` feature no libFuzzer is built,
+/// so this runs on stable.
+fn fuzz_replay() -> Result<()> {
+    let manifest = ["--manifest-path", "fuzz/Cargo.toml"];
+    run(
+        "cargo",
+        &[&["fmt"][..], &manifest, &["--", "--check"]].concat(),
+    )?;
+    let build = [&manifest[..], &["--no-default-features", "--all-targets"]].concat();
+    run(
+        "cargo",
+        &[&["clippy"][..], &build, &["--", "-D", "warnings"]].concat(),
+    )?;
+    run("cargo", &[&["test"][..], &build].concat())?;
     Ok(())
 }

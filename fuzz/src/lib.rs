@@ -1,0 +1,39 @@
+//! The bodies of oci-layout's fuzz targets.
+//!
+//! Each `fuzz_targets/<name>.rs` is one line calling the function of the same name here, so
+//! that the replay test (`tests/replay.rs`) can run every committed input (`corpus/<name>/`,
+//! `regressions/<name>/`) through exactly the code libFuzzer ran, as an ordinary test on stable.
+//!
+//! Every target asserts invariants besides "no panic"; a failed assertion is a crash.
+//!
+//! | target | what it feeds | what it checks |
+//! |---|---|---|
+//! | [`digest_parse`] | `Digest::parse` | accepted input re-displays identically; `blob_path` is 3 plain components; errors stay short |
+//! | [`index_ops`] | `index::parse_index`, then put/remove | the index agrees with a model; canonical bytes re-parse to the same entries |
+//! | [`manifest_walk`] | `walk::references`, then fsck, gc (dry run), copy_image on an in-memory layout | no panic, termination (cycles included), dry run changes nothing |
+//! | [`tar_reader`] | `TarArchive`, `unpack` | every listed blob reads; unpack writes only verified layout files inside the target |
+//! | [`compressed_reader`] | the same through gzip/zstd decoders | the expansion limit holds |
+
+mod digest;
+mod index;
+mod mem;
+mod tar;
+mod walk;
+
+pub use digest::digest_parse;
+pub use index::index_ops;
+pub use mem::MemDriver;
+pub use tar::{compressed_reader, tar_reader};
+pub use walk::manifest_walk;
+
+/// A target's body: one input, a panic on a bug.
+pub type Target = fn(&[u8]);
+
+/// Every target, by name, for the replay test and tools.
+pub const TARGETS: [(&str, Target); 5] = [
+    ("digest_parse", digest_parse),
+    ("index_ops", index_ops),
+    ("manifest_walk", manifest_walk),
+    ("tar_reader", tar_reader),
+    ("compressed_reader", compressed_reader),
+];

@@ -1,0 +1,173 @@
+//! `tar_reader` and `compressed_reader`: archives read in place and unpacked.
+
+use std::fs;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use oci_core::gc::{GcOptions, gc};
+use oci_core::{BLOBS_DIR, Digest, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver, LayoutFile, seed};
+use oci_dir::{DirLayout, DirOptions, Durability};
+use oci_tar::{ExpansionLimit, TarArchive};
+
+/// Small, so that a bomb the fuzzer finds costs milliseconds, not seconds.
+pub const FUZZ_LIMIT: ExpansionLimit = ExpansionLimit {
+    max_ratio: 16,
+    free_bytes: 256 << 10,
+};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// The input is an archive (plain, or compressed if it starts with a magic number): read it in
+/// place, then unpack it into a fresh directory layout.
+pub fn tar_reader(data: &[u8]) {
+    read_in_place(data);
+    unpack_into_sandbox(data);
+}
+
+/// The first byte picks how the rest becomes the archive stream: 0 as is, 1 a gzip stream and
+/// 2 a zstd stream (the magic number is prepended, the rest goes to the decoder untouched), 3
+/// and 4 a plain archive that is compressed here (valid streams of fuzzed archives).
+pub fn compressed_reader(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let stream = match mode % 5 {
+        0 => rest.to_vec(),
+        1 => [&GZIP_MAGIC[..], rest].concat(),
+        2 => [&ZSTD_MAGIC[..], rest].concat(),
+        3 => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            encoder.write_all(rest).expect("writing to a Vec");
+            encoder.finish().expect("writing to a Vec")
+        }
+        _ => zstd::encode_all(rest, 1).expect("compressing a slice"),
+    };
+    if let Some(archive) = read_in_place(&stream) {
+        // Nothing the archive holds can be past what the limit lets the decoder produce.
+        let bound = FUZZ_LIMIT
+            .free_bytes
+            .saturating_add((stream.len() as u64).saturating_mul(FUZZ_LIMIT.max_ratio));
+        for digest in archive
+            .list_blobs()
+            .expect("an open archive lists its blobs")
+        {
+            let size = archive.blob_size(digest).expect("a listed blob has a size");
+            assert!(
+                size <= bound,
+                "{digest}: {size} bytes, over the expansion bound {bound}"
+            );
+        }
+    }
+    unpack_into_sandbox(&stream);
+}
+
+/// Opens `data` as a [`TarArchive`] and reads everything in it.
+fn read_in_place(data: &[u8]) -> Option<TarArchive> {
+    let mut file = tempfile::tempfile().expect("creating an anonymous temp file");
+    file.write_all(data).expect("writing the temp file");
+    let archive = TarArchive::from_file_with(file, "fuzz.tar", FUZZ_LIMIT).ok()?;
+    for digest in archive
+        .list_blobs()
+        .expect("an open archive lists its blobs")
+    {
+        let size = archive.blob_size(digest).expect("a listed blob has a size");
+        let mut raw = Vec::new();
+        archive
+            .reader(LayoutFile::Blob(digest))
+            .expect("a listed blob opens")
+            .read_to_end(&mut raw)
+            .unwrap_or_else(|e| panic!("reading {digest} ({size} bytes in the archive): {e}"));
+        assert_eq!(raw.len() as u64, size, "{digest}: read length");
+        let matches = digest.algorithm().digest(&raw) == digest;
+        let verified = seed::read_blob(&archive, digest);
+        assert_eq!(
+            verified.is_ok(),
+            matches,
+            "{digest}: verified read {verified:?} disagrees with the hash"
+        );
+    }
+    let _ = seed::read_index(&archive);
+    let _ = seed::read_image_layout(&archive);
+    oci_core::fsck::fsck(&archive)
+        .unwrap_or_else(|e| panic!("fsck failed on an archive that opened: {e}"));
+    let options = GcOptions {
+        grace: Duration::ZERO,
+        dry_run: true,
+    };
+    let _ = gc(&archive, &options);
+    Some(archive)
+}
+
+/// Unpacks `data` into a layout in a fresh directory, then checks that nothing but verified
+/// layout files is there, and nothing beside it.
+fn unpack_into_sandbox(data: &[u8]) {
+    let sandbox = tempfile::tempdir().expect("creating a temp dir");
+    let root = sandbox.path().join("layout");
+    let options = DirOptions {
+        durability: Durability::Relaxed,
+        ..DirOptions::default()
+    };
+    let layout = DirLayout::create_with(&root, options, &seed::InitOptions::default())
+        .expect("creating a layout");
+    let unpacked = oci_tar::unpack(data, &layout, FUZZ_LIMIT);
+    let beside: Vec<_> = fs::read_dir(sandbox.path())
+        .expect("listing the sandbox")
+        .map(|e| e.expect("a sandbox entry").file_name())
+        .collect();
+    assert_eq!(beside, ["layout"], "unpack wrote outside its target");
+    check_tree(&root);
+    if unpacked.is_ok() {
+        seed::read_index(&layout).expect("an unpacked index parses");
+    }
+}
+
+/// Only `oci-layout`, `index.json` and `blobs/<alg>/<encoded>` whose content hashes to its
+/// name; no links, no debris.
+fn check_tree(root: &Path) {
+    for entry in fs::read_dir(root).expect("listing the layout") {
+        let entry = entry.expect("a layout entry");
+        let name = entry.file_name().into_string().expect("a UTF-8 name");
+        let kind = entry.file_type().expect("an entry type");
+        match name.as_str() {
+            IMAGE_LAYOUT_FILE | INDEX_FILE => assert!(kind.is_file(), "{name} is not a file"),
+            BLOBS_DIR => {
+                assert!(kind.is_dir(), "{name} is not a directory");
+                check_blobs(&entry.path());
+            }
+            _ => panic!("unexpected {name:?} in the unpacked layout"),
+        }
+    }
+}
+
+fn check_blobs(blobs: &Path) {
+    for algorithm_dir in fs::read_dir(blobs).expect("listing blobs/") {
+        let algorithm_dir = algorithm_dir.expect("an entry of blobs/");
+        let algorithm = algorithm_dir
+            .file_name()
+            .into_string()
+            .expect("a UTF-8 name");
+        assert!(
+            algorithm_dir.file_type().expect("an entry type").is_dir(),
+            "blobs/{algorithm} is not a directory"
+        );
+        for blob in fs::read_dir(algorithm_dir.path()).expect("listing blobs/<alg>") {
+            let blob = blob.expect("a blob entry");
+            let encoded = blob.file_name().into_string().expect("a UTF-8 name");
+            let digest = Digest::parse(&format!("{algorithm}:{encoded}"))
+                .unwrap_or_else(|e| panic!("blobs/{algorithm}/{encoded}: {e}"));
+            assert!(
+                blob.file_type().expect("an entry type").is_file(),
+                "{digest} is not a regular file"
+            );
+            let bytes = fs::read(blob.path()).expect("reading a blob");
+            assert_eq!(
+                digest.algorithm().digest(&bytes),
+                digest,
+                "an unverified blob was published"
+            );
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! `manifest_walk`: the reference walker on arbitrary bytes, then fsck, gc and copy_image over
+//! an in-memory layout whose blobs, index and references the input chooses.
+//!
+//! # Input format
+//!
+//! The input is split at NUL bytes: the first part is `index.json`, each further part (at most
+//! [`MAX_SLOTS`]) a blob slot whose first byte is a mode and the rest its content. In the index
+//! and in blob contents, `@X` (X a hex digit) stands for slot X's digest and `#X` for its size,
+//! so that inputs can refer to each other's blobs without knowing a hash.
+//!
+//! Mode bit 0 clear: the blob is stored under the digest of its content. Set: under a fixed
+//! digest of the slot number, whatever the content — a corrupt blob, and the only way to build
+//! a cycle (a manifest listing itself) in content-addressed storage. Bits 1-2 pick the
+//! algorithm. A slot that a true-digest slot refers to before it is computed, or that does not
+//! exist, resolves to the fixed digest: a missing blob.
+
+use std::io::Write;
+use std::time::Duration;
+
+use oci_core::gc::{GcOptions, gc};
+use oci_core::{LayoutFile, copy_image, fsck::fsck, walk};
+use oci_digest::{Algorithm, Digest};
+
+use crate::MemDriver;
+
+/// The most blob slots an input makes (`@0` … `@f`).
+pub const MAX_SLOTS: usize = 16;
+
+/// See the module docs for the input format.
+pub fn manifest_walk(data: &[u8]) {
+    if let Ok(refs) = walk::references(data) {
+        for child in refs.children.iter().chain(&refs.subject) {
+            // Digests in descriptors are only strings until parsed; nothing here may panic.
+            let _ = Digest::try_from(child.digest());
+        }
+    }
+    let layout = build(data);
+    check(&layout);
+}
+
+/// Builds the layout an input describes.
+pub(crate) fn build(data: &[u8]) -> MemDriver {
+    let mut parts = data.split(|&b| b == 0);
+    let index_template = parts.next().unwrap_or_default();
+    let slots: Vec<(u8, &[u8])> = parts
+        .take(MAX_SLOTS)
+        .map(|part| match part.split_first() {
+            Some((&mode, content)) => (mode, content),
+            None => (0, part),
+        })
+        .collect();
+    let algorithm = |mode: u8| Algorithm::ALL[usize::from(mode >> 1) % Algorithm::ALL.len()];
+    let fixed = |i: usize| {
+        let mode = slots.get(i).map_or(0, |(mode, _)| *mode);
+        algorithm(mode).digest(format!("slot {i}").as_bytes())
+    };
+    let mut keys: Vec<Digest> = (0..MAX_SLOTS).map(fixed).collect();
+    let mut sizes: Vec<u64> = (0..MAX_SLOTS)
+        .map(|i| slots.get(i).map_or(0, |(_, content)| content.len() as u64))
+        .collect();
+    let mut contents = Vec::with_capacity(slots.len());
+    for (i, (mode, template)) in slots.iter().enumerate() {
+        let content = substitute(template, &keys, &sizes);
+        if mode & 1 == 0 {
+            keys[i] = algorithm(*mode).digest(&content);
+        }
+        sizes[i] = content.len() as u64;
+        contents.push(content);
+    }
+    let layout = MemDriver::default();
+    layout.insert(
+        LayoutFile::ImageLayout,
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    );
+    layout.insert(LayoutFile::Index, substitute(index_template, &keys, &sizes));
+    for (key, content) in keys.iter().zip(contents) {
+        layout.insert(LayoutFile::Blob(*key), content);
+    }
+    layout
+}
+
+/// Replaces `@X` by slot X's digest and `#X` by its size.
+fn substitute(template: &[u8], keys: &[Digest], sizes: &[u64]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(template.len());
+    let mut bytes = template.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        let slot = bytes
+            .peek()
+            .and_then(|&next| char::from(next).to_digit(16))
+            .map(|x| x as usize);
+        match (b, slot) {
+            (b'@', Some(slot)) => {
+                bytes.next();
+                write!(out, "{}", keys[slot]).expect("writing to a Vec");
+            }
+            (b'#', Some(slot)) => {
+                bytes.next();
+                write!(out, "{}", sizes[slot]).expect("writing to a Vec");
+            }
+            _ => out.push(b),
+        }
+    }
+    out
+}
+
+/// Runs fsck, a dry-run gc and copy_image over `layout`.
+fn check(layout: &MemDriver) {
+    let before = layout.snapshot();
+    // Everything is readable, so fsck reports findings and never fails.
+    let report = fsck(layout).unwrap_or_else(|e| panic!("fsck failed on a readable layout: {e}"));
+    let _ = report.is_clean();
+
+    let options = GcOptions {
+        grace: Duration::ZERO,
+        dry_run: true,
+    };
+    if let Ok(gc_report) = gc(layout, &options) {
+        let stored = before.keys().filter(|f| f.digest().is_some()).count();
+        assert_eq!(
+            gc_report.live + gc_report.removed.len() + gc_report.too_young,
+            stored,
+            "gc accounts for every blob"
+        );
+        let index = oci_core::seed::read_index(layout).expect("gc read this index");
+        for entry in index.manifests() {
+            if let Ok(digest) = Digest::try_from(entry.digest()) {
+                assert!(
+                    !gc_report.removed.iter().any(|(d, _)| *d == digest),
+                    "gc would remove {digest}, an index entry"
+                );
+            }
+        }
+    }
+    assert!(
+        layout.snapshot() == before,
+        "a dry-run gc changed the layout"
+    );
+
+    let Ok(index) = oci_core::seed::read_index(layout) else {
+        return;
+    };
+    for entry in index.manifests().iter().take(4) {
+        let copy = MemDriver::new("mem-copy:");
+        if copy_image(layout, &copy, entry).is_ok() {
+            for (file, bytes) in copy.snapshot() {
+                let digest = file.digest().expect("copy_image writes blobs only");
+                assert_eq!(
+                    digest.algorithm().digest(&bytes),
+                    digest,
+                    "copy_image wrote an unverified blob"
+                );
+            }
+        }
+    }
+}
