@@ -68,7 +68,10 @@ impl FsckReport {
         self.push(Severity::Warning, subject, problem);
     }
 
-    #[expect(clippy::needless_pass_by_value, reason = "call sites pass digests, paths and literals")]
+    #[expect(
+        clippy::needless_pass_by_value,
+        reason = "call sites pass digests, paths and literals"
+    )]
     fn push(&mut self, severity: Severity, subject: impl ToString, problem: impl Into<String>) {
         self.findings.push(Finding {
             severity,
