@@ -115,6 +115,11 @@ pub enum Command {
         /// The layout directory.
         dir: PathBuf,
     },
+    /// Build images.
+    #[command(subcommand)]
+    Image(crate::image::ImageCommand),
+    /// Show the tree of an image: index → manifests (platform) → config summary and layers.
+    Inspect(crate::image::InspectArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -77,11 +77,15 @@ pub fn run(cli: Cli) -> Result<()> {
             artifact_type.as_deref(),
             json,
         ),
+        Command::Image(command) => crate::image::run(command, options),
+        Command::Inspect(args) => {
+            crate::image::inspect(&args, open_readable(&args.layout, options)?.as_ref())
+        }
     }
 }
 
 /// A layout directory, or an archive (read in place) when `path` is a file.
-fn open_readable(path: &Path, options: DirOptions) -> Result<Box<dyn ImageDriver>> {
+pub(crate) fn open_readable(path: &Path, options: DirOptions) -> Result<Box<dyn ImageDriver>> {
     if path.is_file() {
         Ok(Box::new(TarArchive::open(path)?))
     } else {
@@ -90,7 +94,7 @@ fn open_readable(path: &Path, options: DirOptions) -> Result<Box<dyn ImageDriver
 }
 
 /// A layout directory; an archive is refused with what to do instead.
-fn open_writable(path: &Path, options: DirOptions) -> Result<DirLayout> {
+pub(crate) fn open_writable(path: &Path, options: DirOptions) -> Result<DirLayout> {
     if path.is_file() {
         bail!(
             "{}: archives are read-only; unpack it first (oci-layout unpack {} DIR)",
@@ -326,7 +330,7 @@ pub(crate) fn print_json(value: &Value) -> Result<()> {
     println_out(&serde_json::to_string_pretty(value)?)
 }
 
-fn println_out(line: &str) -> Result<()> {
+pub(crate) fn println_out(line: &str) -> Result<()> {
     print_out(&format!("{line}\n"))
 }
 

@@ -1,0 +1,394 @@
+//! `image create` and `inspect`: parse, call `oci-image`, print.
+
+use std::fmt::Write as _;
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use oci_core::{ContentStore, ImageDriver, seed};
+use oci_dir::{DirLayout, DirOptions};
+use oci_image::inspect::{Content, Node};
+use oci_image::{
+    Compression, ImageBuilder, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides, platform,
+};
+
+use crate::args::AlgorithmArg;
+
+/// Build images.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Build an image from a directory (or a tar file), optionally on a base image, store it in
+    /// LAYOUT (created when missing), tag it REF and print its manifest digest.
+    Create(Box<CreateArgs>),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The layout directory; created when missing.
+    layout: PathBuf,
+    /// The ref name to give the image (replaces an entry of that name).
+    #[arg(long, value_name = "REF")]
+    tag: String,
+    /// The directory whose tree becomes the layer.
+    #[arg(long, value_name = "SRC", required_unless_present = "from_tar")]
+    from_dir: Option<PathBuf>,
+    /// A tar file (plain, gzip or zstd) to use as the layer instead of a directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "from_dir")]
+    from_tar: Option<PathBuf>,
+    /// An image in LAYOUT (ref name or digest) to build on: its layers and config are kept.
+    #[arg(long, value_name = "REF")]
+    base: Option<String>,
+    /// The layer's compression [default: gzip; for --from-tar, the file's own].
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
+    /// The compression level (gzip 0-9, default 6; zstd 1-22, default 3).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    level: Option<i32>,
+    /// The image's platform, OS/ARCH[/VARIANT] [default: the base's, else the host's].
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// Entrypoint, one argument per use (`--entrypoint /bin/sh --entrypoint -c`).
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    entrypoint: Vec<String>,
+    /// Cmd, one argument per use.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    cmd: Vec<String>,
+    /// An environment variable, NAME=VALUE (repeatable).
+    #[arg(long, value_name = "K=V")]
+    env: Vec<String>,
+    /// A label, KEY=VALUE (repeatable).
+    #[arg(long, value_name = "K=V")]
+    label: Vec<String>,
+    /// The working directory.
+    #[arg(long, value_name = "DIR")]
+    workdir: Option<String>,
+    /// The user (name, uid, user:group or uid:gid).
+    #[arg(long, value_name = "USER")]
+    user: Option<String>,
+    /// A port to expose, PORT[/tcp|udp|sctp] (repeatable).
+    #[arg(long, value_name = "PORT")]
+    expose: Vec<String>,
+    /// Record uid 0 and gid 0 for every file instead of their owners.
+    #[arg(long)]
+    root_owner: bool,
+    /// The digest algorithm of the blobs.
+    #[arg(long, value_enum, default_value_t = AlgorithmArg::Sha256)]
+    algorithm: AlgorithmArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CompressionArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(arg: CompressionArg) -> Self {
+        match arg {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Zstd => Compression::Zstd,
+        }
+    }
+}
+
+/// Show the tree of an image: index → manifests (platform) → config summary and layers.
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The layout directory or archive.
+    pub layout: PathBuf,
+    /// A ref name or a digest.
+    target: String,
+    /// Show only the manifests for OS/ARCH[/VARIANT].
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// Print JSON instead of a tree.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(command: ImageCommand, options: DirOptions) -> Result<()> {
+    match command {
+        ImageCommand::Create(args) => create(&args, options),
+    }
+}
+
+fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
+    oci_core::validate_ref_name(&args.tag)?;
+    let platform = args.platform.as_deref().map(platform::parse).transpose()?;
+    let overrides = overrides(args)?;
+    let epoch = oci_image::source_date_epoch()?;
+    let layout = open_or_create(&args.layout, options)?;
+
+    let mut builder = match &args.base {
+        Some(base) => {
+            let resolved = oci_image::resolve_image(&layout, base, platform.as_ref())?;
+            ImageBuilder::on_base(&layout, resolved, Some(base.as_str()))
+        }
+        None => ImageBuilder::new(&layout, &platform.unwrap_or_else(platform::host)),
+    };
+    let algorithm = args.algorithm.into();
+    builder.algorithm(algorithm);
+    if let Some(epoch) = epoch {
+        builder.created_at(epoch);
+    }
+    let mut layer_options = LayerOptions {
+        compression: Compression::Gzip,
+        level: args.level,
+        algorithm,
+        mtime: epoch.map_or(Mtime::Keep, Mtime::Fixed),
+        ownership: if args.root_owner {
+            Ownership::Root
+        } else {
+            Ownership::Keep
+        },
+        ..LayerOptions::default()
+    };
+    let bar = TerminalProgress::new();
+    let progress = bar.as_ref().map(|b| b as &dyn Progress);
+    let layer = match (&args.from_dir, &args.from_tar) {
+        (Some(dir), _) => {
+            layer_options.compression = args.compression.map_or(Compression::Gzip, Into::into);
+            builder.add_dir_layer(dir, &layer_options, progress)?
+        }
+        (None, Some(file)) => {
+            layer_options.compression = match args.compression {
+                Some(compression) => compression.into(),
+                None => Compression::of_file(file)?,
+            };
+            builder.add_tar_layer(file, &layer_options, progress)?
+        }
+        (None, None) => bail!("give --from-dir SRC or --from-tar FILE"),
+    };
+    let mut stderr = io::stderr().lock();
+    for skipped in &layer.skipped {
+        writeln!(
+            stderr,
+            "warning: {}: a socket cannot be stored in a layer; skipped",
+            skipped.display()
+        )?;
+    }
+    drop(stderr);
+    builder.apply(&overrides)?;
+    let manifest = builder.write()?;
+    let digest = manifest.digest().to_string();
+    layout.tag(manifest, &args.tag)?;
+    crate::commands::println_out(&digest)
+}
+
+fn overrides(args: &CreateArgs) -> Result<RuntimeOverrides> {
+    let mut labels = std::collections::BTreeMap::new();
+    for label in &args.label {
+        match label.split_once('=') {
+            Some((key, value)) if !key.is_empty() => {
+                labels.insert(key.to_owned(), value.to_owned());
+            }
+            _ => bail!("invalid label {label:?}: expected KEY=VALUE"),
+        }
+    }
+    Ok(RuntimeOverrides {
+        entrypoint: (!args.entrypoint.is_empty()).then(|| args.entrypoint.clone()),
+        cmd: (!args.cmd.is_empty()).then(|| args.cmd.clone()),
+        env: args.env.clone(),
+        labels,
+        working_dir: args.workdir.clone(),
+        user: args.user.clone(),
+        exposed_ports: args.expose.clone(),
+    })
+}
+
+/// The layout at `path`, created (with `oci-layout` and an empty index) when missing or empty.
+fn open_or_create(path: &Path, options: DirOptions) -> Result<DirLayout> {
+    let is_empty_dir = path
+        .read_dir()
+        .map(|mut entries| entries.next().is_none())
+        .unwrap_or(false);
+    if !path.exists() || is_empty_dir {
+        Ok(DirLayout::create_with(
+            path,
+            options,
+            &seed::InitOptions::default(),
+        )?)
+    } else {
+        crate::commands::open_writable(path, options)
+    }
+}
+
+/// A progress bar on stderr, only when stderr is a terminal.
+struct TerminalProgress {
+    bar: ProgressBar,
+}
+
+impl TerminalProgress {
+    fn new() -> Option<TerminalProgress> {
+        if !io::stderr().is_terminal() {
+            return None;
+        }
+        Some(TerminalProgress {
+            bar: ProgressBar::hidden(),
+        })
+    }
+}
+
+impl Progress for TerminalProgress {
+    fn start(&self, label: &str, total_bytes: Option<u64>) {
+        let template = if total_bytes.is_some() {
+            "{msg} {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} {eta}"
+        } else {
+            "{msg} {spinner} {bytes} {bytes_per_sec}"
+        };
+        let style =
+            ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar());
+        self.bar.set_style(style);
+        self.bar.set_length(total_bytes.unwrap_or(0));
+        self.bar.set_position(0);
+        self.bar.set_message(label.to_owned());
+        self.bar
+            .set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// `layout` is a directory or an archive, as `open_readable` opened it.
+pub fn inspect(args: &InspectArgs, layout: &dyn ImageDriver) -> Result<()> {
+    let platform = args.platform.as_deref().map(platform::parse).transpose()?;
+    let node = oci_image::inspect(&layout, &args.target, platform.as_ref())?;
+    if args.json {
+        return crate::commands::println_out(&serde_json::to_string_pretty(&node)?);
+    }
+    let mut out = String::new();
+    render(&node, 0, &mut out);
+    crate::commands::print_out(&out)
+}
+
+/// The tree as text, two spaces per level.
+fn render(node: &Node, depth: usize, out: &mut String) {
+    let pad = "  ".repeat(depth);
+    let kind = match &node.content {
+        Content::Index { .. } => "index",
+        Content::Image { .. } => "manifest",
+        Content::Missing => "missing",
+        Content::Other => "blob",
+    };
+    let _ = write!(
+        out,
+        "{pad}{kind} {} {} {}",
+        node.digest,
+        node.media_type,
+        human(node.size)
+    );
+    if let Some(reference) = &node.reference {
+        let _ = write!(out, " ref={reference}");
+    }
+    if let Some(platform) = &node.platform {
+        let _ = write!(out, " platform={platform}");
+    }
+    if let Some(artifact_type) = &node.artifact_type {
+        let _ = write!(out, " artifactType={artifact_type}");
+    }
+    if matches!(node.content, Content::Missing) {
+        out.push_str(" (not in this layout)");
+    }
+    out.push('\n');
+    match &node.content {
+        Content::Index { manifests } => {
+            for child in manifests {
+                render(child, depth + 1, out);
+            }
+        }
+        Content::Image { config, layers } => {
+            let pad = "  ".repeat(depth + 1);
+            let _ = write!(
+                out,
+                "{pad}config {} {} {}",
+                config.blob.digest,
+                config.blob.media_type,
+                human(config.blob.size)
+            );
+            if config.missing {
+                out.push_str(" (not in this layout)");
+            }
+            out.push('\n');
+            if let Some(image) = &config.image {
+                let detail = format!("{pad}  ");
+                let mut line = |key: &str, value: String| {
+                    let _ = writeln!(out, "{detail}{key}: {value}");
+                };
+                line("platform", image.platform.to_string());
+                if let Some(created) = &image.created {
+                    line("created", created.clone());
+                }
+                if let Some(entrypoint) = &image.entrypoint {
+                    line("entrypoint", json_list(entrypoint));
+                }
+                if let Some(cmd) = &image.cmd {
+                    line("cmd", json_list(cmd));
+                }
+                for env in &image.env {
+                    line("env", env.clone());
+                }
+                if let Some(dir) = &image.working_dir {
+                    line("workdir", dir.clone());
+                }
+                if let Some(user) = &image.user {
+                    line("user", user.clone());
+                }
+                for (key, value) in &image.labels {
+                    line("label", format!("{key}={value}"));
+                }
+                if !image.exposed_ports.is_empty() {
+                    line("exposed", image.exposed_ports.join(" "));
+                }
+                line(
+                    "layers",
+                    format!(
+                        "{} diff_ids, {} history entries",
+                        image.diff_ids.len(),
+                        image.history
+                    ),
+                );
+            }
+            let _ = writeln!(out, "{pad}layers ({})", layers.len());
+            for layer in layers {
+                let _ = writeln!(
+                    out,
+                    "{pad}  {} {} {}",
+                    layer.digest,
+                    layer.media_type,
+                    human(layer.size)
+                );
+            }
+        }
+        Content::Missing | Content::Other => {}
+    }
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_default()
+}
+
+/// `1234 B`, `12.3 KiB`, `4.5 MiB`, ...
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}

@@ -1,0 +1,1003 @@
+//! `oci-layout image create` and `oci-layout inspect`, run as a user runs them, and read back by
+//! umoci and skopeo.
+//!
+//! The interop tests need `skopeo` and `umoci` on `PATH` (CI installs both). Without them a
+//! test passes after printing `SKIPPED ...` on stderr; `OCI_LAYOUT_REQUIRE_INTEROP=1` makes a
+//! missing tool a failure instead.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::ffi::{OsStr, OsString};
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_oci-layout");
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+    line: String,
+}
+
+impl Run {
+    fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "`{}` failed:\n{}", self.line, self.stderr);
+        self
+    }
+
+    fn fails(self, code: i32) -> Run {
+        assert_eq!(
+            self.code, code,
+            "`{}`:\n{}{}",
+            self.line, self.stdout, self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self
+    }
+
+    /// The one error line.
+    fn error(&self) -> &str {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "one line of error: {:?}", self.stderr);
+        assert!(lines[0].starts_with("error: "), "{:?}", self.stderr);
+        lines[0]
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap()
+    }
+}
+
+fn run_env(args: &[&OsStr], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::new(BIN);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    let line = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        line: format!("oci-layout {line}"),
+    }
+}
+
+fn run(args: &[&OsStr]) -> Run {
+    run_env(args, &[])
+}
+
+/// `&str`, `&Path`, `String`... as `&OsStr`.
+macro_rules! a {
+    ($($arg:expr),* $(,)?) => { &[$(AsRef::<OsStr>::as_ref(&$arg)),*] };
+}
+
+/// A tree like a small image's root: files, modes, links of both kinds, an empty directory, a
+/// name that is not UTF-8.
+fn rootfs(root: &Path) {
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::create_dir_all(root.join("etc/empty.d")).unwrap();
+    fs::create_dir_all(root.join("usr/lib")).unwrap();
+    fs::write(root.join("bin/hello"), "#!/bin/sh\necho hello\n").unwrap();
+    fs::set_permissions(root.join("bin/hello"), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::write(root.join("etc/motd"), "welcome\n").unwrap();
+    fs::write(root.join("etc/shadow"), "root:*:1::::::\n").unwrap();
+    fs::set_permissions(root.join("etc/shadow"), fs::Permissions::from_mode(0o640)).unwrap();
+    fs::set_permissions(root.join("etc/empty.d"), fs::Permissions::from_mode(0o750)).unwrap();
+    let big: Vec<u8> = (0..2_500_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
+    fs::write(root.join("usr/lib/libbig.so"), big).unwrap();
+    fs::write(root.join("bin/busybox"), "multi-call\n").unwrap();
+    fs::hard_link(root.join("bin/busybox"), root.join("bin/sh")).unwrap();
+    symlink("libbig.so", root.join("usr/lib/libbig.so.1")).unwrap();
+    symlink("/etc/motd", root.join("etc/issue")).unwrap();
+    fs::write(root.join(OsStr::from_bytes(b"etc/caf\xe9")), "latin-1\n").unwrap();
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn digest_line(run: &Run) -> String {
+    let digest = run.stdout.trim().to_owned();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest:?}"
+    );
+    digest
+}
+
+#[test]
+fn image_create_makes_the_layout_tags_the_image_and_prints_its_digest() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let layout = t.path().join("new/layout");
+    let created = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "v1",
+        "--from-dir",
+        src,
+        "--cmd",
+        "/bin/hello",
+        "--env",
+        "A=1",
+        "--label",
+        "org.example=yes",
+        "--workdir",
+        "/",
+        "--user",
+        "0:0",
+        "--expose",
+        "8080"
+    ])
+    .ok();
+    let digest = digest_line(&created);
+    assert!(
+        created.stderr.is_empty(),
+        "no progress bar off a terminal: {:?}",
+        created.stderr
+    );
+    let entries = run(a!["ls", layout, "--json"]).ok().json();
+    assert_eq!(entries.as_array().unwrap().len(), 1);
+    assert_eq!(entries[0]["ref"], "v1");
+    assert_eq!(entries[0]["digest"], digest.as_str());
+    assert_eq!(entries[0]["platform"]["os"], "linux");
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(entries[0]["platform"]["architecture"], "amd64");
+
+    let tree = run(a!["inspect", layout, "v1", "--json"]).ok().json();
+    assert_eq!(tree["kind"], "image");
+    assert_eq!(tree["ref"], "v1");
+    assert_eq!(tree["config"]["cmd"], serde_json::json!(["/bin/hello"]));
+    assert_eq!(tree["config"]["env"], serde_json::json!(["A=1"]));
+    assert_eq!(tree["config"]["labels"]["org.example"], "yes");
+    assert_eq!(
+        tree["config"]["exposedPorts"],
+        serde_json::json!(["8080/tcp"])
+    );
+    assert_eq!(
+        tree["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+
+    // Tagging again replaces the entry; other compressions and algorithms.
+    for (compression, algorithm) in [("zstd", "sha512"), ("none", "blake3")] {
+        let again = run(a![
+            "image",
+            "create",
+            layout,
+            "--tag",
+            "v1",
+            "--from-dir",
+            src,
+            "--compression",
+            compression,
+            "--algorithm",
+            algorithm
+        ])
+        .ok();
+        let entries = run(a!["ls", layout, "--json"]).ok().json();
+        assert_eq!(entries.as_array().unwrap().len(), 1);
+        assert_eq!(entries[0]["digest"], again.stdout.trim());
+        assert!(again.stdout.starts_with(&format!("{algorithm}:")));
+        let tree = run(a!["inspect", layout, "v1", "--json"]).ok().json();
+        let media_type = tree["layers"][0]["mediaType"].as_str().unwrap().to_owned();
+        let expected = match compression {
+            "zstd" => "application/vnd.oci.image.layer.v1.tar+zstd",
+            _ => "application/vnd.oci.image.layer.v1.tar",
+        };
+        assert_eq!(media_type, expected);
+    }
+    run(a!["fsck", layout]).ok();
+}
+
+#[test]
+fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    for compression in ["gzip", "zstd", "none"] {
+        let digests: Vec<String> = ["one", "two", "one"]
+            .iter()
+            .map(|name| {
+                let layout = t.path().join(format!("{compression}-{name}"));
+                let run = run_env(
+                    a![
+                        "image",
+                        "create",
+                        layout,
+                        "--tag",
+                        "r",
+                        "--from-dir",
+                        src,
+                        "--compression",
+                        compression
+                    ],
+                    &epoch,
+                )
+                .ok();
+                digest_line(&run)
+            })
+            .collect();
+        assert!(
+            digests.iter().all(|d| *d == digests[0]),
+            "{compression}: {digests:?}"
+        );
+        let tree = run(a![
+            "inspect",
+            t.path().join(format!("{compression}-one")),
+            "r",
+            "--json"
+        ])
+        .ok()
+        .json();
+        assert_eq!(tree["config"]["created"], "2023-11-14T22:13:20Z");
+    }
+    let bad = run_env(
+        a![
+            "image",
+            "create",
+            t.path().join("bad"),
+            "--tag",
+            "r",
+            "--from-dir",
+            src
+        ],
+        &[("SOURCE_DATE_EPOCH", "yesterday")],
+    )
+    .fails(1);
+    assert!(bad.error().contains("SOURCE_DATE_EPOCH"), "{}", bad.stderr);
+}
+
+#[test]
+fn errors_are_one_line_naming_what_is_wrong() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let layout = t.path().join("layout");
+    let missing = t.path().join("no-such-dir");
+    let cases: Vec<(Vec<OsString>, &str)> = vec![
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-dir",
+                missing
+            ]),
+            "no-such-dir",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-dir",
+                src.join("etc/motd")
+            ]),
+            "not a directory",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "../r",
+                "--from-dir",
+                src
+            ]),
+            "invalid ref name",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-dir",
+                src,
+                "--platform",
+                "linux"
+            ]),
+            "OS/ARCH",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-dir",
+                src,
+                "--env",
+                "NOVALUE"
+            ]),
+            "NAME=VALUE",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-dir",
+                src,
+                "--label",
+                "novalue"
+            ]),
+            "KEY=VALUE",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-dir",
+                src,
+                "--level",
+                "42"
+            ]),
+            "gzip level",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-dir",
+                src,
+                "--base",
+                "nothing"
+            ]),
+            "\"nothing\"",
+        ),
+        (
+            os(a![
+                "image",
+                "create",
+                layout,
+                "--tag",
+                "r",
+                "--from-tar",
+                src.join("etc/motd")
+            ]),
+            "not a readable tar",
+        ),
+        (os(a!["inspect", layout, "nothing"]), "\"nothing\""),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
+        let failed = run(&args).fails(1);
+        assert!(
+            failed.error().contains(expected),
+            "{}: {}",
+            failed.line,
+            failed.stderr
+        );
+    }
+    // Nothing was tagged by the failures.
+    if layout.exists() {
+        let entries = run(a!["ls", layout, "--json"]).ok().json();
+        assert_eq!(entries, serde_json::json!([]));
+    }
+    // Usage errors exit 2.
+    run(a!["image", "create", layout, "--from-dir", src]).fails(2);
+    run(a!["image", "create", layout, "--tag", "r"]).fails(2);
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "r",
+        "--from-dir",
+        src,
+        "--compression",
+        "lz4"
+    ])
+    .fails(2);
+}
+
+fn os(args: &[&OsStr]) -> Vec<OsString> {
+    args.iter().map(|a| a.to_os_string()).collect()
+}
+
+fn corpus(name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/conformance")
+        .join(name);
+    assert!(
+        path.exists(),
+        "the conformance corpus is missing at {}",
+        path.display()
+    );
+    path
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for entry in fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            fs::copy(entry.path(), &target).unwrap();
+            fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+}
+
+#[test]
+fn inspect_shows_an_index_by_platform_in_a_layout_and_in_an_archive() {
+    let layout = corpus("layouts/regclient-testrepo");
+    let text = run(a!["inspect", layout, "v1"]).ok().stdout;
+    assert!(text.starts_with("index sha256:7ceb9b6b"), "{text}");
+    assert!(text.contains("ref=v1"));
+    assert!(
+        text.contains("platform=linux/amd64") && text.contains("platform=linux/arm64"),
+        "{text}"
+    );
+    assert!(text.contains("  manifest sha256:1effc9d4"), "{text}");
+    assert!(
+        text.contains("application/vnd.oci.image.layer.v1.tar+gzip"),
+        "{text}"
+    );
+    assert!(text.contains("diff_ids"), "{text}");
+    let arm = run(a!["inspect", layout, "v1", "--platform", "linux/arm64"])
+        .ok()
+        .stdout;
+    assert!(
+        arm.contains("platform=linux/arm64") && !arm.contains("platform=linux/amd64"),
+        "{arm}"
+    );
+    let json = run(a![
+        "inspect",
+        layout,
+        "v1",
+        "--platform",
+        "linux/arm64",
+        "--json"
+    ])
+    .ok()
+    .json();
+    assert_eq!(json["manifests"].as_array().unwrap().len(), 1);
+    let none = run(a!["inspect", layout, "v1", "--platform", "linux/riscv64"]).fails(1);
+    assert!(
+        none.error().contains("linux/amd64, linux/arm64"),
+        "{}",
+        none.stderr
+    );
+
+    // An archive, read in place: a built image packed, and the archives in the corpus.
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let dir = t.path().join("layout");
+    let digest = digest_line(
+        &run(a![
+            "image",
+            "create",
+            dir,
+            "--tag",
+            "hello",
+            "--from-dir",
+            src,
+            "--cmd",
+            "/bin/hello"
+        ])
+        .ok(),
+    );
+    let archive = t.path().join("hello.tar");
+    run(a!["pack", dir, archive]).ok();
+    let from_archive = run(a!["inspect", archive, "hello", "--json"]).ok().json();
+    let from_dir = run(a!["inspect", dir, "hello", "--json"]).ok().json();
+    assert_eq!(from_archive, from_dir);
+    let by_digest = run(a!["inspect", archive, digest, "--json"]).ok().json();
+    assert_eq!(by_digest["digest"], from_dir["digest"]);
+    assert!(by_digest.get("ref").is_none());
+    // ctr's export holds only the amd64 blobs of a multi-platform index: the rest is shown as
+    // missing, not an error.
+    let ctr = corpus("archives/ctr-export-hello-world.tar");
+    let index = fs::read(&ctr).unwrap();
+    assert!(!index.is_empty());
+    let listed = run(a!["ls", ctr, "--json"]).ok().json();
+    let reference = listed[0]["ref"].as_str().unwrap().to_owned();
+    let tree = run(a!["inspect", ctr, reference]).ok().stdout;
+    assert!(tree.contains("(not in this layout)"), "{tree}");
+    let amd64 = run(a![
+        "inspect",
+        ctr,
+        reference,
+        "--platform",
+        "linux/amd64",
+        "--json"
+    ])
+    .ok()
+    .json();
+    assert_eq!(amd64["manifests"][0]["kind"], "image", "{amd64}");
+}
+
+#[test]
+fn base_images_come_from_an_index_by_platform_and_keep_their_config() {
+    let t = tmp();
+    let layout = t.path().join("layout");
+    copy_dir(&corpus("layouts/regclient-testrepo"), &layout);
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let built = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "on-arm",
+        "--from-dir",
+        src,
+        "--base",
+        "v1",
+        "--platform",
+        "linux/arm64",
+        "--env",
+        "ADDED=1"
+    ])
+    .ok();
+    let digest = digest_line(&built);
+    let tree = run(a!["inspect", layout, "on-arm", "--json"]).ok().json();
+    assert_eq!(tree["digest"], digest.as_str());
+    assert_eq!(tree["platform"]["architecture"], "arm64");
+    let base = run(a![
+        "inspect",
+        layout,
+        "v1",
+        "--platform",
+        "linux/arm64",
+        "--json"
+    ])
+    .ok()
+    .json();
+    let base_layers = base["manifests"][0]["layers"].as_array().unwrap().clone();
+    let layers = tree["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), base_layers.len() + 1);
+    assert_eq!(layers[..base_layers.len()], base_layers[..]);
+    let env = tree["config"]["env"].as_array().unwrap();
+    assert_eq!(env.last().unwrap(), "ADDED=1");
+    assert!(env.len() > 1, "the base's env is kept: {env:?}");
+
+    // Without --platform the base's platform is kept... and the host's picked from an index.
+    let on_host = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "on-host",
+        "--from-dir",
+        src,
+        "--base",
+        "v1"
+    ])
+    .ok();
+    let tree = run(a!["inspect", layout, on_host.stdout.trim(), "--json"])
+        .ok()
+        .json();
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(tree["platform"]["architecture"], "amd64");
+    assert!(tree["layers"].as_array().unwrap().len() > 1);
+    // A base that has no such platform.
+    let failed = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "x",
+        "--from-dir",
+        src,
+        "--base",
+        "v1",
+        "--platform",
+        "linux/ppc64le"
+    ])
+    .fails(1);
+    assert!(
+        failed.error().contains("linux/ppc64le"),
+        "{}",
+        failed.stderr
+    );
+    run(a!["fsck", layout]).ok();
+}
+
+#[test]
+fn a_tar_file_becomes_a_layer_as_it_is_or_recompressed() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let tarball = t.path().join("layer.tar.gz");
+    let status = Command::new("tar")
+        .arg("czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let layout = t.path().join("layout");
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "kept",
+        "--from-tar",
+        tarball
+    ])
+    .ok();
+    let kept = run(a!["inspect", layout, "kept", "--json"]).ok().json();
+    assert_eq!(
+        kept["layers"][0]["size"],
+        fs::metadata(&tarball).unwrap().len()
+    );
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "zst",
+        "--from-tar",
+        tarball,
+        "--compression",
+        "zstd"
+    ])
+    .ok();
+    let zst = run(a!["inspect", layout, "zst", "--json"]).ok().json();
+    assert_eq!(
+        zst["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    assert_eq!(zst["config"]["diffIds"], kept["config"]["diffIds"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Interop: umoci and skopeo read what `image create` writes
+// ---------------------------------------------------------------------------------------------
+
+fn which(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
+}
+
+/// Whether every tool is on `PATH`; says so visibly when one is not.
+fn have(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !which(t)).collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!(
+        "SKIPPED image_cli::{test}: {} not on PATH (install skopeo and umoci to run it)",
+        missing.join(", ")
+    );
+    assert!(
+        std::env::var_os("OCI_LAYOUT_REQUIRE_INTEROP").is_none(),
+        "{message}, and OCI_LAYOUT_REQUIRE_INTEROP is set"
+    );
+    eprintln!("{message}");
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    false
+}
+
+fn tool(program: &str, args: &[&OsStr]) -> String {
+    let output = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "`{program} {:?}` failed:\n{}",
+        args,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn umoci_unpack(layout: &Path, reference: &str, bundle: &Path) -> PathBuf {
+    let image = format!("{}:{reference}", layout.display());
+    let mut args = vec![OsStr::new("unpack")];
+    let rootless = fs::metadata("/proc/self")
+        .map(|m| m.uid() != 0)
+        .unwrap_or(true);
+    if rootless {
+        args.push(OsStr::new("--rootless"));
+    }
+    args.extend([
+        OsStr::new("--image"),
+        OsStr::new(&image),
+        bundle.as_os_str(),
+    ]);
+    tool("umoci", &args);
+    bundle.join("rootfs")
+}
+
+/// What a tree holds, by path: kind, mode bits, content, symlink target.
+fn tree(root: &Path) -> BTreeMap<Vec<u8>, (String, u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(relative) = pending.pop() {
+        for entry in fs::read_dir(root.join(&relative)).unwrap() {
+            let entry = entry.unwrap();
+            let path = relative.join(entry.file_name());
+            let full = root.join(&path);
+            let meta = fs::symlink_metadata(&full).unwrap();
+            let (kind, data) = if meta.is_dir() {
+                pending.push(path.clone());
+                ("dir", Vec::new())
+            } else if meta.is_symlink() {
+                (
+                    "symlink",
+                    fs::read_link(&full)
+                        .unwrap()
+                        .as_os_str()
+                        .as_bytes()
+                        .to_vec(),
+                )
+            } else {
+                ("file", fs::read(&full).unwrap())
+            };
+            out.insert(
+                path.as_os_str().as_bytes().to_vec(),
+                (kind.to_owned(), meta.mode() & 0o7777, data),
+            );
+        }
+    }
+    out
+}
+
+fn assert_same_tree(expected: &Path, actual: &Path) {
+    let expected_tree = tree(expected);
+    let actual_tree = tree(actual);
+    let names = |t: &BTreeMap<Vec<u8>, _>| {
+        t.keys()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&expected_tree), names(&actual_tree));
+    for (name, entry) in &expected_tree {
+        let mode = if entry.0 == "symlink" { 0 } else { entry.1 };
+        let other = &actual_tree[name];
+        let other_mode = if other.0 == "symlink" { 0 } else { other.1 };
+        assert_eq!(
+            (&entry.0, mode, &entry.2),
+            (&other.0, other_mode, &other.2),
+            "{}",
+            String::from_utf8_lossy(name)
+        );
+    }
+    // The hard link survived as one.
+    let a = fs::metadata(actual.join("bin/busybox")).unwrap();
+    let b = fs::metadata(actual.join("bin/sh")).unwrap();
+    assert_eq!(a.ino(), b.ino(), "bin/sh is a hard link to bin/busybox");
+}
+
+#[test]
+fn umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config() {
+    if !have(
+        "umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config",
+        &["umoci", "skopeo"],
+    ) {
+        return;
+    }
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let layout = t.path().join("layout");
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "gz",
+        "--from-dir",
+        src,
+        "--compression",
+        "gzip",
+        "--platform",
+        "linux/arm64",
+        "--entrypoint",
+        "/bin/sh",
+        "--entrypoint",
+        "-c",
+        "--cmd",
+        "echo hi",
+        "--env",
+        "GREETING=hello",
+        "--label",
+        "org.example.test=interop"
+    ])
+    .ok();
+    let bundle = t.path().join("bundle");
+    let unpacked = umoci_unpack(&layout, "gz", &bundle);
+    assert_same_tree(&src, &unpacked);
+
+    let oci = format!("oci:{}:gz", layout.display());
+    let inspect: Value = serde_json::from_str(&tool("skopeo", a!["inspect", oci])).unwrap();
+    assert_eq!(inspect["Architecture"], "arm64");
+    assert_eq!(inspect["Os"], "linux");
+    assert_eq!(inspect["Labels"]["org.example.test"], "interop");
+    assert!(
+        inspect["Env"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("GREETING=hello"))
+    );
+    let config: Value =
+        serde_json::from_str(&tool("skopeo", a!["inspect", "--config", oci])).unwrap();
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["echo hi"]));
+    assert_eq!(
+        config["config"]["Entrypoint"],
+        serde_json::json!(["/bin/sh", "-c"])
+    );
+}
+
+#[test]
+fn skopeo_recompresses_a_zstd_image_and_umoci_unpacks_the_result() {
+    if !have(
+        "skopeo_recompresses_a_zstd_image_and_umoci_unpacks_the_result",
+        &["umoci", "skopeo"],
+    ) {
+        return;
+    }
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let layout = t.path().join("layout");
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "zst",
+        "--from-dir",
+        src,
+        "--compression",
+        "zstd",
+        "--cmd",
+        "/bin/hello"
+    ])
+    .ok();
+    let out = t.path().join("out");
+    tool(
+        "skopeo",
+        a![
+            "--insecure-policy",
+            "copy",
+            "--dest-compress-format",
+            "gzip",
+            format!("oci:{}:zst", layout.display()),
+            format!("oci:{}:zst", out.display())
+        ],
+    );
+    let copied = run(a!["inspect", out, "zst", "--json"]).ok().json();
+    assert_eq!(
+        copied["layers"][0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    let ours = run(a!["inspect", layout, "zst", "--json"]).ok().json();
+    assert_eq!(
+        copied["config"]["diffIds"], ours["config"]["diffIds"],
+        "same uncompressed layer"
+    );
+    let unpacked = umoci_unpack(&out, "zst", &t.path().join("bundle"));
+    assert_same_tree(&src, &unpacked);
+}
+
+#[test]
+fn umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers() {
+    if !have(
+        "umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers",
+        &["umoci"],
+    ) {
+        return;
+    }
+    let t = tmp();
+    let base_src = t.path().join("base");
+    rootfs(&base_src);
+    let top_src = t.path().join("top");
+    fs::create_dir_all(top_src.join("etc")).unwrap();
+    fs::create_dir_all(top_src.join("app")).unwrap();
+    fs::write(top_src.join("etc/motd"), "replaced by the top layer\n").unwrap();
+    fs::write(top_src.join("app/run"), "#!/bin/sh\n").unwrap();
+    fs::set_permissions(top_src.join("app/run"), fs::Permissions::from_mode(0o755)).unwrap();
+    // Directories in a layer replace the metadata of the same directory below.
+    fs::set_permissions(
+        top_src.join("etc"),
+        fs::metadata(base_src.join("etc")).unwrap().permissions(),
+    )
+    .unwrap();
+    let layout = t.path().join("layout");
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "base",
+        "--from-dir",
+        base_src,
+        "--cmd",
+        "/bin/hello"
+    ])
+    .ok();
+    // umoci 0.4.7 reads gzip and plain layers, not zstd.
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "top",
+        "--from-dir",
+        top_src,
+        "--base",
+        "base",
+        "--compression",
+        "none"
+    ])
+    .ok();
+
+    // The union, built by hand: the base, then the top over it.
+    let union = t.path().join("union");
+    copy_tree(&base_src, &union);
+    copy_tree(&top_src, &union);
+    let unpacked = umoci_unpack(&layout, "top", &t.path().join("bundle"));
+    assert_same_tree(&union, &unpacked);
+    assert_eq!(
+        fs::read(unpacked.join("etc/motd")).unwrap(),
+        b"replaced by the top layer\n"
+    );
+    let config = run(a!["inspect", layout, "top", "--json"]).ok().json();
+    assert_eq!(
+        config["config"]["cmd"],
+        serde_json::json!(["/bin/hello"]),
+        "the base's Cmd is kept"
+    );
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", from.display()))
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
