@@ -476,8 +476,9 @@ fn levels_are_checked() {
         assert!(matches!(err, Error::InvalidValue { .. }), "{err}");
         assert!(err.to_string().contains(&level.to_string()), "{err}");
     }
-    // Level 1 and 9 gzip, 19 zstd: valid, and they decompress.
+    // Level 0 (stored blocks), 1 and 9 gzip, 19 zstd: valid, and they decompress.
     for (compression, level) in [
+        (Compression::Gzip, 0),
         (Compression::Gzip, 1),
         (Compression::Gzip, 9),
         (Compression::Zstd, 19),
