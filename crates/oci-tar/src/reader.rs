@@ -7,11 +7,12 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use oci_core::{
-    Algorithm, BlobWriter, Digest, Error, ImageDriver, LayoutFile, MetadataFile, Result,
+    Algorithm, BlobWriter, Digest, Error, ImageDriver, LayoutFile, MetadataFile, Result, StrayFile,
+    StrayKind,
 };
 
 use crate::compression::{self, Compression, ExpansionLimit};
-use crate::entry_name::{Disposition, disposition};
+use crate::entry_name::{Disposition, NameError, classify, disposition};
 
 /// Where an entry's content is in the archive file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +36,8 @@ pub struct TarArchive {
     compression: Compression,
     entries: HashMap<LayoutFile, Span>,
     skipped: Vec<String>,
+    /// The skipped entries, as fsck reports them.
+    strays: Vec<StrayFile>,
 }
 
 impl TarArchive {
@@ -102,7 +105,11 @@ impl TarArchive {
             spool.rewind().map_err(|e| Error::io(&path, e))?;
             file = spool;
         }
-        let (entries, skipped) = scan(&file, &path)?;
+        let Scan {
+            entries,
+            skipped,
+            strays,
+        } = scan(&file, &path)?;
         if !entries.contains_key(&LayoutFile::Index) {
             return Err(Error::InvalidLayout {
                 path,
@@ -115,6 +122,7 @@ impl TarArchive {
             compression,
             entries,
             skipped,
+            strays,
         })
     }
 
@@ -148,7 +156,15 @@ impl TarArchive {
 }
 
 /// One pass over the headers. The last entry of a name wins, as when tar extracts.
-fn scan(file: &File, path: &Path) -> Result<(HashMap<LayoutFile, Span>, Vec<String>)> {
+/// What a scan found: where each layout file is, and the entries not taken (with the reason,
+/// and as fsck reports them).
+struct Scan {
+    entries: HashMap<LayoutFile, Span>,
+    skipped: Vec<String>,
+    strays: Vec<StrayFile>,
+}
+
+fn scan(file: &File, path: &Path) -> Result<Scan> {
     let invalid = |reason: String| Error::InvalidLayout {
         path: path.to_path_buf(),
         reason,
@@ -156,6 +172,7 @@ fn scan(file: &File, path: &Path) -> Result<(HashMap<LayoutFile, Span>, Vec<Stri
     let mut archive = tar::Archive::new(file);
     let mut entries = HashMap::new();
     let mut skipped = Vec::new();
+    let mut strays = Vec::new();
     let iter = archive
         .entries_with_seek()
         .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
@@ -170,7 +187,21 @@ fn scan(file: &File, path: &Path) -> Result<(HashMap<LayoutFile, Span>, Vec<Stri
                 entries.insert(layout_file, span);
             }
             Disposition::Ignore => {}
-            Disposition::Skip(why) => skipped.push(why),
+            Disposition::Skip(why) => {
+                let raw = entry.path_bytes();
+                let kind = match classify(&raw) {
+                    Err(NameError::InvalidBlobName { .. }) => StrayKind::NotADigest,
+                    _ => StrayKind::Other,
+                };
+                let name = String::from_utf8_lossy(&raw);
+                let path = PathBuf::from(format!("{}/{name}", path.display()));
+                skipped.push(why);
+                strays.push(StrayFile {
+                    path,
+                    kind,
+                    modified: None,
+                });
+            }
         }
     }
     // A truncated archive can end inside the last entry: its content must be all there.
@@ -184,7 +215,11 @@ fn scan(file: &File, path: &Path) -> Result<(HashMap<LayoutFile, Span>, Vec<Stri
             span.size, span.offset
         )));
     }
-    Ok((entries, skipped))
+    Ok(Scan {
+        entries,
+        skipped,
+        strays,
+    })
 }
 
 /// Reads one entry's bytes with positional reads on the shared file.
@@ -241,6 +276,10 @@ impl ImageDriver for TarArchive {
 
     fn blob_writer(&self, _: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
         Err(self.read_only())
+    }
+
+    fn stray_files(&self) -> Result<Vec<StrayFile>> {
+        Ok(self.strays.clone())
     }
 
     fn list_blobs(&self) -> Result<Vec<Digest>> {

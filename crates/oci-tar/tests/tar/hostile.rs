@@ -391,6 +391,29 @@ fn invalid_blob_names_are_skipped() {
         }
     }
     assert_image_intact(&outcome, &image);
+
+    // fsck of the archive names each one; the misnamed file under a known algorithm is an
+    // error, the rest (unknown algorithms, temp names, nesting) too or warnings.
+    let report = oci_core::fsck::fsck(outcome.open.as_ref().unwrap()).unwrap();
+    assert!(!report.is_clean(), "{:#?}", report.findings);
+    for name in &names {
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.subject.ends_with(name.as_str())),
+            "fsck does not name {name:?}: {:#?}",
+            report.findings
+        );
+    }
+    assert!(
+        report
+            .errors()
+            .any(|f| f.subject.ends_with("blobs/sha256/xyz")
+                && f.problem.contains("not a valid digest")),
+        "{:#?}",
+        report.findings
+    );
 }
 
 /// An image plus a 100 KiB blob before `index.json`; returns the archive, the big blob's
