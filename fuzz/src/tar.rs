@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use oci_core::gc::{GcOptions, gc};
-use oci_core::{BLOBS_DIR, Digest, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver, LayoutFile, seed};
+use oci_core::{
+    BLOBS_DIR, Digest, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver, LayoutFile, index, seed,
+};
 use oci_dir::{DirLayout, DirOptions, Durability};
 use oci_tar::{ExpansionLimit, TarArchive};
 
@@ -22,8 +24,8 @@ const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// The input is an archive (plain, or compressed if it starts with a magic number): read it in
 /// place, then unpack it into a fresh directory layout.
 pub fn tar_reader(data: &[u8]) {
-    read_in_place(data);
-    unpack_into_sandbox(data);
+    let archive = read_in_place(data);
+    unpack_into_sandbox(data, archive.as_ref());
 }
 
 /// The first byte picks how the rest becomes the archive stream: 0 as is, 1 a gzip stream and
@@ -45,7 +47,8 @@ pub fn compressed_reader(data: &[u8]) {
         }
         _ => zstd::encode_all(rest, 1).expect("compressing a slice"),
     };
-    if let Some(archive) = read_in_place(&stream) {
+    let archive = read_in_place(&stream);
+    if let Some(archive) = &archive {
         // Nothing the archive holds can be past what the limit lets the decoder produce.
         let bound = FUZZ_LIMIT
             .free_bytes
@@ -61,7 +64,7 @@ pub fn compressed_reader(data: &[u8]) {
             );
         }
     }
-    unpack_into_sandbox(&stream);
+    unpack_into_sandbox(&stream, archive.as_ref());
 }
 
 /// Opens `data` as a [`TarArchive`] and reads everything in it.
@@ -102,8 +105,10 @@ fn read_in_place(data: &[u8]) -> Option<TarArchive> {
 }
 
 /// Unpacks `data` into a layout in a fresh directory, then checks that nothing but verified
-/// layout files is there, and nothing beside it.
-fn unpack_into_sandbox(data: &[u8]) {
+/// layout files is there, and nothing beside it. When the same bytes also opened in place
+/// (`archive`) and the unpack succeeded, both views agree: every blob the archive lists was
+/// unpacked, and every ref resolves to the same descriptor.
+fn unpack_into_sandbox(data: &[u8], archive: Option<&TarArchive>) {
     let sandbox = tempfile::tempdir().expect("creating a temp dir");
     let root = sandbox.path().join("layout");
     let options = DirOptions {
@@ -119,8 +124,30 @@ fn unpack_into_sandbox(data: &[u8]) {
         .collect();
     assert_eq!(beside, ["layout"], "unpack wrote outside its target");
     check_tree(&root);
-    if unpacked.is_ok() {
-        seed::read_index(&layout).expect("an unpacked index parses");
+    if unpacked.is_err() {
+        return;
+    }
+    let unpacked_index = seed::read_index(&layout).expect("an unpacked index parses");
+    let Some(archive) = archive else {
+        return;
+    };
+    let stored = layout.list_blobs().expect("listing the unpacked blobs");
+    for digest in archive
+        .list_blobs()
+        .expect("an open archive lists its blobs")
+    {
+        assert!(
+            stored.contains(&digest),
+            "{digest} is in the archive but was not unpacked"
+        );
+    }
+    let archive_index = seed::read_index(archive).expect("unpack parsed this index");
+    for name in archive_index.manifests().iter().filter_map(index::ref_name) {
+        assert_eq!(
+            index::resolve_ref(&unpacked_index, name),
+            index::resolve_ref(&archive_index, name),
+            "ref {name:?} resolves differently in the archive and once unpacked"
+        );
     }
 }
 
