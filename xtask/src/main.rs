@@ -5,6 +5,8 @@
 //!                                              fuzz corpus replay (what CI runs)
 //! cargo xtask demo [DIR]                       build a layout from examples/hello with the CLI
 //! cargo xtask fuzz [TARGET] [--seconds N]      run the fuzz targets (all in turn, 60 s each)
+//! cargo xtask bench [--quick] [--only NAME]    our commands against their references,
+//!                                              written to docs/benchmarks.md
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -12,11 +14,13 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result, bail};
 
+mod bench;
 mod demo;
 mod fuzz;
 
-const USAGE: &str =
-    "usage: cargo xtask ci | cargo xtask demo [DIR] | cargo xtask fuzz [TARGET] [--seconds N]";
+const USAGE: &str = "usage: cargo xtask ci | cargo xtask demo [DIR] | \
+                     cargo xtask fuzz [TARGET] [--seconds N] | \
+                     cargo xtask bench [--quick] [--only NAME[,NAME]]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +28,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("demo") => demo::run(args.get(1).map(PathBuf::from)),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("bench") => bench::Options::parse(&args[1..]).and_then(|options| bench::run(&options)),
         _ => {
             eprintln!("{USAGE}");
             eprintln!("fuzz targets: {}", fuzz::TARGETS.join(", "));
