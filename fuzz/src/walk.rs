@@ -10,8 +10,9 @@
 //!
 //! Mode bit 0 clear: the blob is stored under the digest of its content. Set: under a fixed
 //! digest of the slot number, whatever the content — a corrupt blob, and the only way to build
-//! a cycle (a manifest listing itself) in content-addressed storage. Bits 1-2 pick the
-//! algorithm. A slot that a true-digest slot refers to before it is computed, or that does not
+//! a cycle (a manifest listing itself) in content-addressed storage. The mode shifted right by
+//! one, modulo 3, picks the algorithm. The seeds use ASCII `0` (sha256, true digest) and `1`
+//! (sha256, fixed digest); a mode byte of NUL would read as a separator. A slot that a true-digest slot refers to before it is computed, or that does not
 //! exist, resolves to the fixed digest: a missing blob.
 
 use std::io::Write;
@@ -150,6 +151,58 @@ fn check(layout: &MemDriver) {
                     "copy_image wrote an unverified blob"
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seed(name: &str) -> Vec<u8> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/manifest_walk/");
+        std::fs::read(format!("{path}{name}")).expect("a committed seed")
+    }
+
+    /// The seeds reach deep: the image template is a clean layout that gc keeps whole, so
+    /// mutations start from a full walk, not from a parse error.
+    #[test]
+    fn image_template_builds_a_clean_layout() {
+        let layout = build(&seed("template-image-with-referrer"));
+        let report = fsck(&layout).expect("fsck");
+        assert!(report.is_clean(), "{:?}", report.findings);
+        assert_eq!(report.blobs_checked, 3, "manifest, config, layer");
+        let options = GcOptions {
+            grace: Duration::ZERO,
+            dry_run: true,
+        };
+        let gc_report = gc(&layout, &options).expect("gc");
+        assert_eq!(
+            gc_report.live, 4,
+            "the referrer is kept for its live subject"
+        );
+        assert!(gc_report.removed.is_empty());
+    }
+
+    /// A self-referencing index is stored under a fixed digest: fsck reports it, gc's walk
+    /// terminates.
+    #[test]
+    fn self_referencing_index_terminates() {
+        for name in [
+            "template-self-referencing-index",
+            "template-two-index-cycle",
+        ] {
+            let layout = build(&seed(name));
+            let report = fsck(&layout).expect("fsck");
+            assert!(!report.is_clean(), "{name}: a blob under a wrong digest");
+            let options = GcOptions {
+                grace: Duration::ZERO,
+                dry_run: true,
+            };
+            assert!(
+                gc(&layout, &options).expect("gc").removed.is_empty(),
+                "{name}"
+            );
         }
     }
 }

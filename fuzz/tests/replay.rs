@@ -11,7 +11,13 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     };
     let mut files: Vec<PathBuf> = entries
         .map(|e| e.expect("a directory entry").path())
-        .filter(|p| p.is_file())
+        // Hidden files (editor debris, `.gitkeep`) are not inputs.
+        .filter(|p| {
+            p.is_file()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.as_encoded_bytes().starts_with(b"."))
+        })
         .collect();
     files.sort();
     files

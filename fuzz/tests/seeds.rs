@@ -125,7 +125,7 @@ fn walk_seeds() {
         write("manifest_walk", name, bytes);
     }
     // Templates (src/walk.rs): `@X` is slot X's digest, `#X` its size; slots follow NULs, each
-    // a mode byte (bit 0: stored under a fixed digest) and content.
+    // a mode byte and content. Mode `0` stores a blob under its digest, `1` under a fixed one.
     let index = |slot: &str, media: &str| {
         format!(
             r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.{media}.v1+json","digest":"@{slot}","size":#{slot},"annotations":{{"org.opencontainers.image.ref.name":"v1"}}}}]}}"#
@@ -133,10 +133,10 @@ fn walk_seeds() {
     };
     let image = [
         index("2", "manifest"),
-        "\u{0}\u{0}{}".into(),
-        "\u{0}\u{0}layer".into(),
-        "\u{0}\u{0}{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"@0\",\"size\":#0},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"@1\",\"size\":#1}]}".into(),
-        "\u{0}\u{0}{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"artifactType\":\"application/x-sig\",\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"@0\",\"size\":#0},\"layers\":[],\"subject\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"@2\",\"size\":#2}}".into(),
+        "\u{0}0{}".into(),
+        "\u{0}0layer".into(),
+        "\u{0}0{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"@0\",\"size\":#0},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\",\"digest\":\"@1\",\"size\":#1}]}".into(),
+        "\u{0}0{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"artifactType\":\"application/x-sig\",\"config\":{\"mediaType\":\"application/vnd.oci.empty.v1+json\",\"digest\":\"@0\",\"size\":#0},\"layers\":[],\"subject\":{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"@2\",\"size\":#2}}".into(),
     ]
     .concat();
     write(
@@ -144,7 +144,7 @@ fn walk_seeds() {
         "template-image-with-referrer",
         image.as_bytes(),
     );
-    let self_index = "\u{0}\u{1}{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"@0\",\"size\":#0}]}";
+    let self_index = "\u{0}1{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"@0\",\"size\":#0}]}";
     write(
         "manifest_walk",
         "template-self-referencing-index",
@@ -152,7 +152,7 @@ fn walk_seeds() {
             .concat()
             .as_bytes(),
     );
-    let two_cycle = "\u{0}\u{1}{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"@1\",\"size\":#1}]}\u{0}\u{1}{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"@0\",\"size\":#0}]}";
+    let two_cycle = "\u{0}1{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"@1\",\"size\":#1}]}\u{0}1{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"@0\",\"size\":#0}]}";
     write(
         "manifest_walk",
         "template-two-index-cycle",
