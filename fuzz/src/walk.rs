@@ -15,11 +15,13 @@
 //! (sha256, fixed digest); a mode byte of NUL would read as a separator. A slot that a true-digest slot refers to before it is computed, or that does not
 //! exist, resolves to the fixed digest: a missing blob.
 
+use std::collections::HashSet;
 use std::io::Write;
 use std::time::Duration;
 
 use oci_core::gc::{GcOptions, gc};
-use oci_core::{LayoutFile, copy_image, fsck::fsck, walk};
+use oci_core::oci_spec::image::Descriptor;
+use oci_core::{ImageDriver, LayoutFile, copy_image, fsck::fsck, graph, walk};
 use oci_digest::{Algorithm, Digest};
 
 use crate::MemDriver;
@@ -123,13 +125,11 @@ fn check(layout: &MemDriver) {
             "gc accounts for every blob"
         );
         let index = oci_core::seed::read_index(layout).expect("gc read this index");
-        for entry in index.manifests() {
-            if let Ok(digest) = Digest::try_from(entry.digest()) {
-                assert!(
-                    !gc_report.removed.iter().any(|(d, _)| *d == digest),
-                    "gc would remove {digest}, an index entry"
-                );
-            }
+        for digest in reachable(layout, index.manifests()) {
+            assert!(
+                !gc_report.removed.iter().any(|(d, _)| *d == digest),
+                "gc would remove {digest}, reachable from the index"
+            );
         }
     }
     assert!(
@@ -142,17 +142,53 @@ fn check(layout: &MemDriver) {
     };
     for entry in index.manifests().iter().take(4) {
         let copy = MemDriver::new("mem-copy:");
-        if copy_image(layout, &copy, entry).is_ok() {
-            for (file, bytes) in copy.snapshot() {
-                let digest = file.digest().expect("copy_image writes blobs only");
-                assert_eq!(
-                    digest.algorithm().digest(&bytes),
-                    digest,
-                    "copy_image wrote an unverified blob"
-                );
-            }
+        if copy_image(layout, &copy, entry).is_err() {
+            continue;
+        }
+        let copied = copy.snapshot();
+        for (file, bytes) in &copied {
+            let digest = file.digest().expect("copy_image writes blobs only");
+            assert_eq!(
+                digest.algorithm().digest(bytes),
+                digest,
+                "copy_image wrote an unverified blob"
+            );
+        }
+        // A copy that succeeded holds everything gc would keep for this entry.
+        for digest in reachable(layout, std::slice::from_ref(entry)) {
+            let valid = before
+                .get(&LayoutFile::Blob(digest))
+                .is_some_and(|bytes| digest.algorithm().digest(bytes) == digest);
+            assert!(
+                !valid || copied.contains_key(&LayoutFile::Blob(digest)),
+                "copy_image of {} succeeded without {digest}, which it refers to",
+                entry.digest()
+            );
         }
     }
+}
+
+/// The model of what is live: every digest reachable from `roots` through children (not
+/// subjects), where a blob's references are read whenever any descriptor names it with a
+/// media type that may have some ([`graph::may_have_references`]), whatever other
+/// descriptors call it.
+fn reachable(driver: &dyn ImageDriver, roots: &[Descriptor]) -> HashSet<Digest> {
+    let mut digests = HashSet::new();
+    let mut walked = HashSet::new();
+    let mut pending = roots.to_vec();
+    while let Some(descriptor) = pending.pop() {
+        let Ok(digest) = Digest::try_from(descriptor.digest()) else {
+            continue;
+        };
+        digests.insert(digest);
+        if graph::may_have_references(descriptor.media_type().as_ref())
+            && walked.insert(digest)
+            && let Some(refs) = graph::references_of(driver, &descriptor)
+        {
+            pending.extend(refs.children);
+        }
+    }
+    digests
 }
 
 #[cfg(test)]

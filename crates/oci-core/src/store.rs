@@ -15,7 +15,7 @@ use oci_spec::image::{Descriptor, ImageIndex};
 use crate::driver::{BlobWriter, ImageDriver};
 use crate::layout_file::LayoutFile;
 use crate::ref_name::validate_ref_name;
-use crate::{Error, Result, index, seed, walk};
+use crate::{Error, Result, graph, index, seed, walk};
 
 /// Blobs by digest, index entries by ref name.
 pub trait ContentStore {
@@ -132,40 +132,56 @@ pub struct CopyReport {
 /// Copies everything `root` refers to, recursively, from `src` to `dst`, verifying each blob
 /// on the way. Blobs `dst` already has are not copied again. Index entries are not touched:
 /// name the result with [`ContentStore::tag`].
+///
+/// What is followed is what gc keeps: the references of manifests and indexes, and of any JSON
+/// blob that parses as one ([`graph::may_have_references`]; ggcr stores manifests under
+/// `application/vnd.oci.descriptor.v1+json`). A blob is read for references the first time a
+/// descriptor names it with such a media type, even when another descriptor named it as a
+/// plain blob before.
 pub fn copy_image(
     src: &dyn ContentStore,
     dst: &dyn ContentStore,
     root: &Descriptor,
 ) -> Result<CopyReport> {
     let mut report = CopyReport::default();
-    let mut seen = HashSet::new();
+    let mut copied = HashSet::new();
+    let mut walked = HashSet::new();
     let mut pending = vec![root.clone()];
     while let Some(descriptor) = pending.pop() {
         let digest = Digest::try_from(descriptor.digest())?;
-        if !seen.insert(digest) {
-            continue;
-        }
         let media_type = descriptor.media_type().to_string();
         let size = descriptor.size();
-        if walk::is_manifest_like(&media_type) {
-            if size > MAX_MANIFEST_SIZE {
-                return Err(Error::InvalidLayout {
-                    path: src.location().join(digest.blob_path()),
-                    reason: format!(
-                        "manifest {digest} claims {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"
-                    ),
-                });
-            }
+        let manifest_like = walk::is_manifest_like(&media_type);
+        if manifest_like && size > MAX_MANIFEST_SIZE {
+            return Err(Error::InvalidLayout {
+                path: src.location().join(digest.blob_path()),
+                reason: format!(
+                    "manifest {digest} claims {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"
+                ),
+            });
+        }
+        let document = graph::may_have_references(&media_type) && size <= MAX_MANIFEST_SIZE;
+        if document && walked.insert(digest) {
             let mut bytes = Vec::new();
             src.open_blob(digest, Some(size))?
                 .read_to_end(&mut bytes)
                 .map_err(|e| Error::io(src.location().join(digest.blob_path()), e))?;
-            let refs = walk::references(&bytes).map_err(|source| Error::Json {
-                path: src.location().join(digest.blob_path()),
-                source,
-            })?;
-            pending.extend(refs.children);
-            copy_blob(&mut io::Cursor::new(bytes), dst, digest, size, &mut report)?;
+            match walk::references(&bytes) {
+                Ok(refs) => pending.extend(refs.children),
+                Err(source) if manifest_like => {
+                    return Err(Error::Json {
+                        path: src.location().join(digest.blob_path()),
+                        source,
+                    });
+                }
+                // Any other JSON blob (a config) that is not a document refers to nothing.
+                Err(_) => {}
+            }
+            if copied.insert(digest) {
+                copy_blob(&mut io::Cursor::new(bytes), dst, digest, size, &mut report)?;
+            }
+        } else if !copied.insert(digest) {
+            continue;
         } else if dst.has_blob(digest)? {
             report.blobs_present += 1;
         } else {

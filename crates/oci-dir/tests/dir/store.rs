@@ -78,6 +78,50 @@ fn copy_image_nested_index_from_corpus() {
 }
 
 #[test]
+fn copy_image_follows_a_manifest_stored_as_descriptor_json() {
+    // Entry "2" of ggcr-test_index is a manifest under `application/vnd.oci.descriptor.v1+json`;
+    // fsck and gc follow it, so copy_image must copy its config and layer too (found by the
+    // manifest_walk fuzz target: fuzz/regressions/manifest_walk/copy-image-skips-json-typed-document).
+    let src = DirLayout::open(corpus_layout("ggcr-test_index")).unwrap();
+    let (_tmp, dst) = new_layout_with(relaxed());
+    let root = src.resolve("2").unwrap();
+    assert_eq!(
+        root.media_type().to_string(),
+        "application/vnd.oci.descriptor.v1+json"
+    );
+    let report = copy_image(&src, &dst, &root).unwrap();
+    assert_eq!(
+        report.blobs_copied, 3,
+        "the manifest, its config and its layer"
+    );
+    assert_eq!(dst.list_blobs().unwrap().len(), 3);
+}
+
+#[test]
+fn copy_image_walks_a_manifest_first_met_as_a_plain_blob() {
+    // An index lists the same manifest twice, as a plain blob (walked first) and as a manifest:
+    // its config and layers are still copied.
+    let (_src_tmp, src) = new_layout_with(relaxed());
+    let (_dst_tmp, dst) = new_layout_with(relaxed());
+    let image = small_image(&src);
+    let mut as_blob = image.manifest.clone();
+    as_blob.set_media_type(MediaType::Other("application/octet-stream".into()));
+    let index = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [image.manifest, as_blob],
+    });
+    let root = seed::write_json_blob(&src, &index, MediaType::ImageIndex).unwrap();
+    let report = copy_image(&src, &dst, &root).unwrap();
+    let mut expected = image.digests();
+    expected.insert(digest_of(&root));
+    let copied: BTreeSet<Digest> = dst.list_blobs().unwrap().into_iter().collect();
+    assert_eq!(copied, expected);
+    assert_eq!(report.blobs_copied, expected.len());
+    assert_eq!(report.blobs_present, 0);
+}
+
+#[test]
 fn copy_image_refuses_broken_content() {
     // "1.0.0" has a config whose descriptor says 585 bytes where the blob has 584.
     let src = DirLayout::open(corpus_layout(
