@@ -146,6 +146,12 @@ pub trait ImageDriver {
             .map_err(|e| Error::io(self.location().join(file.relative_path()), e))
     }
 
+    /// Whether the `blobs/` directory exists. The default is `true`, for representations
+    /// without directories of their own (a tar archive need not hold directory entries).
+    fn has_blobs_dir(&self) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Whether a blob is stored.
     fn has_blob(&self, digest: Digest) -> Result<bool> {
         match self.blob_size(digest) {
@@ -245,6 +251,9 @@ impl<T: ImageDriver + ?Sized> ImageDriver for &T {
     }
     fn blob_size(&self, digest: Digest) -> Result<u64> {
         (**self).blob_size(digest)
+    }
+    fn has_blobs_dir(&self) -> Result<bool> {
+        (**self).has_blobs_dir()
     }
     fn has_blob(&self, digest: Digest) -> Result<bool> {
         (**self).has_blob(digest)

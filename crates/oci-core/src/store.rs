@@ -118,6 +118,10 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
 /// registries accept at least 4 MiB, and nothing legitimate comes near this.
 pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
 
+/// `index.json` is an image index like any other and is read whole: the same bound keeps a
+/// hostile one (100 MB of `0,`, say, which parses into gigabytes) a clear error.
+pub const MAX_INDEX_SIZE: u64 = MAX_MANIFEST_SIZE;
+
 /// What [`copy_image`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CopyReport {

@@ -266,6 +266,15 @@ impl ImageDriver for DirLayout {
         Ok(digests)
     }
 
+    fn has_blobs_dir(&self) -> Result<bool> {
+        let blobs = self.root.join(BLOBS_DIR);
+        match fs::symlink_metadata(&blobs) {
+            Ok(metadata) => Ok(metadata.is_dir()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&blobs, e)),
+        }
+    }
+
     fn blob_size(&self, digest: Digest) -> Result<u64> {
         let path = self.checked_path(LayoutFile::Blob(digest))?;
         fsio::regular_size(&path, Some(digest))
