@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::driver::ImageDriver;
 use crate::layout_file::LayoutFile;
-use crate::{Error, Result, graph, index, seed, walk};
+use crate::{ContentStore, Error, Result, graph, index, seed, walk};
 
 /// Name of the cache [`referrers`] keeps through [`ImageDriver::write_cache`].
 pub const REFERRERS_CACHE: &str = "referrers.json";
@@ -205,10 +205,8 @@ pub fn attach(
     if !annotations.is_empty() {
         descriptor.set_annotations(Some(annotations.into_iter().collect()));
     }
-    driver.update_index(&mut |idx| {
-        index::put_descriptor(idx, descriptor.clone());
-        Ok(())
-    })?;
+    // Through the store, which checks under the index lock that the manifest is still there.
+    ContentStore::put_entry(driver, descriptor.clone())?;
     Ok(descriptor)
 }
 
