@@ -303,6 +303,38 @@ impl ImageDriver for DirLayout {
         Ok(metadata.modified().ok())
     }
 
+    /// Takes the blob's name away first (a rename to a `.tmp-gc-*` name), then judges its age:
+    /// a writer that re-puts the blob touches it before the rename, and the blob is given back,
+    /// or finds the name gone after it and links its own copy (see the blob writer). Either
+    /// way a blob that was just put survives.
+    fn remove_stale_blob(&self, digest: Digest, cutoff: SystemTime) -> Result<bool> {
+        let path = self.checked_path(LayoutFile::Blob(digest))?;
+        let dir = fsio::parent_of(&path);
+        let aside = dir.join(format!("{TEMP_PREFIX}gc-{}", digest.encoded()));
+        match fs::rename(&path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        let modified = fs::symlink_metadata(&aside)
+            .and_then(|m| m.modified())
+            .map_err(|e| Error::io(&aside, e))?;
+        let stale = modified <= cutoff;
+        if !stale {
+            // A writer may already have linked a new copy under the name: same content.
+            match fs::hard_link(&aside, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        fs::remove_file(&aside).map_err(|e| Error::io(&aside, e))?;
+        if self.durable() {
+            fsio::sync_dir(dir)?;
+        }
+        Ok(stale)
+    }
+
     fn stray_files(&self) -> Result<Vec<StrayFile>> {
         let mut strays = Vec::new();
         let stray = |path: PathBuf, kind| {
