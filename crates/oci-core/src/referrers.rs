@@ -55,8 +55,12 @@ pub fn referrers(
 ) -> Result<Vec<Referrer>> {
     let index_bytes = graph::read_metadata(driver, LayoutFile::Index)?;
     let index_digest = Algorithm::Sha256.digest(&index_bytes).to_string();
+    // A cache that cannot be read (or parsed) only costs a rebuild, like one that cannot be
+    // written.
     let cached = driver
-        .read_cache(REFERRERS_CACHE)?
+        .read_cache(REFERRERS_CACHE)
+        .ok()
+        .flatten()
         .and_then(|bytes| serde_json::from_slice::<ReferrersIndex>(&bytes).ok())
         .filter(|cache| cache.index_digest == index_digest);
     let referrers_index = match cached {

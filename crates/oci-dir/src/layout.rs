@@ -367,6 +367,20 @@ impl ImageDriver for DirLayout {
                 }
             }
         }
+        // A cache write interrupted before its rename. A cache "directory" that is something
+        // else (a link, say) is not ours: reported, not entered.
+        let cache = self.root.join(CACHE_DIR);
+        match fs::symlink_metadata(&cache) {
+            Ok(metadata) if metadata.is_dir() => {
+                for name in fsio::list_dir(&cache)? {
+                    if name.starts_with(TEMP_PREFIX) {
+                        strays.push(stray(cache.join(&name), StrayKind::Temporary));
+                    }
+                }
+            }
+            Ok(_) => strays.push(stray(cache, StrayKind::Other)),
+            Err(_) => {}
+        }
         Ok(strays)
     }
 
@@ -382,7 +396,9 @@ impl ImageDriver for DirLayout {
     }
 
     fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.root.join(CACHE_DIR).join(name);
+        let dir = self.root.join(CACHE_DIR);
+        fsio::ensure_within(&self.root, &dir)?;
+        let path = dir.join(name);
         match fsio::open_regular(&path, None) {
             Ok(mut file) => {
                 let mut bytes = Vec::new();
@@ -399,8 +415,10 @@ impl ImageDriver for DirLayout {
         let dir = self.root.join(CACHE_DIR);
         fsio::ensure_within(&self.root, &dir)?;
         fsio::create_dir(&dir, false)?;
+        // Readable by whoever can read the layout, like the index it is derived from.
         let mut temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(MetadataFile::Index.mode()))
             .tempfile_in(&dir)
             .map_err(|e| Error::io(&dir, e))?;
         temp.write_all(contents)
