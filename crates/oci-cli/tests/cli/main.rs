@@ -10,6 +10,7 @@
 //! - `hostile`: layouts built to break them: links out of the root, FIFOs, huge or deep or
 //!   self-referring indexes, absurd sizes.
 //! - `concurrency`: several processes changing one layout at once, gc racing writers.
+//! - `crash`: the SIGKILL harness (`#[ignore]`d; `cargo xtask ci` runs it).
 //! - `interop`: skopeo and umoci read what the CLI writes and the other way round (skipped,
 //!   with a visible message, when the tools are not on `PATH`).
 
@@ -28,6 +29,7 @@ mod support;
 mod blob;
 mod concurrency;
 mod conformance;
+mod crash;
 mod errors;
 mod hostile;
 mod init_ls;
