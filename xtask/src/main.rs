@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! cargo xtask ci                               fmt check, clippy -D warnings, every test,
-//!                                              fuzz corpus replay (what CI runs)
+//!                                              the crash harness, fuzz corpus replay
+//!                                              (what CI runs)
 //! cargo xtask demo [DIR]                       build a layout from examples/hello with the CLI
 //! cargo xtask fuzz [TARGET] [--seconds N]      run the fuzz targets (all in turn, 60 s each)
 //! cargo xtask bench [--quick] [--only NAME]    our commands against their references,
@@ -80,6 +81,22 @@ fn ci() -> Result<()> {
         ],
     )?;
     run("cargo", &["test", "--workspace", "--no-fail-fast"])?;
+    // The crash-safety harness: ignored by a plain `cargo test` (it takes about a minute).
+    run(
+        "cargo",
+        &[
+            "test",
+            "-p",
+            "oci-cli",
+            "--test",
+            "cli",
+            "--",
+            "--ignored",
+            "--exact",
+            "crash::sigkill_at_random_moments",
+            "--nocapture",
+        ],
+    )?;
     // oci-digest must stand alone, without its optional oci-spec conversions.
     run(
         "cargo",

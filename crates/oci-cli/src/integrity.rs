@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use oci_core::oci_spec::image::Descriptor;
 use oci_core::referrers::ArtifactFile;
 use oci_core::{
@@ -15,15 +15,28 @@ use serde_json::json;
 
 use crate::commands::{print_json, print_out};
 
-/// A subject named by digest or by ref.
-fn subject_descriptor(driver: &dyn ImageDriver, subject: &str) -> Result<Descriptor> {
-    if subject.contains(':') && Digest::parse(subject).is_ok() {
-        return Ok(describe::manifest_descriptor(
-            &driver,
-            Digest::parse(subject)?,
-        )?);
+/// The digest a subject names: a digest as such, else a ref of the index. An input that is
+/// neither says both why it is not a digest and that no ref has that name.
+fn subject_digest(driver: &dyn ImageDriver, subject: &str) -> Result<Digest> {
+    let parse_error = match Digest::parse(subject) {
+        Ok(digest) => return Ok(digest),
+        Err(e) => e,
+    };
+    match driver.resolve(subject) {
+        Ok(descriptor) => Ok(Digest::try_from(descriptor.digest())?),
+        Err(oci_core::Error::RefNotFound { path, .. }) if subject.contains(':') => Err(anyhow!(
+            "{parse_error}, and no ref of that name in {}",
+            path.display()
+        )),
+        Err(e) => Err(e.into()),
     }
-    Ok(driver.resolve(subject)?)
+}
+
+/// The descriptor of a stored subject, read from its blob (not copied from an index entry,
+/// which may be stale or wrong): an artifact is attached only to a manifest that is there.
+fn subject_descriptor(driver: &dyn ImageDriver, subject: &str) -> Result<Descriptor> {
+    let digest = subject_digest(driver, subject)?;
+    Ok(describe::manifest_descriptor(&driver, digest)?)
 }
 
 pub fn fsck(driver: &dyn ImageDriver, as_json: bool) -> Result<()> {
@@ -123,8 +136,8 @@ pub fn referrers(
     artifact_type: Option<&str>,
     as_json: bool,
 ) -> Result<()> {
-    let subject = subject_descriptor(driver, subject)?;
-    let digest = Digest::try_from(subject.digest())?;
+    // Only the digest matters: a subject need not be stored to have referrers.
+    let digest = subject_digest(driver, subject)?;
     let found = refs::referrers(driver, digest, artifact_type)?;
     if as_json {
         return print_json(&serde_json::to_value(&found)?);

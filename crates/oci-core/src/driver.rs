@@ -146,6 +146,12 @@ pub trait ImageDriver {
             .map_err(|e| Error::io(self.location().join(file.relative_path()), e))
     }
 
+    /// Whether the `blobs/` directory exists. The default is `true`, for representations
+    /// without directories of their own (a tar archive need not hold directory entries).
+    fn has_blobs_dir(&self) -> Result<bool> {
+        Ok(true)
+    }
+
     /// Whether a blob is stored.
     fn has_blob(&self, digest: Digest) -> Result<bool> {
         match self.blob_size(digest) {
@@ -180,6 +186,21 @@ pub trait ImageDriver {
     fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
         let _ = digest;
         Ok(None)
+    }
+
+    /// Removes a blob last modified at or before `cutoff` (or of unknown age); returns whether
+    /// it did. A blob re-put after `cutoff` (see [`ImageDriver::blob_modified`]) stays, and so
+    /// does a missing one. gc sweeps through this. The default checks, then removes, so a
+    /// re-put between the two is lost; the directory driver closes that gap.
+    fn remove_stale_blob(&self, digest: Digest, cutoff: SystemTime) -> Result<bool> {
+        if self.blob_modified(digest)?.is_some_and(|m| m > cutoff) {
+            return Ok(false);
+        }
+        match self.remove(LayoutFile::Blob(digest)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Files in the layout that are not layout files: temp files of interrupted writes, names
@@ -246,6 +267,9 @@ impl<T: ImageDriver + ?Sized> ImageDriver for &T {
     fn blob_size(&self, digest: Digest) -> Result<u64> {
         (**self).blob_size(digest)
     }
+    fn has_blobs_dir(&self) -> Result<bool> {
+        (**self).has_blobs_dir()
+    }
     fn has_blob(&self, digest: Digest) -> Result<bool> {
         (**self).has_blob(digest)
     }
@@ -260,6 +284,9 @@ impl<T: ImageDriver + ?Sized> ImageDriver for &T {
     }
     fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
         (**self).blob_modified(digest)
+    }
+    fn remove_stale_blob(&self, digest: Digest, cutoff: SystemTime) -> Result<bool> {
+        (**self).remove_stale_blob(digest, cutoff)
     }
     fn stray_files(&self) -> Result<Vec<StrayFile>> {
         (**self).stray_files()

@@ -103,13 +103,19 @@ enum BlobState {
     Broken(String),
 }
 
-/// Checks `oci-layout`, `index.json`, every descriptor reachable from it (index → nested
+/// Checks `oci-layout`, `blobs/`, `index.json`, every descriptor reachable from it (index → nested
 /// indexes → manifests → config, layers, subject: present, size and digest match, JSON blobs
 /// parse as their media type says), ref names, and stray files. Unknown media types are not
 /// errors. Fails only when the layout cannot be read at all.
 pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
     let mut report = FsckReport::default();
     check_image_layout(driver, &mut report);
+    if !driver.has_blobs_dir()? {
+        report.error(
+            "blobs/",
+            "missing (the image-layout spec requires it, even when empty)",
+        );
+    }
     let Some(idx) = check_index(driver, &mut report)? else {
         return Ok(report);
     };
@@ -166,7 +172,11 @@ fn check_index(
             report.error("index.json", "missing");
             return Ok(None);
         }
-        Err(e) => return Err(e),
+        // Over the size limit, not a regular file, unreadable: a finding like any other.
+        Err(e) => {
+            report.error("index.json", e.to_string());
+            return Ok(None);
+        }
     };
     let value: Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
@@ -175,6 +185,8 @@ fn check_index(
             return Ok(None);
         }
     };
+    // Parsed once: a large index.json is not held twice.
+    drop(bytes);
     match value.get("schemaVersion").and_then(Value::as_u64) {
         Some(2) => {}
         other => report.error("index.json", format!("schemaVersion is {other:?}, not 2")),
@@ -185,7 +197,7 @@ fn check_index(
         None => report.error("index.json", "no \"manifests\" (read as empty)"),
         Some(_) => report.error("index.json", "\"manifests\" is not an array"),
     }
-    match index::parse_index(&bytes) {
+    match index::parse_index_value(value) {
         Ok(idx) => Ok(Some(idx)),
         Err(e) => {
             report.error(
@@ -246,7 +258,16 @@ fn walk_and_verify(
                     );
                     continue;
                 }
-                if is_document && size <= MAX_MANIFEST_SIZE {
+                if is_document && size > MAX_MANIFEST_SIZE {
+                    if walk::is_manifest_like(descriptor.media_type().as_ref()) {
+                        report.error(
+                            digest,
+                            format!(
+                                "manifest of {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit: not followed"
+                            ),
+                        );
+                    }
+                } else if is_document {
                     let bytes = graph::read_document(driver, digest)?;
                     check_document(digest, descriptor.media_type().as_ref(), &bytes, report);
                     if let Ok(refs) = walk::references(&bytes) {

@@ -8,9 +8,8 @@ use oci_digest::Digest;
 use oci_spec::image::Descriptor;
 
 use crate::driver::{ImageDriver, StrayKind};
-use crate::layout_file::LayoutFile;
 use crate::store::MAX_MANIFEST_SIZE;
-use crate::{Result, graph, seed, walk};
+use crate::{Error, Result, graph, seed, walk};
 
 /// How [`gc`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,33 +58,38 @@ pub fn gc(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcReport> {
 }
 
 fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcReport> {
-    let now = SystemTime::now();
-    let is_old = |modified: Option<SystemTime>| {
-        modified.is_none_or(|m| now.duration_since(m).unwrap_or_default() >= options.grace)
-    };
+    // Older means last modified at or before this.
+    let cutoff = SystemTime::now()
+        .checked_sub(options.grace)
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let is_old = |modified: Option<SystemTime>| modified.is_none_or(|m| m <= cutoff);
     let index = seed::read_index(driver)?;
     let stored = driver.list_blobs()?;
     let mut live = HashSet::new();
-    mark(driver, index.manifests().iter().cloned(), &mut live);
-    keep_referrers(driver, &stored, &mut live);
+    mark(driver, index.manifests().iter().cloned(), &mut live)?;
+    keep_referrers(driver, &stored, &mut live)?;
 
     let mut report = GcReport {
         live: stored.iter().filter(|d| live.contains(*d)).count(),
         ..GcReport::default()
     };
+    // Decided in full before anything goes: a blob that cannot be judged (not a regular file,
+    // say) stops gc with nothing removed.
+    let mut doomed = Vec::new();
     for digest in stored.into_iter().filter(|d| !live.contains(d)) {
-        if !is_old(driver.blob_modified(digest)?) {
+        if is_old(driver.blob_modified(digest)?) {
+            doomed.push((digest, driver.blob_size(digest)?));
+        } else {
             report.too_young += 1;
-            continue;
         }
-        let size = driver.blob_size(digest)?;
-        if !options.dry_run {
-            match driver.remove(LayoutFile::Blob(digest)) {
-                Err(e) if !e.is_not_found() => return Err(e),
-                _ => {}
-            }
+    }
+    for (digest, size) in doomed {
+        // Checked again as it goes: a writer may have re-put it since (blob puts take no lock).
+        if options.dry_run || driver.remove_stale_blob(digest, cutoff)? {
+            report.removed.push((digest, size));
+        } else {
+            report.too_young += 1;
         }
-        report.removed.push((digest, size));
     }
     for stray in driver.stray_files()? {
         if stray.kind == StrayKind::Temporary && is_old(stray.modified) {
@@ -98,12 +102,14 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
     Ok(report)
 }
 
-/// Adds everything reachable from `roots` to `live`.
+/// Adds everything reachable from `roots` to `live`. A live manifest or index that is stored
+/// but cannot be followed (unreadable, over the size limit, not parseable) stops gc: sweeping
+/// then would remove the blobs it refers to.
 fn mark(
     driver: &dyn ImageDriver,
     roots: impl Iterator<Item = Descriptor>,
     live: &mut HashSet<Digest>,
-) {
+) -> Result<()> {
     let mut pending: Vec<Descriptor> = roots.collect();
     while let Some(descriptor) = pending.pop() {
         let Ok(digest) = Digest::try_from(descriptor.digest()) else {
@@ -112,15 +118,61 @@ fn mark(
         if !live.insert(digest) {
             continue;
         }
-        if let Some(refs) = graph::references_of(driver, &descriptor) {
-            pending.extend(refs.children);
-        }
+        pending.extend(children(driver, &descriptor, digest)?);
+    }
+    Ok(())
+}
+
+/// What a live blob refers to. Blobs of JSON types that are not manifests (configs, say) may
+/// simply not parse as one; a manifest or index must.
+fn children(
+    driver: &dyn ImageDriver,
+    descriptor: &Descriptor,
+    digest: Digest,
+) -> Result<Vec<Descriptor>> {
+    let media_type = descriptor.media_type().to_string();
+    if !graph::may_have_references(&media_type) {
+        return Ok(Vec::new());
+    }
+    let references = driver
+        .blob_size(digest)
+        .and_then(|size| {
+            if size > MAX_MANIFEST_SIZE {
+                return Err(Error::InvalidLayout {
+                    path: driver.location().join(digest.blob_path()),
+                    reason: format!("{size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"),
+                });
+            }
+            graph::read_document(driver, digest)
+        })
+        .and_then(|bytes| {
+            walk::references(&bytes).map_err(|source| Error::Json {
+                path: driver.location().join(digest.blob_path()),
+                source,
+            })
+        });
+    match references {
+        Ok(refs) => Ok(refs.children),
+        // Nothing stored, nothing to keep (fsck reports the missing blob).
+        Err(e) if e.is_not_found() => Ok(Vec::new()),
+        Err(e) if walk::is_manifest_like(&media_type) => Err(Error::InvalidLayout {
+            path: driver.location().join(digest.blob_path()),
+            reason: format!(
+                "cannot follow live {media_type} {digest} ({e}): gc removes nothing until it is \
+                 repaired or untagged"
+            ),
+        }),
+        Err(_) => Ok(Vec::new()),
     }
 }
 
 /// Keeps unreferenced manifests whose subject is live (OCI 1.1 referrers), until nothing
 /// changes: a signature of an SBOM of a live image stays too.
-fn keep_referrers(driver: &dyn ImageDriver, stored: &[Digest], live: &mut HashSet<Digest>) {
+fn keep_referrers(
+    driver: &dyn ImageDriver,
+    stored: &[Digest],
+    live: &mut HashSet<Digest>,
+) -> Result<()> {
     let mut candidates: Vec<(Digest, Digest)> = stored
         .iter()
         .filter(|d| !live.contains(*d))
@@ -140,13 +192,14 @@ fn keep_referrers(driver: &dyn ImageDriver, stored: &[Digest], live: &mut HashSe
             .into_iter()
             .partition(|(_, subject)| live.contains(subject));
         if kept.is_empty() {
-            return;
+            return Ok(());
         }
         for (referrer, _) in kept {
-            let bytes = graph::read_document(driver, referrer).unwrap_or_default();
+            // It parsed as a manifest with a subject when it became a candidate.
+            let bytes = graph::read_document(driver, referrer)?;
             live.insert(referrer);
             if let Ok(refs) = walk::references(&bytes) {
-                mark(driver, refs.children.into_iter(), live);
+                mark(driver, refs.children.into_iter(), live)?;
             }
         }
         candidates = rest;

@@ -51,21 +51,8 @@ pub fn references_of(driver: &dyn ImageDriver, descriptor: &Descriptor) -> Optio
     walk::references(&read_document(driver, digest).ok()?).ok()
 }
 
-/// Reads `index.json` or `oci-layout` whole (small files; bounded all the same).
+/// Reads `index.json` or `oci-layout` whole, refusing more than
+/// [`MAX_INDEX_SIZE`](crate::MAX_INDEX_SIZE) bytes.
 pub fn read_metadata(driver: &dyn ImageDriver, file: LayoutFile) -> Result<Vec<u8>> {
-    const MAX_METADATA_SIZE: u64 = 256 << 20;
-    let path = driver.location().join(file.relative_path());
-    let mut bytes = Vec::new();
-    driver
-        .reader(file)?
-        .take(MAX_METADATA_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(&path, e))?;
-    if bytes.len() as u64 > MAX_METADATA_SIZE {
-        return Err(Error::InvalidLayout {
-            path,
-            reason: format!("over the {MAX_METADATA_SIZE} byte limit"),
-        });
-    }
-    Ok(bytes)
+    crate::seed::read_metadata(driver, file)
 }

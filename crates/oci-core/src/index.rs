@@ -8,7 +8,11 @@ use crate::ref_name::REF_NAME_ANNOTATION;
 /// Parses an image index leniently: unknown fields and media types are kept or ignored,
 /// `"manifests": null` (as Docker 25 writes) and a missing `manifests` read as empty.
 pub fn parse_index(bytes: &[u8]) -> serde_json::Result<ImageIndex> {
-    let mut value: serde_json::Value = serde_json::from_slice(bytes)?;
+    parse_index_value(serde_json::from_slice(bytes)?)
+}
+
+/// [`parse_index`] of a document already parsed as JSON.
+pub fn parse_index_value(mut value: serde_json::Value) -> serde_json::Result<ImageIndex> {
     platform_keys(&mut value, PlatformKeys::FromSpec);
     if let Some(object) = value.as_object_mut() {
         let manifests = object.entry("manifests").or_insert(serde_json::Value::Null);

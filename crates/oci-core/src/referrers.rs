@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::driver::ImageDriver;
 use crate::layout_file::LayoutFile;
-use crate::{Error, Result, graph, index, seed, walk};
+use crate::{ContentStore, Error, Result, graph, index, seed, walk};
 
 /// Name of the cache [`referrers`] keeps through [`ImageDriver::write_cache`].
 pub const REFERRERS_CACHE: &str = "referrers.json";
@@ -55,8 +55,12 @@ pub fn referrers(
 ) -> Result<Vec<Referrer>> {
     let index_bytes = graph::read_metadata(driver, LayoutFile::Index)?;
     let index_digest = Algorithm::Sha256.digest(&index_bytes).to_string();
+    // A cache that cannot be read (or parsed) only costs a rebuild, like one that cannot be
+    // written.
     let cached = driver
-        .read_cache(REFERRERS_CACHE)?
+        .read_cache(REFERRERS_CACHE)
+        .ok()
+        .flatten()
         .and_then(|bytes| serde_json::from_slice::<ReferrersIndex>(&bytes).ok())
         .filter(|cache| cache.index_digest == index_digest);
     let referrers_index = match cached {
@@ -205,10 +209,8 @@ pub fn attach(
     if !annotations.is_empty() {
         descriptor.set_annotations(Some(annotations.into_iter().collect()));
     }
-    driver.update_index(&mut |idx| {
-        index::put_descriptor(idx, descriptor.clone());
-        Ok(())
-    })?;
+    // Through the store, which checks under the index lock that the manifest is still there.
+    ContentStore::put_entry(driver, descriptor.clone())?;
     Ok(descriptor)
 }
 

@@ -23,6 +23,7 @@ use crate::driver::{BlobWriter, ImageDriver, MetadataFile};
 use crate::index;
 use crate::layout_file::LayoutFile;
 use crate::ref_name::validate_ref_name;
+use crate::store::MAX_INDEX_SIZE;
 use crate::{Error, Result};
 
 /// The layout version `init` writes by default.
@@ -81,6 +82,27 @@ fn read_all<D: ImageDriver + ?Sized>(
     reader
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(driver.location().join(file.relative_path()), e))?;
+    Ok(bytes)
+}
+
+/// Reads `index.json` or `oci-layout` whole, refusing more than [`MAX_INDEX_SIZE`] bytes.
+pub(crate) fn read_metadata<D: ImageDriver + ?Sized>(
+    driver: &D,
+    file: LayoutFile,
+) -> Result<Vec<u8>> {
+    let path = driver.location().join(file.relative_path());
+    let mut bytes = Vec::new();
+    driver
+        .reader(file)?
+        .take(MAX_INDEX_SIZE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&path, e))?;
+    if bytes.len() as u64 > MAX_INDEX_SIZE {
+        return Err(Error::InvalidLayout {
+            path,
+            reason: format!("over the {MAX_INDEX_SIZE} byte limit"),
+        });
+    }
     Ok(bytes)
 }
 
@@ -147,10 +169,10 @@ where
     Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
 }
 
-/// Reads `index.json`, leniently (see [`index::parse_index`]).
+/// Reads `index.json`, leniently (see [`index::parse_index`]); one over [`MAX_INDEX_SIZE`]
+/// bytes is refused.
 pub fn read_index<D: ImageDriver + ?Sized>(driver: &D) -> Result<ImageIndex> {
-    let mut reader = driver.reader(LayoutFile::Index)?;
-    let bytes = read_all(driver, LayoutFile::Index, &mut reader)?;
+    let bytes = read_metadata(driver, LayoutFile::Index)?;
     index::parse_index(&bytes).map_err(|e| json_error(driver, LayoutFile::Index, e))
 }
 
@@ -162,8 +184,7 @@ pub fn write_index<D: ImageDriver + ?Sized>(driver: &D, index: &ImageIndex) -> R
 
 /// Reads `oci-layout`.
 pub fn read_image_layout<D: ImageDriver + ?Sized>(driver: &D) -> Result<OciLayout> {
-    let mut reader = driver.reader(LayoutFile::ImageLayout)?;
-    let bytes = read_all(driver, LayoutFile::ImageLayout, &mut reader)?;
+    let bytes = read_metadata(driver, LayoutFile::ImageLayout)?;
     serde_json::from_slice(&bytes).map_err(|e| json_error(driver, LayoutFile::ImageLayout, e))
 }
 

@@ -43,6 +43,7 @@ pub trait ContentStore {
     fn index(&self) -> Result<ImageIndex>;
 
     /// Adds an index entry; an entry with a ref name replaces every older one with that name.
+    /// The manifest it points at must be stored (drivers check under the index lock).
     fn put_entry(&self, descriptor: Descriptor) -> Result<()>;
 
     /// Removes the entries named `name`; returns whether there were any.
@@ -96,7 +97,23 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
     }
 
     fn put_entry(&self, descriptor: Descriptor) -> Result<()> {
-        seed::put_manifest_descriptor_to_index(self, &descriptor)
+        if let Some(name) = index::ref_name(&descriptor) {
+            validate_ref_name(name)?;
+        }
+        let digest = Digest::try_from(descriptor.digest())?;
+        self.update_index(&mut |idx| {
+            // Checked under the index lock, which gc holds while it marks and sweeps: an entry
+            // is never written for a manifest that a concurrent gc has just removed.
+            if !ImageDriver::has_blob(self, digest)? {
+                return Err(Error::blob_not_found(
+                    ImageDriver::location(self).join(digest.blob_path()),
+                    digest,
+                ));
+            }
+            index::put_descriptor(idx, descriptor.clone());
+            Ok(())
+        })?;
+        Ok(())
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {
@@ -117,6 +134,10 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
 /// Manifests and indexes are read whole to find their children; the image-spec suggests
 /// registries accept at least 4 MiB, and nothing legitimate comes near this.
 pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
+
+/// `index.json` is an image index like any other and is read whole: the same bound keeps a
+/// hostile one (100 MB of `0,`, say, which parses into gigabytes) a clear error.
+pub const MAX_INDEX_SIZE: u64 = MAX_MANIFEST_SIZE;
 
 /// What [`copy_image`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -52,6 +52,21 @@ impl TempFile {
     /// Gives the content its final name. An existing blob of that name is kept as it is: the
     /// name is the content's digest, so it already holds these bytes.
     fn publish(self, target: &Path) -> Result<()> {
+        // gc takes a blob's name away before it decides (see `DirLayout::remove_stale_blob`):
+        // when the name goes between finding it taken and touching it, link again.
+        for _ in 0..8 {
+            match self.link(target)? {
+                Linked::Published | Linked::Refreshed => return Ok(()),
+                Linked::Vanished => {}
+            }
+        }
+        Err(Error::io(
+            target,
+            io::Error::other("the blob kept disappearing while it was published"),
+        ))
+    }
+
+    fn link(&self, target: &Path) -> Result<Linked> {
         let result = match self {
             TempFile::Anonymous(file) => {
                 let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
@@ -64,16 +79,23 @@ impl TempFile {
                 )
                 .map_err(io::Error::from)
             }
-            TempFile::Named(named) => named
-                .persist_noclobber(target)
-                .map(drop)
-                .map_err(|e| e.error),
+            TempFile::Named(named) => rustix::fs::linkat(
+                rustix::fs::CWD,
+                named.path(),
+                rustix::fs::CWD,
+                target,
+                AtFlags::empty(),
+            )
+            .map_err(io::Error::from),
         };
         match result {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(Linked::Published),
             // Same name, same content: but only a regular file can be that content.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                crate::fsio::regular_size(target, None)?;
+                match crate::fsio::regular_size(target, None) {
+                    Err(e) if e.is_not_found() => return Ok(Linked::Vanished),
+                    other => other?,
+                };
                 // Re-putting a blob makes it young again, so a gc running before the caller
                 // tags it keeps it for the grace period.
                 // Best effort: a blob another user wrote read-only cannot be touched, and
@@ -86,17 +108,29 @@ impl TempFile {
                     last_access: now,
                     last_modification: now,
                 };
-                let _ = rustix::fs::utimensat(
+                match rustix::fs::utimensat(
                     rustix::fs::CWD,
                     target,
                     &times,
                     AtFlags::SYMLINK_NOFOLLOW,
-                );
-                Ok(())
+                ) {
+                    Err(rustix::io::Errno::NOENT) => Ok(Linked::Vanished),
+                    _ => Ok(Linked::Refreshed),
+                }
             }
             Err(e) => Err(Error::io(target, e)),
         }
     }
+}
+
+/// What linking a finished blob to its name did.
+enum Linked {
+    /// The name is new.
+    Published,
+    /// The name was there, and is young again.
+    Refreshed,
+    /// The name was there, and then was not (gc took it): link again.
+    Vanished,
 }
 
 /// The directory driver's [`BlobWriter`]. Small blobs are hashed and written on the caller's

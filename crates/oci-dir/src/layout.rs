@@ -266,6 +266,15 @@ impl ImageDriver for DirLayout {
         Ok(digests)
     }
 
+    fn has_blobs_dir(&self) -> Result<bool> {
+        let blobs = self.root.join(BLOBS_DIR);
+        match fs::symlink_metadata(&blobs) {
+            Ok(metadata) => Ok(metadata.is_dir()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(&blobs, e)),
+        }
+    }
+
     fn blob_size(&self, digest: Digest) -> Result<u64> {
         let path = self.checked_path(LayoutFile::Blob(digest))?;
         fsio::regular_size(&path, Some(digest))
@@ -292,6 +301,38 @@ impl ImageDriver for DirLayout {
         let metadata =
             fs::symlink_metadata(&path).map_err(|e| fsio::classify(&path, Some(digest), e))?;
         Ok(metadata.modified().ok())
+    }
+
+    /// Takes the blob's name away first (a rename to a `.tmp-gc-*` name), then judges its age:
+    /// a writer that re-puts the blob touches it before the rename, and the blob is given back,
+    /// or finds the name gone after it and links its own copy (see the blob writer). Either
+    /// way a blob that was just put survives.
+    fn remove_stale_blob(&self, digest: Digest, cutoff: SystemTime) -> Result<bool> {
+        let path = self.checked_path(LayoutFile::Blob(digest))?;
+        let dir = fsio::parent_of(&path);
+        let aside = dir.join(format!("{TEMP_PREFIX}gc-{}", digest.encoded()));
+        match fs::rename(&path, &aside) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(Error::io(&path, e)),
+        }
+        let modified = fs::symlink_metadata(&aside)
+            .and_then(|m| m.modified())
+            .map_err(|e| Error::io(&aside, e))?;
+        let stale = modified <= cutoff;
+        if !stale {
+            // A writer may already have linked a new copy under the name: same content.
+            match fs::hard_link(&aside, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        fs::remove_file(&aside).map_err(|e| Error::io(&aside, e))?;
+        if self.durable() {
+            fsio::sync_dir(dir)?;
+        }
+        Ok(stale)
     }
 
     fn stray_files(&self) -> Result<Vec<StrayFile>> {
@@ -326,6 +367,20 @@ impl ImageDriver for DirLayout {
                 }
             }
         }
+        // A cache write interrupted before its rename. A cache "directory" that is something
+        // else (a link, say) is not ours: reported, not entered.
+        let cache = self.root.join(CACHE_DIR);
+        match fs::symlink_metadata(&cache) {
+            Ok(metadata) if metadata.is_dir() => {
+                for name in fsio::list_dir(&cache)? {
+                    if name.starts_with(TEMP_PREFIX) {
+                        strays.push(stray(cache.join(&name), StrayKind::Temporary));
+                    }
+                }
+            }
+            Ok(_) => strays.push(stray(cache, StrayKind::Other)),
+            Err(_) => {}
+        }
         Ok(strays)
     }
 
@@ -341,7 +396,9 @@ impl ImageDriver for DirLayout {
     }
 
     fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.root.join(CACHE_DIR).join(name);
+        let dir = self.root.join(CACHE_DIR);
+        fsio::ensure_within(&self.root, &dir)?;
+        let path = dir.join(name);
         match fsio::open_regular(&path, None) {
             Ok(mut file) => {
                 let mut bytes = Vec::new();
@@ -358,8 +415,10 @@ impl ImageDriver for DirLayout {
         let dir = self.root.join(CACHE_DIR);
         fsio::ensure_within(&self.root, &dir)?;
         fsio::create_dir(&dir, false)?;
+        // Readable by whoever can read the layout, like the index it is derived from.
         let mut temp = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(MetadataFile::Index.mode()))
             .tempfile_in(&dir)
             .map_err(|e| Error::io(&dir, e))?;
         temp.write_all(contents)

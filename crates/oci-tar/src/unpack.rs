@@ -9,8 +9,9 @@ use oci_core::{Error, ImageDriver, LayoutFile, Result, copy_stream, index};
 use crate::compression::{self, ExpansionLimit};
 use crate::entry_name::{Disposition, disposition};
 
-/// `index.json` is read whole; nothing legitimate comes near this.
-pub const MAX_INDEX_SIZE: u64 = 128 << 20;
+/// `index.json` is read whole; the bound every driver reads it with (a larger one unpacked
+/// could not be read back).
+pub const MAX_INDEX_SIZE: u64 = oci_core::MAX_INDEX_SIZE;
 /// `oci-layout` is one short JSON object.
 const MAX_IMAGE_LAYOUT_SIZE: u64 = 64 << 10;
 

@@ -80,8 +80,9 @@ fn help_and_version_exit_0() {
 }
 
 /// Every invalid digest of `digests.json` (verdict other than "valid") is refused by `blob
-/// get`, `blob get -o`, `blob rm`, `tag` and `blob put --expect-digest`: exit 1, one error line
-/// quoting it, no panic, nothing written. Every input, the empty string included, reaches the
+/// get`, `blob get -o`, `blob rm`, `tag`, `blob put --expect-digest`, and as the SUBJECT of
+/// `attach` and `referrers` (and the target of `inspect`, where the binary has it), which take
+/// a ref or a digest: exit 1, one error line quoting it, no panic, nothing written. Every input, the empty string included, reaches the
 /// binary as one argv entry (clap accepts an empty positional value and an empty option value,
 /// so no case needs skipping).
 #[test]
@@ -92,6 +93,13 @@ fn every_invalid_digest_vector_is_refused_by_every_command() {
     let out_dir = layout.scratch().join("out");
     fs::create_dir(&out_dir).unwrap();
     let out = out_dir.join("blob");
+    let attachment = layout.scratch().join("attachment");
+    fs::write(&attachment, b"attachment").unwrap();
+    let has_inspect = run(args!["--help"])
+        .success()
+        .stdout_str()
+        .lines()
+        .any(|l| l.trim_start().starts_with("inspect "));
     let before = layout.snapshot();
 
     let cases = vectors("digests.json");
@@ -118,13 +126,26 @@ fn every_invalid_digest_vector_is_refused_by_every_command() {
         // Errors quote the input as `{:?}` does (a newline as `\n`, so still one line).
         let quoted = quoted_prefix(digest, 40);
         let named = [quoted.as_str()];
-        let commands = [
+        let mut commands = vec![
             args!["blob", "get", layout.dir, digest],
             args!["blob", "get", layout.dir, digest, "-o", out],
             args!["blob", "rm", layout.dir, digest],
             args!["tag", layout.dir, digest, "v2"],
             args!["tag", layout.dir, digest, "v1"],
+            args![
+                "attach",
+                layout.dir,
+                digest,
+                "--artifact-type",
+                "a/b",
+                attachment
+            ],
+            args!["referrers", layout.dir, digest],
+            args!["referrers", layout.dir, digest, "--json"],
         ];
+        if has_inspect {
+            commands.push(args!["inspect", layout.dir, digest]);
+        }
         for a in commands {
             let refused = run(a).failure_naming(&named);
             assert!(refused.stdout.is_empty(), "{}", show(&refused.args));
@@ -173,6 +194,18 @@ fn valid_digest_vectors_reach_the_store() {
         run(args!["blob", "get", layout.dir, digest]).failure_naming(&[encoded]);
         run(args!["blob", "rm", layout.dir, digest]).failure_naming(&[encoded]);
         run(args!["tag", layout.dir, digest, "v1"]).failure_naming(&[encoded]);
+        run(args![
+            "attach",
+            layout.dir,
+            digest,
+            "--artifact-type",
+            "a/b",
+            layout.index_path()
+        ])
+        .failure_naming(&[encoded]);
+        // A subject need not be stored to be asked about: no referrers, no error.
+        let found = run(args!["referrers", layout.dir, digest]).success();
+        assert!(found.stdout.is_empty());
     }
     assert!(layout.ls().is_empty());
 }
@@ -200,6 +233,20 @@ fn hostile_arguments_fail_cleanly() {
         );
         run(args!["blob", "rm", layout.dir, digest]).failure();
         run(args!["tag", layout.dir, digest, "v1"]).failure();
+        for a in [
+            args!["referrers", layout.dir, digest],
+            args![
+                "attach",
+                layout.dir,
+                digest,
+                "--artifact-type",
+                "a/b",
+                layout.index_path()
+            ],
+        ] {
+            let refused = run(a).failure();
+            assert!(refused.stderr.len() < 1000, "{}", refused.stderr.len());
+        }
         run_stdin(
             args!["blob", "put", layout.dir, "--expect-digest", digest],
             b"x",

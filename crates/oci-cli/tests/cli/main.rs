@@ -6,7 +6,11 @@
 //! - `init_ls`, `blob`, `refs`: the commands one by one.
 //! - `errors`: usage errors, every invalid digest vector against every command, hostile input.
 //! - `conformance`: the layouts other tools wrote (`shared/conformance/layouts`).
-//! - `concurrency`: several processes changing one layout at once.
+//! - `integrity`: fsck (the corpus findings exactly), gc, attach and referrers.
+//! - `hostile`: layouts built to break them: links out of the root, FIFOs, huge or deep or
+//!   self-referring indexes, absurd sizes.
+//! - `concurrency`: several processes changing one layout at once, gc racing writers.
+//! - `crash`: the SIGKILL harness (`#[ignore]`d; `cargo xtask ci` runs it).
 //! - `interop`: skopeo and umoci read what the CLI writes and the other way round (skipped,
 //!   with a visible message, when the tools are not on `PATH`).
 
@@ -25,7 +29,10 @@ mod support;
 mod blob;
 mod concurrency;
 mod conformance;
+mod crash;
 mod errors;
+mod hostile;
 mod init_ls;
+mod integrity;
 mod interop;
 mod refs;

@@ -1,0 +1,391 @@
+//! The crash-safety harness: start a `blob put` of a large file, a `tag`, a `pack` or an
+//! `unpack`, SIGKILL it at a random moment, and check what is left. Run by `cargo xtask ci`
+//! (it is `#[ignore]`d in a plain `cargo test`, being heavy):
+//!
+//! ```text
+//! cargo test -p oci-cli --test cli -- --ignored --exact crash::sigkill_at_random_moments --nocapture
+//! ```
+//!
+//! After every kill: `index.json` parses and holds at least the refs it held before, `fsck`
+//! reports no error, and every file under `blobs/<alg>/` named as a digest hashes to that
+//! digest. Then `gc --grace 0s` leaves no temp file anywhere in the layout, and fsck no
+//! finding at all. A killed `pack` leaves no temp file beside its output, and the output is
+//! either absent or a complete archive.
+//!
+//! The moments are drawn from a PRNG seeded from the clock; the seed is printed, and
+//! `OCI_CRASH_SEED=<seed>` replays the same sequence of operations and delays (where in the
+//! work each delay lands still depends on the machine). `OCI_CRASH_SECONDS` (default 60) bounds
+//! the time spent iterating, `OCI_CRASH_MIB` (default 64) sets the size of the large blobs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::OsString;
+use std::fs;
+use std::io::{Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::integrity::fsck_json;
+use crate::support::*;
+
+/// xorshift64*: small, and enough to pick operations and delays.
+struct Prng(u64);
+
+impl Prng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    /// `blob put` of a large file that is not stored yet.
+    Put,
+    /// `tag` of the base image under a new name.
+    Tag,
+    /// `pack` of the layout (with its large blob) to `out/layout.tar`, new or replaced.
+    Pack,
+    /// `unpack` of an archive with a large blob, merged into the layout.
+    Unpack,
+    /// `unpack` of the same archive into a directory that does not exist yet.
+    UnpackNew,
+}
+
+/// What the harness counts.
+#[derive(Default)]
+struct Tally {
+    iterations: usize,
+    killed: BTreeMap<Op, usize>,
+    finished: BTreeMap<Op, usize>,
+    /// `pack` killed between linking its finished archive under a temporary name and renaming
+    /// it over the old one: the one moment it leaves a file behind (documented).
+    pack_link_window: usize,
+}
+
+/// Files already hashed, by name, inode, size and mtime: a blob never changes once named, so
+/// each is hashed once however many iterations see it.
+type Verified = BTreeSet<(String, u64, u64, i64, i64)>;
+
+/// Every file under `blobs/<alg>/` whose name is a digest hashes to it.
+fn check_blobs_match_their_names(root: &Path, verified: &mut Verified, context: &str) {
+    let Ok(algorithms) = fs::read_dir(root.join("blobs")) else {
+        return;
+    };
+    for algorithm in algorithms {
+        let algorithm = algorithm.unwrap();
+        let name = algorithm.file_name().to_string_lossy().into_owned();
+        for entry in fs::read_dir(algorithm.path()).unwrap() {
+            let entry = entry.unwrap();
+            let encoded = entry.file_name().to_string_lossy().into_owned();
+            let Ok(digest) = oci_core::Digest::parse(&format!("{name}:{encoded}")) else {
+                assert!(
+                    !encoded.starts_with(".tmp-") || context.contains("before gc"),
+                    "{context}: {} left after gc",
+                    entry.path().display()
+                );
+                continue;
+            };
+            let meta = fs::symlink_metadata(entry.path()).unwrap();
+            assert!(meta.is_file(), "{context}: {digest} is not a regular file");
+            let key = (
+                digest.to_string(),
+                meta.ino(),
+                meta.size(),
+                meta.mtime(),
+                meta.mtime_nsec(),
+            );
+            if verified.contains(&key) {
+                continue;
+            }
+            let content = fs::read(entry.path()).unwrap();
+            let actual = digest.algorithm().digest(&content);
+            assert_eq!(
+                actual, digest,
+                "{context}: a blob is visible under a name its content does not hash to"
+            );
+            verified.insert(key);
+        }
+    }
+}
+
+/// `index.json` parses, and every ref of `must_have` is in it.
+fn check_index(root: &Path, must_have: &BTreeSet<String>, context: &str) -> BTreeSet<String> {
+    let bytes =
+        fs::read(root.join("index.json")).unwrap_or_else(|e| panic!("{context}: index.json: {e}"));
+    let index: Value = serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("{context}: index.json does not parse: {e}"));
+    let refs: BTreeSet<String> = index["manifests"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{context}: manifests is not an array"))
+        .iter()
+        .filter_map(|e| e["annotations"][REF_NAME].as_str().map(str::to_owned))
+        .collect();
+    let lost: Vec<&String> = must_have.difference(&refs).collect();
+    assert!(lost.is_empty(), "{context}: refs lost: {lost:?}");
+    refs
+}
+
+/// fsck finds no error (warnings about leftover temp files are allowed before gc).
+fn check_fsck(root: &Path, context: &str, allow_warnings: bool) {
+    let (code, report) = fsck_json(root);
+    assert_eq!(code, 0, "{context}: fsck found errors: {report:#}");
+    if !allow_warnings {
+        assert_eq!(report["findings"], json!([]), "{context}: {report:#}");
+    }
+}
+
+/// Every path under `root` whose name starts with `.tmp-`.
+fn temp_files(root: &Path) -> Vec<PathBuf> {
+    files_under(root)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+        })
+        .collect()
+}
+
+/// Writes `mib` MiB for a large blob: one pseudo-random MiB, each copy stamped with its index
+/// (what matters here is size and a distinct digest, not entropy).
+fn write_large(path: &Path, mib: u64, seed: u64) {
+    let mut file = fs::File::create(path).unwrap();
+    let mut chunk = pseudo_random(1 << 20, seed);
+    for i in 0..mib {
+        chunk[..8].copy_from_slice(&i.to_le_bytes());
+        file.write_all(&chunk).unwrap();
+    }
+}
+
+/// Stores a config, the large file as a layer, and a manifest; tags it `reference`.
+fn tag_large_image(layout: &Layout, file: &Path, reference: &str) {
+    let (config, _) = layout.put_json(
+        &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, "ref": reference}),
+        OCI_CONFIG,
+    );
+    let layer = run(args!["blob", "put", layout.dir, file, "--json"])
+        .success()
+        .json();
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config,
+        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": layer["digest"], "size": layer["size"]}],
+    });
+    let (manifest, _) = layout.put_json(&manifest, OCI_MANIFEST);
+    layout.tag(manifest["digest"].as_str().unwrap(), reference);
+}
+
+/// How long an uninterrupted run of `args` takes (the kill moments are drawn below this).
+fn duration_of(args: Vec<OsString>) -> Duration {
+    let started = Instant::now();
+    run(args).success();
+    started.elapsed()
+}
+
+#[test]
+#[ignore = "heavy (about a minute): run by `cargo xtask ci`"]
+fn sigkill_at_random_moments() {
+    let seed = env_u64("OCI_CRASH_SEED").unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64
+            | 1
+    });
+    let budget = Duration::from_secs(env_u64("OCI_CRASH_SECONDS").unwrap_or(60));
+    let mib = env_u64("OCI_CRASH_MIB").unwrap_or(64);
+    eprintln!(
+        "crash harness: seed {seed} (OCI_CRASH_SEED={seed} replays it), {mib} MiB blobs, {}s",
+        budget.as_secs()
+    );
+    let mut rng = Prng(seed);
+
+    // The layout under test: a small image and a large one, both tagged.
+    let layout = Layout::new();
+    let base = layout.image("amd64", "linux", "base");
+    layout.tag(&base.digest, "base");
+    let scratch = layout.scratch();
+    let large = scratch.join("large.bin");
+    write_large(&large, mib, seed);
+    tag_large_image(&layout, &large, "large");
+    // What `blob put` writes: a large file whose first bytes change every time, so it is
+    // never stored yet.
+    let to_put = scratch.join("to-put.bin");
+    write_large(&to_put, mib, seed ^ 0x5555);
+    // What `unpack` reads: a layout of its own with another large image, packed.
+    let source = Layout::new();
+    let incoming = scratch.join("incoming.bin");
+    write_large(&incoming, mib, seed ^ 0xAAAA);
+    tag_large_image(&source, &incoming, "incoming");
+    let archive = scratch.join("incoming.tar");
+    run(args!["pack", source.dir, archive]).success();
+    let out_dir = scratch.join("out");
+    fs::create_dir(&out_dir).unwrap();
+    let packed = out_dir.join("layout.tar");
+    let fresh = scratch.join("fresh");
+
+    let mut must_have = BTreeSet::from(["base".to_owned(), "large".to_owned()]);
+    let mut verified = Verified::new();
+    check_blobs_match_their_names(&layout.dir, &mut verified, "setup before gc");
+
+    // Calibrate: how long each operation takes when left alone.
+    let typical: BTreeMap<Op, Duration> = [
+        (
+            Op::Put,
+            duration_of(args!["blob", "put", layout.dir, to_put]),
+        ),
+        (
+            Op::Tag,
+            duration_of(args!["tag", layout.dir, base.digest, "calibrate"]),
+        ),
+        (Op::Pack, duration_of(args!["pack", layout.dir, packed])),
+        (Op::Unpack, duration_of(args!["unpack", archive, fresh])),
+    ]
+    .into_iter()
+    .collect();
+    fs::remove_dir_all(&fresh).unwrap();
+    fs::remove_file(&packed).unwrap();
+    must_have.insert("calibrate".to_owned());
+    eprintln!("crash harness: uninterrupted durations {typical:?}");
+
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    while started.elapsed() < budget && tally.iterations < 1000 {
+        let i = tally.iterations;
+        tally.iterations += 1;
+        let op = match rng.below(100) {
+            0..30 => Op::Put,
+            30..45 => Op::Tag,
+            45..70 => Op::Pack,
+            70..90 => Op::Unpack,
+            _ => Op::UnpackNew,
+        };
+        let relaxed = rng.below(2) == 1;
+        let mut a = match op {
+            Op::Put => {
+                let mut file = fs::OpenOptions::new().write(true).open(&to_put).unwrap();
+                file.seek(SeekFrom::Start(0)).unwrap();
+                file.write_all(&(i as u64).to_le_bytes()).unwrap();
+                args!["blob", "put", layout.dir, to_put]
+            }
+            Op::Tag => args!["tag", layout.dir, base.digest, format!("t{i}")],
+            Op::Pack => args!["pack", layout.dir, packed],
+            Op::Unpack => args!["unpack", archive, layout.dir],
+            Op::UnpackNew => args!["unpack", archive, fresh],
+        };
+        if relaxed {
+            a.push("--relaxed".into());
+        }
+        let typical = typical[&if op == Op::UnpackNew { Op::Unpack } else { op }];
+        // Anywhere in the typical duration; a run that is faster this time finishes first.
+        let delay = Duration::from_nanos(rng.below(typical.as_nanos() as u64 + 1));
+        let mut child = command(&a)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start oci-layout");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let status = child.wait().unwrap();
+        let context = format!(
+            "iteration {i} (seed {seed}): {op:?} {} killed after {delay:?}",
+            show(&a)
+        );
+        match status.signal() {
+            Some(9) => *tally.killed.entry(op).or_default() += 1,
+            Some(other) => panic!("{context}: died of signal {other}"),
+            None => {
+                assert!(status.success(), "{context}: failed: {status}");
+                *tally.finished.entry(op).or_default() += 1;
+            }
+        }
+
+        // What the kill left.
+        let refs = check_index(&layout.dir, &must_have, &context);
+        if op == Op::Tag && refs.contains(&format!("t{i}")) {
+            must_have.insert(format!("t{i}"));
+        }
+        check_fsck(&layout.dir, &context, true);
+        check_blobs_match_their_names(&layout.dir, &mut verified, &format!("{context}, before gc"));
+        if op == Op::Pack {
+            for name in names_in(&out_dir) {
+                let path = out_dir.join(&name);
+                assert!(
+                    name == "layout.tar" || name.starts_with(".tmp-pack-"),
+                    "{context}: pack left {name} in its output directory"
+                );
+                // Present means complete: it reads back and verifies.
+                let checked = run(args!["fsck", path, "--json"]);
+                assert!(
+                    checked.code == 0 && checked.json()["findings"] == json!([]),
+                    "{context}: pack left an incomplete or broken {name}: {}",
+                    checked.stderr
+                );
+                if name != "layout.tar" {
+                    tally.pack_link_window += 1;
+                    fs::remove_file(&path).unwrap();
+                }
+            }
+        }
+        if op == Op::UnpackNew {
+            if fresh.join("index.json").exists() {
+                check_index(&fresh, &BTreeSet::new(), &context);
+                check_fsck(&fresh, &context, true);
+            }
+            check_blobs_match_their_names(
+                &fresh,
+                &mut Verified::new(),
+                &format!("{context}, before gc"),
+            );
+            // Killed before it made the directory, there is nothing to remove.
+            let _ = fs::remove_dir_all(&fresh);
+        }
+
+        // gc then leaves no debris, and the next unpack starts without the incoming image.
+        run(args!["untag", layout.dir, "incoming"]).success();
+        run(args!["gc", layout.dir, "--grace", "0s"]).success();
+        let debris = temp_files(&layout.dir);
+        assert!(debris.is_empty(), "{context}: gc left {debris:?}");
+        check_fsck(&layout.dir, &format!("{context}, after gc"), false);
+        check_blobs_match_their_names(&layout.dir, &mut verified, &format!("{context}, after gc"));
+        let left = check_index(&layout.dir, &must_have, &context);
+        assert!(!left.contains("incoming"));
+    }
+
+    let killed: usize = tally.killed.values().sum();
+    eprintln!(
+        "crash harness: seed {seed}: {} iterations in {:.0?}, {killed} killed mid-run {:?}, \
+         {} finished before the kill {:?}, {} archives caught between link and rename",
+        tally.iterations,
+        started.elapsed(),
+        tally.killed,
+        tally.finished.values().sum::<usize>(),
+        tally.finished,
+        tally.pack_link_window,
+    );
+    assert!(
+        tally.iterations >= 10,
+        "too few iterations to mean anything"
+    );
+    assert!(killed > 0, "no operation was ever killed mid-run");
+}

@@ -1,0 +1,648 @@
+//! Layouts built to break the integrity commands (`fsck`, `gc`, `referrers`, `attach`) and the
+//! others with them: links out of the root, FIFOs and directories as blobs, an `index.json`
+//! that is huge, deeply nested or not JSON, indexes that refer to themselves, absurd sizes.
+//! Each gets one clear error line (or an fsck finding), no panic, no hang, and nothing read or
+//! written outside the layout.
+//!
+//! The digest vectors against every command are in `errors.rs`, with the other commands.
+
+use std::ffi::OsString;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::integrity::{fsck_json, write_index};
+use crate::support::*;
+
+/// Runs the binary, killing it if it has not finished after a minute: a command blocked on a
+/// FIFO would otherwise hang the test run. The bound is a liveness guard, far above what any
+/// of these commands needs; nothing asserts how long they take.
+fn run_bounded(args: Vec<OsString>) -> Run {
+    let child = command(&args)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("cannot start oci-layout");
+    let pid = child.id();
+    let (done, finished) = mpsc::channel();
+    let shown = show(&args);
+    let waiter = std::thread::spawn(move || {
+        let output = child.wait_with_output().unwrap();
+        let _ = done.send(());
+        output
+    });
+    if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+        panic!("`oci-layout {shown}` hung");
+    }
+    let output = waiter.join().unwrap();
+    finish(args, &output)
+}
+
+/// A layout with one tagged image and an `outside` directory beside it, which no command may
+/// change.
+struct Scene {
+    layout: Layout,
+    image: Image,
+    outside: PathBuf,
+}
+
+impl Scene {
+    fn new(label: &str) -> Scene {
+        let layout = Layout::new();
+        let image = layout.image("amd64", "linux", label);
+        layout.tag(&image.digest, "v1");
+        let outside = layout.tmp().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        fs::write(outside.join("secret"), b"secret").unwrap();
+        Scene {
+            layout,
+            image,
+            outside,
+        }
+    }
+
+    /// A file beside the layout, for `attach`.
+    fn file(&self) -> PathBuf {
+        let file = self.layout.scratch().join("attachment");
+        fs::write(&file, b"attachment").unwrap();
+        file
+    }
+
+    /// An archive of a small, clean layout, for `unpack` into this one.
+    fn archive(&self) -> PathBuf {
+        let other = Layout::new();
+        let image = other.image("arm64", "linux", "incoming");
+        other.tag(&image.digest, "incoming");
+        let archive = self.layout.scratch().join("incoming.tar");
+        run(args!["pack", other.dir, archive]).success();
+        archive
+    }
+
+    /// Every command that reads `index.json`, each of which must fail on a broken one.
+    fn index_commands(&self) -> Vec<Vec<OsString>> {
+        let dir = &self.layout.dir;
+        let digest = &self.image.digest;
+        let mut commands = vec![
+            args!["ls", dir],
+            args!["ls", dir, "--json"],
+            args!["tag", dir, digest, "v2"],
+            args!["untag", dir, "v1"],
+            args!["gc", dir],
+            args!["gc", dir, "--dry-run", "--grace", "0s"],
+            args!["referrers", dir, "v1"],
+            args!["referrers", dir, digest],
+            args!["attach", dir, digest, "--artifact-type", "a/b", self.file()],
+            args!["pack", dir, self.layout.scratch().join("out.tar")],
+            args!["unpack", self.archive(), dir],
+        ];
+        if has_command("inspect") {
+            commands.push(args!["inspect", dir, "v1"]);
+        }
+        commands
+    }
+
+    fn outside_snapshot(&self) -> std::collections::BTreeMap<PathBuf, Option<Vec<u8>>> {
+        snapshot(&self.outside)
+    }
+}
+
+/// Whether the binary has a subcommand (`inspect` is being added alongside these tests).
+fn has_command(name: &str) -> bool {
+    run(args!["--help"])
+        .success()
+        .stdout_str()
+        .lines()
+        .any(|l| l.trim_start().starts_with(&format!("{name} ")))
+}
+
+/// `fsck` of a layout whose `index.json` is broken: exit 1, a finding about index.json.
+fn check_fsck_reports_the_index(dir: &Path, needle: &str) {
+    let (code, report) = fsck_json(dir);
+    assert_eq!(code, 1);
+    let findings = report["findings"].as_array().unwrap();
+    assert!(
+        findings.iter().any(
+            |f| f["subject"] == "index.json" && f["problem"].as_str().unwrap().contains(needle)
+        ),
+        "no index.json finding containing {needle:?}: {report:#}"
+    );
+}
+
+/// Every index command fails with one line naming index.json and `needle`; fsck reports a
+/// finding on index.json containing `finding`.
+fn check_broken_index(scene: &Scene, content: &[u8], needle: &str, finding: &str) {
+    fs::write(scene.layout.index_path(), content).unwrap();
+    let before = scene.outside_snapshot();
+    for a in scene.index_commands() {
+        let failed = run_bounded(a).failure_naming(&["index.json", needle]);
+        assert!(
+            failed.stderr.len() < 2000,
+            "the error quotes the index: {}",
+            failed.stderr.len()
+        );
+    }
+    check_fsck_reports_the_index(&scene.layout.dir, finding);
+    assert!(
+        fs::read(scene.layout.index_path()).unwrap() == content,
+        "a failed command rewrote index.json"
+    );
+    assert!(!scene.layout.scratch().join("out.tar").exists());
+    assert_eq!(scene.outside_snapshot(), before);
+}
+
+#[test]
+fn an_index_json_that_is_not_json_fails_every_command_with_one_line() {
+    let scene = Scene::new("not-json");
+    check_broken_index(&scene, b"this is not JSON", "invalid JSON", "not JSON");
+    check_broken_index(&scene, b"", "invalid JSON", "not JSON");
+    check_broken_index(&scene, b"\xff\xfe{}", "invalid JSON", "not JSON");
+    check_broken_index(
+        &scene,
+        b"[]",
+        "invalid JSON",
+        "does not parse as an image index",
+    );
+}
+
+#[test]
+fn an_index_json_nested_10000_deep_is_an_error_not_a_stack_overflow() {
+    let scene = Scene::new("deep");
+    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    check_broken_index(
+        &scene,
+        deep.as_bytes(),
+        "recursion limit",
+        "recursion limit",
+    );
+    // Deep inside an otherwise fine index, too.
+    let nested = format!(
+        r#"{{"schemaVersion":2,"manifests":[],"annotations":{{"x":{}1{}}}}}"#,
+        r#"{"a":"#.repeat(10_000),
+        "}".repeat(10_000)
+    );
+    check_broken_index(
+        &scene,
+        nested.as_bytes(),
+        "recursion limit",
+        "recursion limit",
+    );
+}
+
+#[test]
+fn an_index_json_of_100_mb_is_refused_with_one_line() {
+    let scene = Scene::new("huge");
+    // Valid JSON (the real index padded with whitespace) and hostile JSON that would parse
+    // into gigabytes; both over the limit, both refused before parsing.
+    let mut padded = scene.layout.index_bytes();
+    padded.pop();
+    padded.resize(100 << 20, b' ');
+    padded.push(b'}');
+    check_broken_index(&scene, &padded, "byte limit", "byte limit");
+    let mut zeros = br#"{"schemaVersion":2,"manifests":["#.to_vec();
+    while zeros.len() < 100 << 20 {
+        zeros.extend_from_slice(b"0,");
+    }
+    zeros.extend_from_slice(b"0]}");
+    check_broken_index(&scene, &zeros, "byte limit", "byte limit");
+}
+
+#[test]
+fn descriptors_with_negative_or_absurd_sizes() {
+    // In index.json: a negative or fractional size does not parse.
+    let scene = Scene::new("sizes");
+    let mut index = scene.layout.index();
+    for size in [json!(-1), json!(1.5), json!(1e30), json!("12")] {
+        index["manifests"][0]["size"] = size;
+        let bytes = serde_json::to_vec(&index).unwrap();
+        check_broken_index(&scene, &bytes, "invalid", "invalid");
+    }
+
+    // The largest u64 parses; fsck says it is not the blob's size, the rest works.
+    let scene = Scene::new("absurd");
+    let mut index = scene.layout.index();
+    index["manifests"][0]["size"] = json!(u64::MAX);
+    fs::write(
+        scene.layout.index_path(),
+        serde_json::to_vec(&index).unwrap(),
+    )
+    .unwrap();
+    let (code, report) = fsck_json(&scene.layout.dir);
+    assert_eq!(code, 1);
+    assert!(
+        report["findings"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("descriptor says 18446744073709551615 bytes"),
+        "{report:#}"
+    );
+    assert_eq!(scene.layout.ls()[0]["size"], json!(u64::MAX));
+    run(args!["referrers", scene.layout.dir, "v1"]).success();
+    run(args!["gc", scene.layout.dir, "--grace", "0s"]).success();
+    assert!(
+        scene.layout.blob_path(&scene.image.config).exists(),
+        "still live"
+    );
+    // Retagging reads the size from the blob.
+    scene.layout.tag(&scene.image.digest, "v1");
+    assert_eq!(scene.layout.ls()[0]["size"], json!(scene.image.bytes.len()));
+
+    // Inside a manifest: a layer of absurd size is an fsck finding, and not something gc or
+    // pack trip over.
+    let layout = Layout::new();
+    let (config, _) = layout.put_json(&json!({"architecture": "amd64", "os": "linux"}), OCI_CONFIG);
+    let layer = layout.put(b"layer");
+    let manifest = json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": config,
+        "layers": [{"mediaType": OCI_LAYER_GZIP, "digest": layer, "size": u64::MAX}],
+    });
+    let (manifest, _) = layout.put_json(&manifest, OCI_MANIFEST);
+    layout.tag(manifest["digest"].as_str().unwrap(), "v1");
+    let (code, report) = fsck_json(&layout.dir);
+    assert_eq!(code, 1);
+    assert_eq!(report["findings"][0]["subject"], json!(layer));
+    run(args!["gc", layout.dir, "--grace", "0s"]).success();
+    assert!(layout.blob_path(&layer).exists());
+    run(args!["pack", layout.dir, layout.scratch().join("a.tar")]).success();
+}
+
+/// Two index blobs that list each other, and one that lists itself. Content addressing makes
+/// such a cycle impossible for honest content, so these blobs do not hash to their names:
+/// everything that verifies refuses them, and everything that reads them unverified (gc's
+/// mark, the referrers walk) must still stop.
+fn cyclic(layout: &Layout) -> [String; 3] {
+    let names: Vec<String> = ["cycle-a", "cycle-b", "self"]
+        .iter()
+        .map(|label| {
+            oci_core::Algorithm::Sha256
+                .digest(label.as_bytes())
+                .to_string()
+        })
+        .collect();
+    let index_listing = |child: &str| {
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [{"mediaType": OCI_INDEX, "digest": child, "size": 200}],
+            "subject": {"mediaType": OCI_INDEX, "digest": child, "size": 200},
+        }))
+        .unwrap()
+    };
+    fs::create_dir_all(layout.dir.join("blobs/sha256")).unwrap();
+    fs::write(layout.blob_path(&names[0]), index_listing(&names[1])).unwrap();
+    fs::write(layout.blob_path(&names[1]), index_listing(&names[0])).unwrap();
+    fs::write(layout.blob_path(&names[2]), index_listing(&names[2])).unwrap();
+    [names[0].clone(), names[1].clone(), names[2].clone()]
+}
+
+#[test]
+fn indexes_that_refer_to_themselves_are_walked_once() {
+    let layout = Layout::new();
+    let [a, b, itself] = cyclic(&layout);
+    let size = |d: &str| fs::metadata(layout.blob_path(d)).unwrap().len() as usize;
+    write_index(
+        &layout,
+        &[
+            json!({"mediaType": OCI_INDEX, "digest": a, "size": size(&a),
+                   "annotations": {REF_NAME: "a"}}),
+            json!({"mediaType": OCI_INDEX, "digest": itself, "size": size(&itself),
+                   "annotations": {REF_NAME: "self"}}),
+        ],
+    );
+    // fsck verifies before it follows: each tagged blob is one finding, and it ends.
+    let (code, report) = fsck_json(&layout.dir);
+    assert_eq!(code, 1);
+    let subjects: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["subject"].as_str().unwrap())
+        .collect();
+    assert_eq!(subjects, [a.as_str(), itself.as_str()], "{report:#}");
+    // gc's mark reads unverified and follows the cycle around once: everything stays.
+    run_bounded(args!["gc", layout.dir, "--grace", "0s"]).success();
+    for d in [&a, &b, &itself] {
+        assert!(layout.blob_path(d).exists(), "gc removed {d}");
+    }
+    // The referrers walk, too: each lists its subject, and the walk ends.
+    let found = run_bounded(args!["referrers", layout.dir, "a", "--json"])
+        .success()
+        .json();
+    assert_eq!(found.as_array().unwrap().len(), 1);
+    assert_eq!(found[0]["digest"], json!(b));
+    let found = run_bounded(args!["referrers", layout.dir, "self", "--json"])
+        .success()
+        .json();
+    assert_eq!(found[0]["digest"], json!(itself));
+    // Whatever verifies refuses them with one line.
+    run_bounded(args!["pack", layout.dir, layout.scratch().join("x.tar")]).failure();
+    run_bounded(args!["tag", layout.dir, a, "again"]).failure_naming(&["unexpected digest"]);
+    run_bounded(args!["blob", "get", layout.dir, itself]).failure();
+    assert!(!layout.scratch().join("x.tar").exists());
+}
+
+#[test]
+fn a_blobs_directory_linked_out_of_the_root_is_refused_by_every_command() {
+    let scene = Scene::new("blobs-link");
+    let blobs = scene.layout.dir.join("blobs");
+    // The outside holds a copy of every blob, so a command that followed the link would work.
+    let copy = scene.outside.join("blobs");
+    copy_dir(&blobs, &copy);
+    fs::remove_dir_all(&blobs).unwrap();
+    symlink(&copy, &blobs).unwrap();
+    let before = scene.outside_snapshot();
+    let index_before = scene.layout.index_bytes();
+    let mut commands = scene.index_commands();
+    commands.extend([
+        args!["fsck", scene.layout.dir],
+        args!["blob", "ls", scene.layout.dir],
+        args!["blob", "get", scene.layout.dir, scene.image.digest],
+    ]);
+    for a in commands {
+        run_bounded(a).failure_naming(&["blobs", "outside the layout root"]);
+    }
+    assert_eq!(
+        scene.outside_snapshot(),
+        before,
+        "something changed outside"
+    );
+    assert_eq!(scene.layout.index_bytes(), index_before);
+}
+
+#[test]
+fn an_algorithm_directory_linked_out_of_the_root_is_never_followed() {
+    let scene = Scene::new("alg-link");
+    let sha256 = scene.layout.dir.join("blobs/sha256");
+    let copy = scene.outside.join("sha256");
+    copy_dir(&sha256, &copy);
+    fs::remove_dir_all(&sha256).unwrap();
+    symlink(&copy, &sha256).unwrap();
+    let before = scene.outside_snapshot();
+    let dir = &scene.layout.dir;
+    for a in [
+        args!["fsck", dir],
+        args!["gc", dir, "--grace", "0s"],
+        args!["blob", "ls", dir],
+        args!["pack", dir, scene.layout.scratch().join("out.tar")],
+        args!["tag", dir, scene.image.digest, "v2"],
+        args!["attach", dir, "v1", "--artifact-type", "a/b", scene.file()],
+    ] {
+        run_bounded(a).failure_naming(&["sha256", "outside the layout root"]);
+    }
+    // referrers reads manifests best-effort: it finds nothing rather than read outside.
+    let found = run_bounded(args!["referrers", dir, scene.image.digest, "--json"])
+        .success()
+        .json();
+    assert_eq!(found, json!([]));
+    assert_eq!(
+        scene.outside_snapshot(),
+        before,
+        "something changed outside"
+    );
+}
+
+#[test]
+fn a_cache_directory_linked_out_of_the_root_is_neither_read_nor_written() {
+    let scene = Scene::new("cache-link");
+    let file = scene.file();
+    let attached = run(args![
+        "attach",
+        scene.layout.dir,
+        "v1",
+        "--artifact-type",
+        "a/b",
+        file
+    ])
+    .success()
+    .line();
+    // A forged cache outside that would answer with a referrer that does not exist.
+    let forged = scene.outside.join("cache");
+    fs::create_dir(&forged).unwrap();
+    let index_digest = oci_core::Algorithm::Sha256.digest(&scene.layout.index_bytes());
+    fs::write(
+        forged.join("referrers.json"),
+        serde_json::to_vec(&json!({
+            "index_digest": index_digest.to_string(),
+            "by_subject": { scene.image.digest.clone(): [{
+                "digest": "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+                "mediaType": OCI_MANIFEST, "artifactType": "forged", "size": 1, "annotations": {},
+            }]},
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let cache = scene.layout.dir.join(".oci-layout-cache");
+    let _ = fs::remove_dir_all(&cache);
+    symlink(&forged, &cache).unwrap();
+    let before = scene.outside_snapshot();
+    let found = run(args!["referrers", scene.layout.dir, "v1", "--json"])
+        .success()
+        .json();
+    assert_eq!(found.as_array().unwrap().len(), 1, "{found:#}");
+    assert_eq!(
+        found[0]["digest"],
+        json!(attached),
+        "the forged cache was read"
+    );
+    assert_eq!(
+        scene.outside_snapshot(),
+        before,
+        "the cache was written outside"
+    );
+    // fsck reports it without entering it; gc leaves it alone.
+    let (code, report) = fsck_json(&scene.layout.dir);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    assert_eq!(report["findings"][0]["severity"], "warning");
+    assert!(
+        report["findings"][0]["subject"]
+            .as_str()
+            .unwrap()
+            .ends_with(".oci-layout-cache")
+    );
+    run(args!["gc", scene.layout.dir, "--grace", "0s"]).success();
+    assert_eq!(scene.outside_snapshot(), before);
+    assert!(
+        fs::symlink_metadata(&cache)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// Every path under `dir`, without opening anything (a FIFO would block a read).
+fn paths_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if fs::symlink_metadata(&path).unwrap().is_dir() {
+            found.extend(paths_under(&path));
+        }
+        found.push(path);
+    }
+    found.sort();
+    found
+}
+
+/// What the integrity commands do with a blob that is not a regular file, in both roles: as
+/// the tagged image's layer (referenced) and as an unreferenced blob.
+fn check_not_regular_blob(make: impl Fn(&Path), what: &str) {
+    // Referenced: fsck reports the digest; gc keeps going (it needs no read of a layer).
+    let scene = Scene::new(what);
+    let manifest: Value = serde_json::from_slice(&scene.image.bytes).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let path = scene.layout.blob_path(&layer);
+    fs::remove_file(&path).unwrap();
+    make(&path);
+    let before = scene.outside_snapshot();
+    let (code, report) = fsck_json(&scene.layout.dir);
+    assert_eq!(code, 1, "{what}");
+    assert_eq!(
+        report["findings"][0]["subject"],
+        json!(layer),
+        "{what}: {report:#}"
+    );
+    assert!(
+        report["findings"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{what}: {report:#}"
+    );
+    assert_eq!(
+        report["findings"].as_array().unwrap().len(),
+        1,
+        "{report:#}"
+    );
+    run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"]).success();
+    run_bounded(args!["referrers", scene.layout.dir, "v1"]).success();
+    run_bounded(args![
+        "pack",
+        scene.layout.dir,
+        scene.layout.scratch().join("x.tar")
+    ])
+    .failure_naming(&[layer.split_once(':').unwrap().1]);
+    run_bounded(args!["blob", "ls", scene.layout.dir, "--json"]).failure();
+    assert!(!scene.layout.scratch().join("x.tar").exists());
+
+    // As the manifest a ref names: tag and attach refuse it, gc cannot follow it and stops.
+    let target = scene.layout.blob_path(&scene.image.digest);
+    fs::remove_file(&target).unwrap();
+    make(&target);
+    let encoded = scene.image.digest.split_once(':').unwrap().1;
+    run_bounded(args!["tag", scene.layout.dir, scene.image.digest, "v2"])
+        .failure_naming(&[encoded]);
+    run_bounded(args![
+        "attach",
+        scene.layout.dir,
+        "v1",
+        "--artifact-type",
+        "a/b",
+        scene.file()
+    ])
+    .failure_naming(&[encoded]);
+    run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"]).failure_naming(&[encoded]);
+    run_bounded(args!["referrers", scene.layout.dir, "v1"]).success();
+
+    // Unreferenced (both of them now): gc names one and stops rather than guess, having
+    // removed nothing, not even the regular blobs it could judge.
+    run(args!["untag", scene.layout.dir, "v1"]).success();
+    let inside = paths_under(&scene.layout.dir);
+    run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"])
+        .failure_naming(&["not a regular file"]);
+    assert_eq!(
+        paths_under(&scene.layout.dir),
+        inside,
+        "{what}: gc removed something"
+    );
+    assert!(
+        fs::symlink_metadata(&target).is_ok(),
+        "{what}: still there for a human to judge"
+    );
+    assert_eq!(scene.outside_snapshot(), before, "{what}: outside changed");
+}
+
+#[test]
+fn a_blob_that_is_a_symlink_out_of_the_root() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("elsewhere");
+    check_not_regular_blob(
+        |path| {
+            // The target holds the very bytes the name promises (copied before replacing).
+            fs::write(&target, b"anything").unwrap();
+            symlink(&target, path).unwrap();
+        },
+        "symlink",
+    );
+    assert_eq!(
+        fs::read(&target).unwrap(),
+        b"anything",
+        "the target was not touched"
+    );
+}
+
+#[test]
+fn a_blob_that_is_a_fifo() {
+    check_not_regular_blob(
+        |path| {
+            tool("mkfifo", &[path.as_os_str()]);
+        },
+        "fifo",
+    );
+}
+
+#[test]
+fn a_blob_that_is_a_directory() {
+    check_not_regular_blob(|path| fs::create_dir(path).unwrap(), "directory");
+}
+
+#[test]
+fn a_manifest_nested_10000_deep_is_a_finding_and_an_error() {
+    let layout = Layout::new();
+    let deep = format!(
+        r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","x":{}1{}}}"#,
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let digest = layout.put(deep.as_bytes());
+    write_index(
+        &layout,
+        &[
+            json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": deep.len(),
+                 "annotations": {REF_NAME: "v1"}}),
+        ],
+    );
+    let (code, report) = fsck_json(&layout.dir);
+    assert_eq!(code, 1);
+    assert!(
+        report["findings"][0]["problem"]
+            .as_str()
+            .unwrap()
+            .contains("recursion limit"),
+        "{report:#}"
+    );
+    run(args!["tag", layout.dir, digest, "v2"]).failure_naming(&["recursion limit"]);
+    run(args!["gc", layout.dir, "--grace", "0s"]).failure_naming(&["recursion limit"]);
+    run(args!["referrers", layout.dir, "v1"]).success();
+    run(args![
+        "attach",
+        layout.dir,
+        "v1",
+        "--artifact-type",
+        "a/b",
+        layout.index_path()
+    ])
+    .failure_naming(&["recursion limit"]);
+}
