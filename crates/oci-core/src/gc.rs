@@ -111,11 +111,15 @@ fn mark(
     live: &mut HashSet<Digest>,
 ) -> Result<()> {
     let mut pending: Vec<Descriptor> = roots.collect();
+    // Kept apart from `live`: a blob first met under a media type that cannot have
+    // references (a layer, say) may be named as a manifest further on, and must then be read.
+    let mut walked = HashSet::new();
     while let Some(descriptor) = pending.pop() {
         let Ok(digest) = Digest::try_from(descriptor.digest()) else {
             continue;
         };
-        if !live.insert(digest) {
+        live.insert(digest);
+        if !graph::may_have_references(descriptor.media_type().as_ref()) || !walked.insert(digest) {
             continue;
         }
         pending.extend(children(driver, &descriptor, digest)?);

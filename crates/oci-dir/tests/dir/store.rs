@@ -122,6 +122,27 @@ fn copy_image_walks_a_manifest_first_met_as_a_plain_blob() {
 }
 
 #[test]
+fn gc_keeps_the_children_of_a_manifest_first_met_as_a_plain_blob() {
+    // The index names one manifest twice, as a plain blob (marked first) and as a manifest:
+    // its config and layers are live (fuzz/regressions/manifest_walk/
+    // gc-marks-a-blob-met-first-as-a-layer).
+    let (_tmp, layout) = new_layout_with(relaxed());
+    let image = small_image(&layout);
+    let mut as_blob = image.manifest.clone();
+    as_blob.set_media_type(MediaType::Other("application/octet-stream".into()));
+    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(as_blob, "raw").unwrap();
+    let options = oci_core::gc::GcOptions {
+        grace: std::time::Duration::ZERO,
+        dry_run: false,
+    };
+    let report = oci_core::gc::gc(&layout, &options).unwrap();
+    assert_eq!(report.removed, []);
+    assert_eq!(report.live, image.digests().len());
+    assert!(oci_core::fsck::fsck(&layout).unwrap().is_clean());
+}
+
+#[test]
 fn copy_image_refuses_broken_content() {
     // "1.0.0" has a config whose descriptor says 585 bytes where the blob has 584.
     let src = DirLayout::open(corpus_layout(
