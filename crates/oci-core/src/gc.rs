@@ -83,12 +83,21 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
             report.too_young += 1;
         }
     }
-    for (digest, size) in doomed {
+    if options.dry_run {
+        report.removed = doomed;
+    } else {
         // Checked again as it goes: a writer may have re-put it since (blob puts take no lock).
-        if options.dry_run || driver.remove_stale_blob(digest, cutoff)? {
-            report.removed.push((digest, size));
-        } else {
-            report.too_young += 1;
+        let candidates: Vec<Digest> = doomed.iter().map(|(digest, _)| *digest).collect();
+        let removed: HashSet<Digest> = driver
+            .remove_stale_blobs(&candidates, cutoff)?
+            .into_iter()
+            .collect();
+        for (digest, size) in doomed {
+            if removed.contains(&digest) {
+                report.removed.push((digest, size));
+            } else {
+                report.too_young += 1;
+            }
         }
     }
     for stray in driver.stray_files()? {

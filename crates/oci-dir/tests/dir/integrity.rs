@@ -320,6 +320,46 @@ fn remove_stale_blob_judges_the_age_with_the_name_taken_away() {
     assert_eq!(seed::read_blob(&layout, digest).unwrap(), b"unreferenced");
 }
 
+#[test]
+fn remove_stale_blobs_removes_exactly_the_old_ones_of_a_batch() {
+    let (_tmp, layout) = new_layout();
+    let cutoff = SystemTime::now() - Duration::from_secs(3600);
+    let mut old = Vec::new();
+    let mut young = Vec::new();
+    for i in 0..40 {
+        let digest = seed::write_blob(&layout, format!("blob {i}").as_bytes()).unwrap();
+        if i % 3 == 0 {
+            young.push(digest);
+        } else {
+            set_age(
+                &layout.root().join(digest.blob_path()),
+                Duration::from_secs(7200),
+            );
+            old.push(digest);
+        }
+    }
+    let blake3 = seed::write_blob_with(&layout, Algorithm::Blake3, b"other algorithm").unwrap();
+    set_age(
+        &layout.root().join(blake3.blob_path()),
+        Duration::from_secs(7200),
+    );
+    old.push(blake3);
+    let missing = seed::write_blob(&layout, b"gone before gc").unwrap();
+    seed::delete_blob(&layout, missing).unwrap();
+
+    let mut batch: Vec<Digest> = old.iter().chain(&young).copied().collect();
+    batch.push(missing);
+    let mut removed = layout.remove_stale_blobs(&batch, cutoff).unwrap();
+    removed.sort();
+    old.sort();
+    assert_eq!(removed, old);
+    assert_eq!(layout.list_blobs().unwrap().len(), young.len());
+    for digest in young {
+        assert!(ImageDriver::has_blob(&layout, digest).unwrap());
+    }
+    assert!(crate::common::temp_debris(layout.root()).is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // tag under the index lock
 // ---------------------------------------------------------------------------------------------
