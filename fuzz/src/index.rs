@@ -1,6 +1,6 @@
 //! `index_ops`: lenient `index.json` parsing, then put/remove against a model.
 
-use oci_core::index::{self, ref_name};
+use oci_core::index::{self, IndexDocument, ref_name};
 use oci_core::oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use oci_digest::Algorithm;
 
@@ -38,6 +38,10 @@ pub fn index_ops(data: &[u8]) {
             .filter_map(ref_name)
             .map(str::to_owned),
     );
+    // The same edits through the document the directory driver edits in place; it must
+    // parse whatever parse_index does.
+    let mut document = IndexDocument::parse(data[..end].to_vec())
+        .unwrap_or_else(|e| panic!("parse_index took it but IndexDocument did not: {e}"));
     let mut model: Vec<Descriptor> = idx.manifests().clone();
     let mut script = Script(&data[end..]);
     for _ in 0..MAX_OPS {
@@ -46,15 +50,22 @@ pub fn index_ops(data: &[u8]) {
             0 => {
                 let name = script.pick(&names).to_owned();
                 let descriptor = index::with_ref_name(script.descriptor(), &name);
-                put(&mut idx, &mut model, descriptor);
+                put(&mut idx, &mut document, &mut model, descriptor);
             }
             1 => {
                 let descriptor = script.descriptor();
-                put(&mut idx, &mut model, descriptor);
+                put(&mut idx, &mut document, &mut model, descriptor);
             }
             2 => {
                 let name = script.pick(&names).to_owned();
                 let removed = index::remove_ref(&mut idx, &name);
+                let removed_from_document = document
+                    .remove_ref(&name)
+                    .expect("entries parse_index took are readable");
+                assert_eq!(
+                    removed_from_document, removed,
+                    "document remove_ref({name:?})"
+                );
                 let before = model.len();
                 model.retain(|d| ref_name(d) != Some(name.as_str()));
                 assert_eq!(removed, before - model.len(), "remove_ref({name:?}) count");
@@ -72,17 +83,27 @@ pub fn index_ops(data: &[u8]) {
                     let name = script.pick(&names).to_owned();
                     index::with_ref_name(existing, &name)
                 };
-                put(&mut idx, &mut model, descriptor);
+                put(&mut idx, &mut document, &mut model, descriptor);
             }
         }
         assert_eq!(idx.manifests(), &model, "index and model diverged");
     }
     round_trip(&idx);
+    let edited = document.to_index().expect("an edited document re-parses");
+    assert_eq!(edited.manifests(), &model, "document and model diverged");
 }
 
-fn put(idx: &mut ImageIndex, model: &mut Vec<Descriptor>, descriptor: Descriptor) {
+fn put(
+    idx: &mut ImageIndex,
+    document: &mut IndexDocument,
+    model: &mut Vec<Descriptor>,
+    descriptor: Descriptor,
+) {
     let name = ref_name(&descriptor).map(str::to_owned);
     index::put_descriptor(idx, descriptor.clone());
+    document
+        .put(&descriptor)
+        .expect("entries parse_index took are readable");
     if let Some(name) = name.as_deref().filter(|n| !n.is_empty()) {
         model.retain(|d| ref_name(d) != Some(name));
         let named = idx

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use oci_digest::{Algorithm, Digest};
-use oci_spec::image::ImageIndex;
 
+use crate::index::IndexDocument;
 use crate::layout_file::LayoutFile;
 use crate::{Error, Result};
 
@@ -162,16 +162,12 @@ pub trait ImageDriver {
     }
 
     /// Read-modify-write of `index.json`: `edit` sees the current index and changes it, and the
-    /// result is written back and returned. The default is not safe against other processes;
-    /// drivers whose storage is shared override it with a locked version.
-    fn update_index(
-        &self,
-        edit: &mut dyn FnMut(&mut ImageIndex) -> Result<()>,
-    ) -> Result<ImageIndex> {
-        let mut index = crate::seed::read_index(self)?;
-        edit(&mut index)?;
-        crate::seed::write_index(self, &index)?;
-        Ok(index)
+    /// result is written back. The default is not safe against other processes; drivers whose
+    /// storage is shared override it with a locked version.
+    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
+        let mut document = crate::seed::read_index_document(self)?;
+        edit(&mut document)?;
+        self.write_file(MetadataFile::Index, &document.to_bytes())
     }
 
     /// Runs `work` while holding the layout's exclusive lock, the one
@@ -286,10 +282,7 @@ impl<T: ImageDriver + ?Sized> ImageDriver for &T {
     fn has_blob(&self, digest: Digest) -> Result<bool> {
         (**self).has_blob(digest)
     }
-    fn update_index(
-        &self,
-        edit: &mut dyn FnMut(&mut ImageIndex) -> Result<()>,
-    ) -> Result<ImageIndex> {
+    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
         (**self).update_index(edit)
     }
     fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {

@@ -176,6 +176,13 @@ pub fn read_index<D: ImageDriver + ?Sized>(driver: &D) -> Result<ImageIndex> {
     index::parse_index(&bytes).map_err(|e| json_error(driver, LayoutFile::Index, e))
 }
 
+/// Reads `index.json` for an edit (see [`index::IndexDocument`]); one over
+/// [`MAX_INDEX_SIZE`] bytes is refused.
+pub fn read_index_document<D: ImageDriver + ?Sized>(driver: &D) -> Result<index::IndexDocument> {
+    let bytes = read_metadata(driver, LayoutFile::Index)?;
+    index::IndexDocument::parse(bytes).map_err(|e| json_error(driver, LayoutFile::Index, e))
+}
+
 /// Writes `index.json` canonically (schemaVersion 2, media type set, keys sorted).
 pub fn write_index<D: ImageDriver + ?Sized>(driver: &D, index: &ImageIndex) -> Result<()> {
     let bytes = index::index_bytes(index).map_err(|e| json_error(driver, LayoutFile::Index, e))?;
@@ -205,8 +212,8 @@ pub fn put_manifest_descriptor_to_index<D: ImageDriver + ?Sized>(
         validate_ref_name(name)?;
     }
     driver.update_index(&mut |idx| {
-        index::put_descriptor(idx, descriptor.clone());
-        Ok(())
+        idx.put(descriptor)
+            .map_err(|e| json_error(driver, LayoutFile::Index, e))
     })?;
     Ok(())
 }
@@ -223,8 +230,9 @@ pub fn remove_manifest_descriptor_from_index<D: ImageDriver + ?Sized>(
         });
     }
     driver.update_index(&mut |idx| {
-        index::remove_ref(idx, name);
-        Ok(())
+        idx.remove_ref(name)
+            .map(drop)
+            .map_err(|e| json_error(driver, LayoutFile::Index, e))
     })?;
     Ok(())
 }

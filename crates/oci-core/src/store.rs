@@ -110,8 +110,7 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
                     digest,
                 ));
             }
-            index::put_descriptor(idx, descriptor.clone());
-            Ok(())
+            idx.put(&descriptor).map_err(|e| index_json_error(self, e))
         })?;
         Ok(())
     }
@@ -124,10 +123,19 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
         }
         let mut removed = 0;
         self.update_index(&mut |idx| {
-            removed = index::remove_ref(idx, name);
+            removed = idx
+                .remove_ref(name)
+                .map_err(|e| index_json_error(self, e))?;
             Ok(())
         })?;
         Ok(removed > 0)
+    }
+}
+
+fn index_json_error<D: ImageDriver + ?Sized>(driver: &D, source: serde_json::Error) -> Error {
+    Error::Json {
+        path: ImageDriver::location(driver).join(LayoutFile::Index.relative_path()),
+        source,
     }
 }
 

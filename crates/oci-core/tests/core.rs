@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use oci_core::index::IndexDocument;
 use oci_core::oci_spec::image::{Arch, Descriptor, ImageIndex, MediaType, Os};
 use oci_core::{Algorithm, Error, REF_NAME_ANNOTATION, index, is_valid_ref_name, walk};
 use proptest::prelude::*;
@@ -553,6 +554,7 @@ proptest! {
         let start_entries: Vec<(Option<&str>, &str)> =
             model.iter().map(|(n, id)| (n.as_deref(), id.as_str())).collect();
         let mut idx = index_of(&start_entries);
+        let mut document = IndexDocument::from_index(&idx).unwrap();
         for (i, op) in ops.iter().enumerate() {
             match op {
                 Op::Put(name) => {
@@ -562,15 +564,20 @@ proptest! {
                     }
                     model.push((name.map(str::to_owned), id.clone()));
                     index::put_descriptor(&mut idx, entry(&id, *name));
+                    document.put(&entry(&id, *name)).unwrap();
                 }
                 Op::Remove(name) => {
                     let before = model.len();
                     model.retain(|(n, _)| n.as_deref() != Some(*name));
                     prop_assert_eq!(index::remove_ref(&mut idx, name), before - model.len());
+                    prop_assert_eq!(document.remove_ref(name).unwrap(), before - model.len());
                 }
             }
             prop_assert_eq!(&summary(&idx), &model, "after op {} ({:?})", i, op);
+            prop_assert_eq!(&summary(&document.to_index().unwrap()), &model, "document, after op {}", i);
         }
+        // Both write the same bytes: entries the document never touched are already canonical.
+        prop_assert_eq!(document.to_bytes(), index::index_bytes(&idx).unwrap());
         // Whatever the start, a name that was put since resolves to exactly one entry.
         for op in &ops {
             if let Op::Put(Some(name)) = op {
@@ -579,6 +586,106 @@ proptest! {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// IndexDocument: edits that keep what they do not touch
+// ---------------------------------------------------------------------------------------------
+
+fn document(text: &str) -> IndexDocument {
+    IndexDocument::parse(text.as_bytes().to_vec()).unwrap()
+}
+
+fn document_text(document: &IndexDocument) -> String {
+    String::from_utf8(document.to_bytes()).unwrap()
+}
+
+#[test]
+fn index_document_keeps_untouched_entries_byte_for_byte() {
+    // Unknown fields, spec-spelled platform keys, foreign formatting: all survive a tag.
+    let foreign = format!(
+        r#"{{ "schemaVersion": 2, "x-vendor": {{"b": 1, "a": 2}},
+            "manifests": [
+              {{"mediaType": "application/vnd.oci.image.manifest.v1+json", "size": 7,
+                "digest": "{d}", "x-unknown": true,
+                "platform": {{"architecture": "amd64", "os": "windows", "os.version": "10.0.1"}}}}
+            ] }}"#,
+        d = digest_of("a")
+    );
+    let mut doc = document(&foreign);
+    doc.put(&entry("b", Some("v1"))).unwrap();
+    let text = document_text(&doc);
+    let kept = &foreign[foreign.find("{\"mediaType\"").unwrap()..foreign.find("}}").unwrap() + 2];
+    assert!(text.contains(kept), "{text}");
+    assert!(text.starts_with(r#"{"manifests":[{"mediaType""#), "{text}");
+    assert!(text.ends_with(
+        r#"],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2,"x-vendor":{"b": 1, "a": 2}}"#
+    ), "{text}");
+    let parsed: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed["manifests"][0]["platform"]["os.version"], "10.0.1");
+    assert_eq!(doc.to_index().unwrap().manifests().len(), 2);
+}
+
+#[test]
+fn index_document_finds_names_written_with_escapes() {
+    // "v1" spelled with a \u escape does not contain the text "v1" but is the same name.
+    let text = format!(
+        r#"{{"manifests":[{{"annotations":{{"{REF_NAME_ANNOTATION}":"\u0076\u0031"}},"digest":"{d}","mediaType":"application/vnd.oci.image.manifest.v1+json","size":1}}]}}"#,
+        d = digest_of("a")
+    );
+    let mut doc = document(&text);
+    assert_eq!(doc.remove_ref("v1").unwrap(), 1);
+    assert!(doc.is_empty());
+    let mut doc = document(&text);
+    doc.put(&entry("b", Some("v1"))).unwrap();
+    assert_eq!(
+        summary(&doc.to_index().unwrap()),
+        owned(&[(Some("v1"), "b")])
+    );
+}
+
+#[test]
+fn index_document_is_as_lenient_as_parse_index() {
+    for text in [
+        r#"{"manifests":null}"#,
+        r#"{"schemaVersion":2}"#,
+        r#"{"manifests":[],"manifests":null}"#,
+    ] {
+        let doc = document(text);
+        assert!(doc.is_empty(), "{text}");
+        assert_eq!(
+            document_text(&doc),
+            String::from_utf8(index::index_bytes(&index::empty_index()).unwrap()).unwrap()
+        );
+    }
+    for text in [
+        "[]",
+        "null",
+        r#"{"manifests":[1]}"#,
+        r#"{"manifests":{}}"#,
+        "{",
+        r#"{"manifests":[]}x"#,
+    ] {
+        assert!(
+            IndexDocument::parse(text.as_bytes().to_vec()).is_err(),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn index_document_remove_ref_of_an_unparseable_entry_is_an_error() {
+    // The entry holds the name's text but its annotations are not strings: it cannot be told
+    // apart, so nothing is removed and the edit fails.
+    let text = format!(
+        r#"{{"manifests":[{{"annotations":{{"{REF_NAME_ANNOTATION}":["v1"]}},"digest":"{d}","mediaType":"m","size":1}}]}}"#,
+        d = digest_of("a")
+    );
+    let mut doc = document(&text);
+    assert!(doc.remove_ref("v1").is_err());
+    assert_eq!(doc.len(), 1);
+    // A name it cannot hold never makes it look.
+    assert_eq!(doc.remove_ref("other").unwrap(), 0);
 }
 
 // ---------------------------------------------------------------------------------------------

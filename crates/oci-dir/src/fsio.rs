@@ -2,7 +2,7 @@
 //! component, only regular files opened, and fsync of files and directories on demand.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,33 @@ pub fn open_regular(path: &Path, digest: Option<Digest>) -> Result<File> {
         return Err(not_regular(path));
     }
     Ok(file)
+}
+
+/// Reads a whole regular file (as [`open_regular`] opens it) of at most `limit` bytes, into a
+/// buffer sized once from its length: a multi-MiB `index.json` read by doubling a buffer
+/// spent more time in page faults and copies than in parsing.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    let file = open_regular(path, None)?;
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if len > limit {
+        return Err(over_limit(path, limit));
+    }
+    // One byte over the length: a file that grew meanwhile is still read whole, and checked.
+    let mut bytes = Vec::with_capacity(len as usize + 1);
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(over_limit(path, limit));
+    }
+    Ok(bytes)
+}
+
+fn over_limit(path: &Path, limit: u64) -> Error {
+    Error::InvalidLayout {
+        path: path.to_path_buf(),
+        reason: format!("over the {limit} byte limit"),
+    }
 }
 
 /// The size of a regular file at `path`, not following a symlink.

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use oci_core::oci_spec::image::ImageIndex;
+use oci_core::index::IndexDocument;
 use oci_core::{
     Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
     LayoutFile, MetadataFile, Result, StrayFile, StrayKind, seed,
@@ -143,6 +143,39 @@ impl DirLayout {
         Ok(self.path_of(file))
     }
 
+    /// Replaces `file` atomically with what `write` writes: a temp file beside it, synced when
+    /// durable, renamed over it.
+    fn replace_metadata(
+        &self,
+        file: MetadataFile,
+        write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<()> {
+        let target = self.path_of(file.as_layout_file());
+        let temp = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(file.mode()))
+            .tempfile_in(&self.root)
+            .map_err(|e| Error::io(&self.root, e))?;
+        let mut out = io::BufWriter::with_capacity(256 << 10, temp);
+        write(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(|e| Error::io(out.get_ref().path(), e))?;
+        let temp = out
+            .into_inner()
+            .map_err(|e| Error::io(&self.root, e.into_error()))?;
+        if self.durable() {
+            temp.as_file()
+                .sync_all()
+                .map_err(|e| Error::io(temp.path(), e))?;
+        }
+        temp.persist(&target)
+            .map_err(|e| Error::io(&target, e.error))?;
+        if self.durable() {
+            fsio::sync_dir(&self.root)?;
+        }
+        Ok(())
+    }
+
     /// Takes the layout's exclusive lock: a lock on the root directory itself, so no extra
     /// file is needed and the lock survives `index.json` being replaced by rename.
     fn lock(&self) -> Result<File> {
@@ -263,25 +296,7 @@ impl ImageDriver for DirLayout {
     }
 
     fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
-        let target = self.path_of(file.as_layout_file());
-        let mut temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(file.mode()))
-            .tempfile_in(&self.root)
-            .map_err(|e| Error::io(&self.root, e))?;
-        temp.write_all(contents)
-            .map_err(|e| Error::io(temp.path(), e))?;
-        if self.durable() {
-            temp.as_file()
-                .sync_all()
-                .map_err(|e| Error::io(temp.path(), e))?;
-        }
-        temp.persist(&target)
-            .map_err(|e| Error::io(&target, e.error))?;
-        if self.durable() {
-            fsio::sync_dir(&self.root)?;
-        }
-        Ok(())
+        self.replace_metadata(file, &mut |out| out.write_all(contents))
     }
 
     fn remove(&self, file: LayoutFile) -> Result<()> {
@@ -340,15 +355,16 @@ impl ImageDriver for DirLayout {
         fsio::regular_size(&path, Some(digest))
     }
 
-    fn update_index(
-        &self,
-        edit: &mut dyn FnMut(&mut ImageIndex) -> Result<()>,
-    ) -> Result<ImageIndex> {
+    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
         let _lock = self.lock()?;
-        let mut idx = seed::read_index(self)?;
-        edit(&mut idx)?;
-        seed::write_index(self, &idx)?;
-        Ok(idx)
+        let path = self.path_of(LayoutFile::Index);
+        let bytes = fsio::read_regular(&path, oci_core::MAX_INDEX_SIZE)?;
+        let mut document = IndexDocument::parse(bytes).map_err(|source| Error::Json {
+            path: path.clone(),
+            source,
+        })?;
+        edit(&mut document)?;
+        self.replace_metadata(MetadataFile::Index, &mut |out| document.write_to(out))
     }
 
     fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {

@@ -294,8 +294,8 @@ impl ImageDriver for TarArchive {
 
     fn update_index(
         &self,
-        _: &mut dyn FnMut(&mut oci_core::oci_spec::image::ImageIndex) -> Result<()>,
-    ) -> Result<oci_core::oci_spec::image::ImageIndex> {
+        _: &mut dyn FnMut(&mut oci_core::index::IndexDocument) -> Result<()>,
+    ) -> Result<()> {
         Err(self.read_only())
     }
 }

@@ -115,12 +115,16 @@ pub fn unpack(
             oci_core::validate_ref_name(name)?;
         }
     }
+    let index_error = |source| Error::Json {
+        path: label.join("index.json"),
+        source,
+    };
     target.update_index(&mut |idx| {
         report.entries_merged = 0;
         for descriptor in incoming.manifests() {
             let tagged = index::ref_name(descriptor).is_some();
-            if tagged || !idx.manifests().contains(descriptor) {
-                index::put_descriptor(idx, descriptor.clone());
+            if tagged || !idx.contains(descriptor).map_err(index_error)? {
+                idx.put(descriptor).map_err(index_error)?;
                 report.entries_merged += 1;
             }
         }

@@ -138,9 +138,19 @@ fn check_fsck_reports_the_index(dir: &Path, needle: &str) {
 /// Every index command fails with one line naming index.json and `needle`; fsck reports a
 /// finding on index.json containing `finding`.
 fn check_broken_index(scene: &Scene, content: &[u8], needle: &str, finding: &str) {
+    check_broken_index_with(scene, scene.index_commands(), content, needle, finding);
+}
+
+fn check_broken_index_with(
+    scene: &Scene,
+    commands: Vec<Vec<OsString>>,
+    content: &[u8],
+    needle: &str,
+    finding: &str,
+) {
     fs::write(scene.layout.index_path(), content).unwrap();
     let before = scene.outside_snapshot();
-    for a in scene.index_commands() {
+    for a in commands {
         let failed = run_bounded(a).failure_naming(&["index.json", needle]);
         assert!(
             failed.stderr.len() < 2000,
@@ -174,13 +184,9 @@ fn an_index_json_that_is_not_json_fails_every_command_with_one_line() {
 #[test]
 fn an_index_json_nested_10000_deep_is_an_error_not_a_stack_overflow() {
     let scene = Scene::new("deep");
+    // Index edits see at once that an array is not an index; readers recurse into it.
     let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    check_broken_index(
-        &scene,
-        deep.as_bytes(),
-        "recursion limit",
-        "recursion limit",
-    );
+    check_broken_index(&scene, deep.as_bytes(), "invalid JSON", "recursion limit");
     // Deep inside an otherwise fine index, too.
     let nested = format!(
         r#"{{"schemaVersion":2,"manifests":[],"annotations":{{"x":{}1{}}}}}"#,
@@ -215,13 +221,39 @@ fn an_index_json_of_100_mb_is_refused_with_one_line() {
 
 #[test]
 fn descriptors_with_negative_or_absurd_sizes() {
-    // In index.json: a negative or fractional size does not parse.
+    // In index.json: a negative or fractional size does not parse. Every command that reads
+    // the entries says so; an edit (tag, untag, attach, unpack) reads only the entries it changes, and writes
+    // the others back byte for byte (fsck still reports them).
     let scene = Scene::new("sizes");
     let mut index = scene.layout.index();
+    let is_edit = |a: &Vec<OsString>| {
+        ["tag", "untag", "attach", "unpack"]
+            .iter()
+            .any(|edit| a[0] == *edit)
+    };
     for size in [json!(-1), json!(1.5), json!(1e30), json!("12")] {
-        index["manifests"][0]["size"] = size;
+        index["manifests"][0]["size"] = size.clone();
         let bytes = serde_json::to_vec(&index).unwrap();
-        check_broken_index(&scene, &bytes, "invalid", "invalid");
+        let (edits, reads): (Vec<_>, Vec<_>) =
+            scene.index_commands().into_iter().partition(is_edit);
+        check_broken_index_with(&scene, reads, &bytes, "invalid", "invalid");
+        for a in edits {
+            run(a.clone()).success();
+            let after = scene.layout.index();
+            let broken: Vec<&Value> = after["manifests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|m| m["size"] == size)
+                .collect();
+            let untagged_v1 = a[0] == "untag";
+            assert_eq!(
+                broken.len(),
+                usize::from(!untagged_v1),
+                "{a:?} with size {size}"
+            );
+            fs::write(scene.layout.index_path(), &bytes).unwrap();
+        }
     }
 
     // The largest u64 parses; fsck says it is not the blob's size, the rest works.

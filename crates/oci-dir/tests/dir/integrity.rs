@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use oci_core::fsck::{Severity, fsck};
 use oci_core::gc::{GcOptions, gc};
-use oci_core::oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use oci_core::index::IndexDocument;
+use oci_core::oci_spec::image::{Descriptor, MediaType};
 use oci_core::referrers::{ArtifactFile, referrers};
 use oci_core::{
     Algorithm, BlobWriter, ContentStore, Digest, Error, ImageDriver, LayoutFile, MAX_INDEX_SIZE,
@@ -79,10 +80,7 @@ impl ImageDriver for Instrumented {
     fn has_blobs_dir(&self) -> Result<bool> {
         self.inner.has_blobs_dir()
     }
-    fn update_index(
-        &self,
-        edit: &mut dyn FnMut(&mut ImageIndex) -> Result<()>,
-    ) -> Result<ImageIndex> {
+    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
         if let Some(victim) = self.remove_on_update {
             seed::delete_blob(&self.inner, victim)?;
         }

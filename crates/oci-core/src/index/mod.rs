@@ -3,6 +3,9 @@
 
 use oci_spec::image::{Descriptor, ImageIndex, MediaType, SCHEMA_VERSION};
 
+mod document;
+pub use document::IndexDocument;
+
 use crate::ref_name::REF_NAME_ANNOTATION;
 
 /// Parses an image index leniently: unknown fields and media types are kept or ignored,

@@ -1,0 +1,277 @@
+//! `index.json` as a document to edit: its entries kept as the bytes they were read as.
+//!
+//! A tag into a 10,000-entry index used to parse every descriptor into spec types and write
+//! every one back, 0.15 s of allocation for one changed entry. Here an edit reads the document
+//! once (one validating pass, no per-entry allocation), looks inside only the entries that can
+//! carry the ref name it changes, and writes the others back byte for byte. That also keeps
+//! what the spec types would drop: fields this library does not know, and `platform` keys
+//! spelled as the spec spells them.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::io::{self, Write};
+use std::ops::Range;
+
+use oci_spec::image::{Descriptor, ImageIndex, MediaType, SCHEMA_VERSION};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde_json::value::RawValue;
+
+use super::{parse_index, to_canonical_json};
+use crate::ref_name::REF_NAME_ANNOTATION;
+
+/// An `index.json` being edited. Made by [`IndexDocument::parse`]; written by
+/// [`IndexDocument::to_bytes`].
+#[derive(Clone)]
+pub struct IndexDocument {
+    /// The bytes parsed; entries and members point into them.
+    source: Vec<u8>,
+    /// Top-level members other than `manifests`, by key (so written sorted).
+    members: BTreeMap<String, Piece>,
+    entries: Vec<Piece>,
+}
+
+/// JSON text: a range of the source, or written by an edit.
+#[derive(Clone, Debug)]
+enum Piece {
+    Source(Range<usize>),
+    Owned(String),
+}
+
+impl IndexDocument {
+    /// Parses `index.json` as leniently as [`parse_index`]: `"manifests": null` or no
+    /// `manifests` is an empty list, unknown members are kept. The members other than
+    /// `manifests` are checked as [`parse_index`] checks them, and every entry must be an
+    /// object; what is inside an entry is checked only when an edit looks at it. Checking all
+    /// of them would cost more than the rest of a tag (fsck checks them all).
+    pub fn parse(bytes: Vec<u8>) -> serde_json::Result<IndexDocument> {
+        let top = serde_json::from_slice::<TopLevel<'_>>(&bytes)?;
+        let range_of = |raw: &RawValue| {
+            let start = raw.get().as_ptr() as usize - bytes.as_ptr() as usize;
+            Piece::Source(start..start + raw.get().len())
+        };
+        let mut entries = Vec::with_capacity(top.manifests.len());
+        for raw in &top.manifests {
+            if !raw.get().starts_with('{') {
+                return Err(de::Error::custom(format!(
+                    "an entry of manifests is not an object: {}",
+                    abbreviated(raw.get())
+                )));
+            }
+            entries.push(range_of(raw));
+        }
+        let members = top
+            .members
+            .iter()
+            .map(|(key, raw)| (key.clone().into_owned(), range_of(raw)))
+            .collect();
+        let document = IndexDocument {
+            members,
+            entries: Vec::new(),
+            source: bytes,
+        };
+        // The members other than the entries are few and small: checked as parse_index checks
+        // them (types, nesting depth), so an edit never succeeds on an index readers refuse
+        // for what lies outside its entries.
+        parse_index(&document.to_bytes())?;
+        Ok(IndexDocument {
+            entries,
+            ..document
+        })
+    }
+
+    /// The document of `index`, as [`super::index_bytes`] would write it.
+    pub fn from_index(index: &ImageIndex) -> serde_json::Result<IndexDocument> {
+        IndexDocument::parse(super::index_bytes(index)?)
+    }
+
+    /// How many entries `manifests` holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether `manifests` is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends `descriptor`; when it has a ref name, every older entry with that name is
+    /// removed first, as [`super::put_descriptor`] does.
+    pub fn put(&mut self, descriptor: &Descriptor) -> serde_json::Result<()> {
+        if let Some(name) = super::ref_name(descriptor).filter(|n| !n.is_empty()) {
+            self.remove_ref(name)?;
+        }
+        let json = to_canonical_json(descriptor)?;
+        // Serialised from a Rust value, so UTF-8.
+        let json = String::from_utf8(json).map_err(de::Error::custom)?;
+        self.entries.push(Piece::Owned(json));
+        Ok(())
+    }
+
+    /// Removes every entry named `name`; returns how many went. An entry that can hold the
+    /// name but does not parse is an error: it cannot be told apart.
+    pub fn remove_ref(&mut self, name: &str) -> serde_json::Result<usize> {
+        let quoted = format!("\"{name}\"");
+        let mut named = Vec::with_capacity(self.entries.len());
+        for piece in &self.entries {
+            let text = self.text(piece);
+            // Without a backslash, a string is its literal text: an entry whose text does not
+            // hold `"name"` cannot carry it, and is not parsed.
+            named.push(
+                (text.contains('\\') || text.contains(&quoted))
+                    && entry_ref_name(text)?.as_deref() == Some(name),
+            );
+        }
+        let mut named = named.into_iter();
+        let before = self.entries.len();
+        self.entries.retain(|_| !named.next().unwrap_or(false));
+        Ok(before - self.entries.len())
+    }
+
+    /// Whether an entry equal to `descriptor` (as spec types compare) is there. Parses every
+    /// entry: for merges, not the tag path.
+    pub fn contains(&self, descriptor: &Descriptor) -> serde_json::Result<bool> {
+        for piece in &self.entries {
+            if parse_entry(self.text(piece))? == *descriptor {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The whole document as spec types.
+    pub fn to_index(&self) -> serde_json::Result<ImageIndex> {
+        parse_index(&self.to_bytes())
+    }
+
+    /// The document's bytes: members sorted by key, `schemaVersion` 2 and the index media
+    /// type set, compact between entries; each entry as it was read, or canonical if an edit
+    /// wrote it.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.source.len() + 256);
+        // Writing to a Vec cannot fail.
+        let _ = self.write_to(&mut out);
+        out
+    }
+
+    /// Writes [`IndexDocument::to_bytes`] to `out` without building it in memory first (a
+    /// large index is then not held twice).
+    pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        let media_type = format!("\"{}\"", MediaType::ImageIndex);
+        let schema_version = SCHEMA_VERSION.to_string();
+        let mut members: BTreeMap<&str, &str> = self
+            .members
+            .iter()
+            .map(|(key, piece)| (key.as_str(), self.text(piece)))
+            .collect();
+        members.insert("mediaType", &media_type);
+        members.insert("schemaVersion", &schema_version);
+        members.insert("manifests", "");
+        out.write_all(b"{")?;
+        for (i, (key, text)) in members.into_iter().enumerate() {
+            if i > 0 {
+                out.write_all(b",")?;
+            }
+            serde_json::to_writer(&mut *out, key)?;
+            out.write_all(b":")?;
+            if key != "manifests" {
+                out.write_all(text.as_bytes())?;
+                continue;
+            }
+            out.write_all(b"[")?;
+            for (j, piece) in self.entries.iter().enumerate() {
+                if j > 0 {
+                    out.write_all(b",")?;
+                }
+                out.write_all(self.text(piece).as_bytes())?;
+            }
+            out.write_all(b"]")?;
+        }
+        out.write_all(b"}")
+    }
+
+    fn text<'a>(&'a self, piece: &'a Piece) -> &'a str {
+        match piece {
+            // Ranges are of RawValues serde_json checked as UTF-8 JSON text.
+            Piece::Source(range) => std::str::from_utf8(&self.source[range.clone()]).unwrap_or(""),
+            Piece::Owned(text) => text,
+        }
+    }
+}
+
+impl fmt::Debug for IndexDocument {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IndexDocument")
+            .field("entries", &self.entries.len())
+            .field("members", &self.members.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// The top level of `index.json`, borrowing from the bytes.
+struct TopLevel<'a> {
+    manifests: Vec<&'a RawValue>,
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'de> Deserialize<'de> for TopLevel<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TopVisitor;
+        impl<'de> Visitor<'de> for TopVisitor {
+            type Value = TopLevel<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an image index object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<TopLevel<'de>, A::Error> {
+                let mut top = TopLevel {
+                    manifests: Vec::new(),
+                    members: Vec::new(),
+                };
+                // A repeated key: the last one wins, as it does for [`parse_index`].
+                while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    if key == "manifests" {
+                        let list: Option<Vec<&'de RawValue>> = map.next_value()?;
+                        top.manifests = list.unwrap_or_default();
+                    } else {
+                        let value: &'de RawValue = map.next_value()?;
+                        top.members.retain(|(k, _)| *k != key);
+                        top.members.push((key, value));
+                    }
+                }
+                Ok(top)
+            }
+        }
+        deserializer.deserialize_map(TopVisitor)
+    }
+}
+
+/// Just enough of an entry to read its ref name.
+#[derive(Deserialize)]
+struct EntryAnnotations<'a> {
+    #[serde(borrow, default)]
+    annotations: Option<HashMap<Cow<'a, str>, Cow<'a, str>>>,
+}
+
+fn entry_ref_name(text: &str) -> serde_json::Result<Option<String>> {
+    let entry: EntryAnnotations<'_> = serde_json::from_str(text)?;
+    Ok(entry
+        .annotations
+        .and_then(|mut a| a.remove(REF_NAME_ANNOTATION))
+        .map(Cow::into_owned))
+}
+
+fn parse_entry(text: &str) -> serde_json::Result<Descriptor> {
+    let mut value: serde_json::Value = serde_json::from_str(text)?;
+    super::platform_keys(&mut value, super::PlatformKeys::FromSpec);
+    serde_json::from_value(value)
+}
+
+fn abbreviated(text: &str) -> String {
+    match text.char_indices().nth(40) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
