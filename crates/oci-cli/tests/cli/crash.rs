@@ -76,7 +76,7 @@ struct Tally {
     killed: BTreeMap<Op, usize>,
     finished: BTreeMap<Op, usize>,
     /// `pack` killed between linking its finished archive under a temporary name and renaming
-    /// it over the old one: the one moment it leaves a file behind (documented).
+    /// it to its name: the one moment it leaves a file behind (documented).
     pack_link_window: usize,
 }
 
@@ -331,7 +331,7 @@ fn sigkill_at_random_moments() {
             for name in names_in(&out_dir) {
                 let path = out_dir.join(&name);
                 assert!(
-                    name == "layout.tar" || name.starts_with(".tmp-pack-"),
+                    name == "layout.tar" || name.starts_with(".layout.tar."),
                     "{context}: pack left {name} in its output directory"
                 );
                 // Present means complete: it reads back and verifies.
