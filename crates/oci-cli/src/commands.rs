@@ -2,9 +2,12 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
+use atomic_write_file::AtomicWriteFile;
+use atomic_write_file::unix::OpenOptionsExt as _;
 use oci_core::oci_spec::image::{Descriptor, MediaType, Platform};
 use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, copy_stream, describe, index, seed};
 use oci_dir::{DirLayout, DirOptions, Durability};
@@ -195,19 +198,19 @@ fn get_blob(layout: &dyn ImageDriver, digest: Digest, output: Option<&Path>) -> 
             .map_err(|e| oci_core::Error::io(layout.location().join(digest.blob_path()), e))?;
         return Ok(stdout.flush()?);
     };
-    // Written beside the destination and renamed once verified: a failed get leaves no file.
-    let parent = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".oci-layout-get-")
-        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .tempfile_in(parent)
-        .with_context(|| format!("{}", parent.display()))?;
-    copy_stream(&mut reader, &mut temp)
+    // Written to an anonymous file beside the destination, synced, and named only once
+    // verified: a failed or killed get leaves no file (see `oci_tar::pack_to_file`).
+    let mut options = AtomicWriteFile::options();
+    options
+        .mode(0o644)
+        .preserve_mode(false)
+        .preserve_owner(false);
+    let mut out = options
+        .open(output)
+        .with_context(|| format!("{}", output.display()))?;
+    copy_stream(&mut reader, &mut out)
         .map_err(|e| oci_core::Error::io(layout.location().join(digest.blob_path()), e))?;
-    temp.persist(output)
+    out.commit()
         .with_context(|| format!("{}", output.display()))?;
     Ok(())
 }

@@ -183,3 +183,9 @@ pub fn list_dir(dir: &Path) -> Result<Vec<String>> {
     names.sort();
     Ok(names)
 }
+
+/// Whether the directory `dir` has no entries.
+pub fn is_empty_dir(dir: &Path) -> Result<bool> {
+    let mut entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    Ok(entries.next().is_none())
+}

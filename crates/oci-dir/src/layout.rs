@@ -13,7 +13,7 @@ use oci_core::{
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::fsio;
+use crate::{create, fsio};
 
 /// Where the library keeps caches it can rebuild (the referrers index); other tools ignore it.
 pub const CACHE_DIR: &str = ".oci-layout-cache";
@@ -78,19 +78,51 @@ impl DirLayout {
     }
 
     /// Creates a new layout at `root` (the directory may exist, but must not hold a layout).
+    /// See [`DirLayout::create_with`] for what a crash can leave.
     pub fn create(root: impl AsRef<Path>) -> Result<DirLayout> {
         DirLayout::create_with(root, DirOptions::default(), &seed::InitOptions::default())
     }
 
     /// Creates a new layout with the given options.
+    ///
+    /// When `root` does not exist or is an empty directory, the layout appears whole or not at
+    /// all: it is built (`blobs/`, `oci-layout`, `index.json`) in a sibling staging directory
+    /// `.<name>.oci-layout-new-<random>`, synced (when durable), and renamed to `root`, which
+    /// replaces an empty directory atomically (its permissions are given to the new one). The
+    /// staging directory is `flock`ed while it is built: one whose lock can be taken was left
+    /// by a process that died, and the next create beside it removes it.
+    ///
+    /// Not atomic, and done in place as the seed does (a crash can leave a directory that
+    /// holds only part of a layout): an existing directory that is not empty (but holds no
+    /// layout), the current directory (renaming over it would strand a shell inside it), a
+    /// mount point, and a directory whose parent is not writable.
+    ///
+    /// An existing layout is refused, and so is a layout that another process creates at
+    /// `root` while this one builds its own.
     pub fn create_with(
         root: impl AsRef<Path>,
         options: DirOptions,
         init: &seed::InitOptions,
     ) -> Result<DirLayout> {
-        let root = root.as_ref();
-        fsio::create_dir(root, options.durability == Durability::Durable)?;
         let layout = DirLayout::at(root, options)?;
+        let existing = match fs::symlink_metadata(&layout.root) {
+            Ok(metadata) => Some(metadata),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(Error::io(&layout.root, e)),
+        };
+        let replaceable = match &existing {
+            None => true,
+            Some(metadata) => {
+                metadata.is_dir() && fsio::is_empty_dir(&layout.root)? && !is_cwd(&layout.root)
+            }
+        };
+        if replaceable && layout.root.file_name().is_some() {
+            let permissions = existing.map(|m| m.permissions());
+            if create::create_by_rename(&layout, permissions, init)? {
+                return Ok(layout);
+            }
+        }
+        fsio::create_dir(&layout.root, layout.durable())?;
         seed::init(&layout, init)?;
         Ok(layout)
     }
@@ -119,7 +151,7 @@ impl DirLayout {
         self.options
     }
 
-    fn durable(&self) -> bool {
+    pub(crate) fn durable(&self) -> bool {
         self.options.durability == Durability::Durable
     }
 
@@ -183,6 +215,13 @@ impl DirLayout {
         dir.lock().map_err(|e| Error::io(&self.root, e))?;
         Ok(dir)
     }
+}
+
+/// Whether `path` (canonical) is the process's working directory.
+fn is_cwd(path: &Path) -> bool {
+    std::env::current_dir()
+        .and_then(fs::canonicalize)
+        .is_ok_and(|cwd| cwd == path)
 }
 
 /// The canonical form a missing `path` will have once created: its nearest existing ancestor,

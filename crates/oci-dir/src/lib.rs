@@ -10,6 +10,8 @@
 //! - `index.json` is changed by read-modify-write under an exclusive lock on the layout
 //!   directory, through a synced temp file renamed over the old one: no torn index, no lost
 //!   update when several processes tag at once.
+//! - A new layout appears whole or not at all: [`DirLayout::create`] builds it in a staging
+//!   directory beside the root and renames it there (except over a non-empty directory).
 //! - [`Durability::Relaxed`] skips the fsyncs for scratch and bulk work; atomicity stays.
 //! - Reads verify while streaming (opt out with [`DirOptions::verify_reads`]), open no symlink,
 //!   FIFO or device as a blob, and a `blobs/` that resolves outside the root is refused.
@@ -35,9 +37,11 @@
 //! ```
 
 mod blob_writer;
+mod create;
 mod fsio;
 mod layout;
 mod pipeline;
 
 pub use blob_writer::{DirBlobWriter, TEMP_PREFIX};
+pub use create::STAGING_MARKER;
 pub use layout::{CACHE_DIR, DirLayout, DirOptions, Durability};

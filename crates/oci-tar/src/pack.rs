@@ -1,12 +1,11 @@
 //! Packing a layout into an archive.
 
-use std::fs;
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use atomic_write_file::AtomicWriteFile;
+use atomic_write_file::unix::OpenOptionsExt as _;
 
 use oci_core::{Error, ImageDriver, Result, copy_stream, seed};
 
@@ -113,20 +112,19 @@ pub fn pack<W: Write + Send>(
 /// [`pack`] into the file `path`, which appears only once complete and synced: a failed pack
 /// leaves no output file and does not replace an existing one.
 ///
-/// The archive is written to an anonymous `O_TMPFILE` in the target's directory and linked to
-/// its name at the end, so a pack that is killed leaves nothing behind either. On a
-/// filesystem without `O_TMPFILE` it is a `.tmp-pack-*` file beside the target instead, which a
-/// killed pack does leave (a failed one removes it).
+/// The archive is written through [`atomic_write_file`]: an anonymous `O_TMPFILE` in the
+/// target's directory, synced, linked as `.<name>.<random>` and renamed over `path`, then the
+/// directory synced. A pack that is killed leaves nothing behind, except in the moment between
+/// that link and the rename, when the complete archive is left under the temporary name. On a
+/// filesystem without `O_TMPFILE` the archive is written under that name throughout, and a
+/// killed pack leaves it, partial (a failed one removes it). The file gets mode 0644 less the
+/// umask, whatever the mode of a file it replaces.
 pub fn pack_to_file(
     source: &dyn ImageDriver,
     path: &Path,
     compression: Compression,
 ) -> Result<PackReport> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let output = Output::create(parent).map_err(|e| Error::io(parent, e))?;
+    let output = create_output(path).map_err(|e| Error::io(path, e))?;
     let (file, report) = pack(
         source,
         io::BufWriter::with_capacity(1 << 20, output),
@@ -136,91 +134,17 @@ pub fn pack_to_file(
     let output = file
         .into_inner()
         .map_err(|e| Error::io(path, e.into_error()))?;
-    output.file().sync_all().map_err(|e| Error::io(path, e))?;
-    output
-        .persist(parent, path)
-        .map_err(|e| Error::io(path, e))?;
-    if let Ok(dir) = fs::File::open(parent) {
-        dir.sync_all().map_err(|e| Error::io(parent, e))?;
-    }
+    // Syncs the file, links and renames it, syncs the directory.
+    output.commit().map_err(|e| Error::io(path, e))?;
     Ok(report)
 }
 
-const TEMP_PREFIX: &str = ".tmp-pack-";
-
-/// The file an archive is written to before it gets its name.
-enum Output {
-    /// Nameless until linked: nothing to clean up, whatever happens to the process.
-    Anonymous(fs::File),
-    /// Where the filesystem has no `O_TMPFILE`.
-    Named(tempfile::NamedTempFile),
-}
-
-impl Output {
-    fn create(dir: &Path) -> io::Result<Output> {
-        if Path::new("/proc/self/fd").is_dir() {
-            let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
-            if let Ok(fd) = rustix::fs::open(dir, flags, Mode::from_raw_mode(0o644)) {
-                return Ok(Output::Anonymous(fs::File::from(fd)));
-            }
-        }
-        tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(0o644))
-            .tempfile_in(dir)
-            .map(Output::Named)
-    }
-
-    fn file(&self) -> &fs::File {
-        match self {
-            Output::Anonymous(file) => file,
-            Output::Named(named) => named.as_file(),
-        }
-    }
-
-    /// Names the finished file `path`, replacing what was there.
-    fn persist(self, dir: &Path, path: &Path) -> io::Result<()> {
-        let file = match self {
-            Output::Named(named) => return named.persist(path).map(drop).map_err(|e| e.error),
-            Output::Anonymous(file) => file,
-        };
-        let fd_path = format!("/proc/self/fd/{}", file.as_raw_fd());
-        let link = |target: &Path| {
-            rustix::fs::linkat(
-                rustix::fs::CWD,
-                fd_path.as_str(),
-                rustix::fs::CWD,
-                target,
-                AtFlags::SYMLINK_FOLLOW,
-            )
-            .map_err(io::Error::from)
-        };
-        match link(path) {
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // linkat does not replace: link under a temporary name, then rename over the
-                // old file (a kill between the two leaves that name behind, briefly visible).
-                let temp = tempfile::Builder::new()
-                    .prefix(TEMP_PREFIX)
-                    .make_in(dir, |temp| link(temp))?;
-                temp.persist(path).map(drop).map_err(|e| e.error)
-            }
-            other => other,
-        }
-    }
-}
-
-impl Write for Output {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match self {
-            Output::Anonymous(file) => file.write(data),
-            Output::Named(named) => named.write(data),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Output::Anonymous(file) => file.flush(),
-            Output::Named(named) => named.flush(),
-        }
-    }
+/// The output file: mode 0644 (less the umask) as before, not copied from a file it replaces.
+fn create_output(path: &Path) -> io::Result<AtomicWriteFile> {
+    let mut options = AtomicWriteFile::options();
+    options
+        .mode(0o644)
+        .preserve_mode(false)
+        .preserve_owner(false);
+    options.open(path)
 }

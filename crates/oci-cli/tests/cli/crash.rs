@@ -1,5 +1,6 @@
-//! The crash-safety harness: start a `blob put` of a large file, a `tag`, a `pack` or an
-//! `unpack`, SIGKILL it at a random moment, and check what is left. Run by `cargo xtask ci`
+//! The crash-safety harness: start a `blob put` of a large file, a `tag`, a `pack`, an
+//! `unpack` (into the layout or a new directory), an `init` or a `blob get -o`, SIGKILL it at a
+//! random moment, and check what is left. Run by `cargo xtask ci`
 //! (it is `#[ignore]`d in a plain `cargo test`, being heavy):
 //!
 //! ```text
@@ -10,7 +11,10 @@
 //! reports no error, and every file under `blobs/<alg>/` named as a digest hashes to that
 //! digest. Then `gc --grace 0s` leaves no temp file anywhere in the layout, and fsck no
 //! finding at all. A killed `pack` leaves no temp file beside its output, and the output is
-//! either absent or a complete archive.
+//! either absent or a complete archive; a killed `blob get -o` likewise. A killed `init` or
+//! `unpack` into a new directory leaves either no directory or a layout that fsck passes, and
+//! the staging directory it may leave beside it (`.<name>.oci-layout-new-*`) is swept by the
+//! next create there.
 //!
 //! The moments are drawn from a PRNG seeded from the clock; the seed is printed, and
 //! `OCI_CRASH_SEED=<seed>` replays the same sequence of operations and delays (where in the
@@ -67,6 +71,10 @@ enum Op {
     Unpack,
     /// `unpack` of the same archive into a directory that does not exist yet.
     UnpackNew,
+    /// `init` of a directory that does not exist yet.
+    Init,
+    /// `blob get -o` of the large blob to a new file.
+    GetOut,
 }
 
 /// What the harness counts.
@@ -76,8 +84,33 @@ struct Tally {
     killed: BTreeMap<Op, usize>,
     finished: BTreeMap<Op, usize>,
     /// `pack` killed between linking its finished archive under a temporary name and renaming
-    /// it over the old one: the one moment it leaves a file behind (documented).
+    /// it to its name: the one moment it leaves a file behind (documented).
     pack_link_window: usize,
+    /// The same for `blob get -o` (`.<name>.<random>`, complete).
+    get_link_window: usize,
+    /// Staging directories of a killed `init` or `unpack` into a new directory, seen beside it
+    /// (each is swept by the next create there).
+    staging_left: usize,
+}
+
+/// The staging directories of a new layout named `name` in `dir` (`.<name>.oci-layout-new-*`).
+fn staging_dirs(dir: &Path, name: &str) -> Vec<String> {
+    let prefix = format!(".{name}.oci-layout-new-");
+    names_in(dir)
+        .into_iter()
+        .filter(|n| n.starts_with(&prefix))
+        .collect()
+}
+
+/// What a killed create left at `root`: nothing, or a layout whose index parses, that fsck
+/// passes (with no finding at all unless `allow_warnings`) and whose blobs match their names.
+fn check_new_layout(root: &Path, context: &str, allow_warnings: bool) {
+    if fs::symlink_metadata(root).is_err() {
+        return;
+    }
+    check_index(root, &BTreeSet::new(), context);
+    check_fsck(root, context, allow_warnings);
+    check_blobs_match_their_names(root, &mut Verified::new(), &format!("{context}, before gc"));
 }
 
 /// Files already hashed, by name, inode, size and mtime: a blob never changes once named, so
@@ -176,8 +209,9 @@ fn write_large(path: &Path, mib: u64, seed: u64) {
     }
 }
 
-/// Stores a config, the large file as a layer, and a manifest; tags it `reference`.
-fn tag_large_image(layout: &Layout, file: &Path, reference: &str) {
+/// Stores a config, the large file as a layer, and a manifest; tags it `reference`. Returns the
+/// layer's digest.
+fn tag_large_image(layout: &Layout, file: &Path, reference: &str) -> String {
     let (config, _) = layout.put_json(
         &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": []}, "ref": reference}),
         OCI_CONFIG,
@@ -193,6 +227,7 @@ fn tag_large_image(layout: &Layout, file: &Path, reference: &str) {
     });
     let (manifest, _) = layout.put_json(&manifest, OCI_MANIFEST);
     layout.tag(manifest["digest"].as_str().unwrap(), reference);
+    layer["digest"].as_str().unwrap().to_owned()
 }
 
 /// How long an uninterrupted run of `args` takes (the kill moments are drawn below this).
@@ -227,7 +262,7 @@ fn sigkill_at_random_moments() {
     let scratch = layout.scratch();
     let large = scratch.join("large.bin");
     write_large(&large, mib, seed);
-    tag_large_image(&layout, &large, "large");
+    let large_digest = tag_large_image(&layout, &large, "large");
     // What `blob put` writes: a large file whose first bytes change every time, so it is
     // never stored yet.
     let to_put = scratch.join("to-put.bin");
@@ -243,6 +278,10 @@ fn sigkill_at_random_moments() {
     fs::create_dir(&out_dir).unwrap();
     let packed = out_dir.join("layout.tar");
     let fresh = scratch.join("fresh");
+    let new_init = scratch.join("new-init");
+    let get_dir = scratch.join("get");
+    fs::create_dir(&get_dir).unwrap();
+    let got = get_dir.join("large.bin");
 
     let mut must_have = BTreeSet::from(["base".to_owned(), "large".to_owned()]);
     let mut verified = Verified::new();
@@ -260,11 +299,18 @@ fn sigkill_at_random_moments() {
         ),
         (Op::Pack, duration_of(args!["pack", layout.dir, packed])),
         (Op::Unpack, duration_of(args!["unpack", archive, fresh])),
+        (Op::Init, duration_of(args!["init", new_init])),
+        (
+            Op::GetOut,
+            duration_of(args!["blob", "get", layout.dir, large_digest, "-o", got]),
+        ),
     ]
     .into_iter()
     .collect();
     fs::remove_dir_all(&fresh).unwrap();
+    fs::remove_dir_all(&new_init).unwrap();
     fs::remove_file(&packed).unwrap();
+    fs::remove_file(&got).unwrap();
     must_have.insert("calibrate".to_owned());
     eprintln!("crash harness: uninterrupted durations {typical:?}");
 
@@ -274,11 +320,13 @@ fn sigkill_at_random_moments() {
         let i = tally.iterations;
         tally.iterations += 1;
         let op = match rng.below(100) {
-            0..30 => Op::Put,
-            30..45 => Op::Tag,
-            45..70 => Op::Pack,
-            70..90 => Op::Unpack,
-            _ => Op::UnpackNew,
+            0..25 => Op::Put,
+            25..37 => Op::Tag,
+            37..57 => Op::Pack,
+            57..72 => Op::Unpack,
+            72..84 => Op::UnpackNew,
+            84..90 => Op::Init,
+            _ => Op::GetOut,
         };
         let relaxed = rng.below(2) == 1;
         let mut a = match op {
@@ -292,6 +340,8 @@ fn sigkill_at_random_moments() {
             Op::Pack => args!["pack", layout.dir, packed],
             Op::Unpack => args!["unpack", archive, layout.dir],
             Op::UnpackNew => args!["unpack", archive, fresh],
+            Op::Init => args!["init", new_init],
+            Op::GetOut => args!["blob", "get", layout.dir, large_digest, "-o", got],
         };
         if relaxed {
             a.push("--relaxed".into());
@@ -311,14 +361,18 @@ fn sigkill_at_random_moments() {
             "iteration {i} (seed {seed}): {op:?} {} killed after {delay:?}",
             show(&a)
         );
-        match status.signal() {
-            Some(9) => *tally.killed.entry(op).or_default() += 1,
+        let finished = match status.signal() {
+            Some(9) => {
+                *tally.killed.entry(op).or_default() += 1;
+                false
+            }
             Some(other) => panic!("{context}: died of signal {other}"),
             None => {
                 assert!(status.success(), "{context}: failed: {status}");
                 *tally.finished.entry(op).or_default() += 1;
+                true
             }
-        }
+        };
 
         // What the kill left.
         let refs = check_index(&layout.dir, &must_have, &context);
@@ -331,7 +385,7 @@ fn sigkill_at_random_moments() {
             for name in names_in(&out_dir) {
                 let path = out_dir.join(&name);
                 assert!(
-                    name == "layout.tar" || name.starts_with(".tmp-pack-"),
+                    name == "layout.tar" || name.starts_with(".layout.tar."),
                     "{context}: pack left {name} in its output directory"
                 );
                 // Present means complete: it reads back and verifies.
@@ -347,18 +401,43 @@ fn sigkill_at_random_moments() {
                 }
             }
         }
-        if op == Op::UnpackNew {
-            if fresh.join("index.json").exists() {
-                check_index(&fresh, &BTreeSet::new(), &context);
-                check_fsck(&fresh, &context, true);
+        if op == Op::GetOut {
+            for name in names_in(&get_dir) {
+                let path = get_dir.join(&name);
+                assert!(
+                    name == "large.bin" || name.starts_with(".large.bin."),
+                    "{context}: blob get left {name} in its output directory"
+                );
+                // Present means complete and correct.
+                let content = fs::read(&path).unwrap();
+                let digest = oci_core::Digest::parse(&large_digest).unwrap();
+                assert!(
+                    content.len() as u64 == mib << 20
+                        && digest.algorithm().digest(&content) == digest,
+                    "{context}: blob get left an incomplete or wrong {name} ({} bytes)",
+                    content.len()
+                );
+                if name != "large.bin" {
+                    tally.get_link_window += 1;
+                }
+                fs::remove_file(&path).unwrap();
             }
-            check_blobs_match_their_names(
-                &fresh,
-                &mut Verified::new(),
-                &format!("{context}, before gc"),
+        }
+        if let Some((root, name)) = match op {
+            Op::UnpackNew => Some((&fresh, "fresh")),
+            Op::Init => Some((&new_init, "new-init")),
+            _ => None,
+        } {
+            // Nothing, or a layout: a killed init leaves no temp file in it either.
+            check_new_layout(root, &context, op == Op::UnpackNew);
+            let staging = staging_dirs(&scratch, name);
+            assert!(
+                !finished || staging.is_empty(),
+                "{context}: a create that finished left {staging:?} beside it"
             );
+            tally.staging_left += staging.len();
             // Killed before it made the directory, there is nothing to remove.
-            let _ = fs::remove_dir_all(&fresh);
+            let _ = fs::remove_dir_all(root);
         }
 
         // gc then leaves no debris, and the next unpack starts without the incoming image.
@@ -372,16 +451,26 @@ fn sigkill_at_random_moments() {
         assert!(!left.contains("incoming"));
     }
 
+    // The next create sweeps what killed ones left beside their directories.
+    for (root, name) in [(&fresh, "fresh"), (&new_init, "new-init")] {
+        run(args!["init", root]).success();
+        let staging = staging_dirs(&scratch, name);
+        assert!(staging.is_empty(), "init {name} did not sweep {staging:?}");
+    }
+
     let killed: usize = tally.killed.values().sum();
     eprintln!(
         "crash harness: seed {seed}: {} iterations in {:.0?}, {killed} killed mid-run {:?}, \
-         {} finished before the kill {:?}, {} archives caught between link and rename",
+         {} finished before the kill {:?}, {} archives and {} got files caught between link and \
+         rename, {} staging directories left by killed creates (all swept)",
         tally.iterations,
         started.elapsed(),
         tally.killed,
         tally.finished.values().sum::<usize>(),
         tally.finished,
         tally.pack_link_window,
+        tally.get_link_window,
+        tally.staging_left,
     );
     assert!(
         tally.iterations >= 10,

@@ -10,6 +10,7 @@
 mod blobs;
 mod common;
 mod conformance;
+mod create;
 mod hostile;
 mod integrity;
 mod seed;

@@ -199,7 +199,7 @@ fn leftovers(dir: &std::path::Path) -> Vec<String> {
     fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with(".tmp-pack-") || n.starts_with("out"))
+        .filter(|n| n.starts_with(".out.tar.") || n.starts_with("out"))
         .collect()
 }
 
@@ -235,6 +235,24 @@ fn failed_pack_to_file_leaves_nothing() {
     fs::write(&out, b"previous").unwrap();
     pack_to_file(&source, &out, Compression::None).unwrap_err();
     assert_eq!(fs::read(&out).unwrap(), b"previous");
+    assert_eq!(leftovers(&out_dir), ["out.tar"]);
+}
+
+#[test]
+fn pack_to_file_output_mode_is_0644_less_the_umask() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = sample_layout(&dir.path().join("source"));
+    let out_dir = dir.path().join("out-dir");
+    fs::create_dir(&out_dir).unwrap();
+    let out = out_dir.join("out.tar");
+    let mode = |path: &std::path::Path| fs::metadata(path).unwrap().permissions().mode() & 0o7777;
+    pack_to_file(&source, &out, Compression::None).unwrap();
+    let fresh = mode(&out);
+    assert_eq!(fresh & !0o644, 0, "{fresh:o}");
+    // Replacing a file with another mode does not take its mode.
+    fs::set_permissions(&out, fs::Permissions::from_mode(0o600)).unwrap();
+    pack_to_file(&source, &out, Compression::None).unwrap();
+    assert_eq!(mode(&out), fresh);
     assert_eq!(leftovers(&out_dir), ["out.tar"]);
 }
 
