@@ -182,7 +182,8 @@ fn put_blob(
         Some(path) if path != Path::new("-") => path.display().to_string(),
         _ => "standard input".to_owned(),
     };
-    copy_stream(&mut input, &mut writer)
+    writer
+        .write_from(&mut input)
         .with_context(|| format!("reading the blob from {source}"))?;
     let size = writer.bytes_written();
     let digest = writer.commit(expect_size, expected)?;

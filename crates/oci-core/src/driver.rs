@@ -70,6 +70,13 @@ pub trait BlobWriter: Write + Send {
     /// Bytes written so far.
     fn bytes_written(&self) -> u64;
 
+    /// Writes everything `reader` yields, to its end; returns how many bytes. The default
+    /// copies through a buffer; a writer with buffers of its own (the directory driver's
+    /// chunks) reads straight into them and saves a copy of every byte.
+    fn write_from(&mut self, reader: &mut dyn Read) -> io::Result<u64> {
+        crate::copy_stream(reader, self)
+    }
+
     /// Checks the content against `size` and `expected` (each may be unknown), then publishes
     /// it and returns its digest. On a mismatch nothing is published and the error carries both
     /// values ([`Error::UnexpectedSize`], [`Error::UnexpectedDigest`]).

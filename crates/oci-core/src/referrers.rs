@@ -179,7 +179,8 @@ pub fn attach(
     let mut layers = Vec::new();
     for mut file in files {
         let mut writer = driver.blob_writer(Algorithm::Sha256)?;
-        crate::copy_stream(&mut file.content, &mut writer)
+        writer
+            .write_from(&mut file.content)
             .map_err(|e| Error::io(&file.title, e))?;
         let size = writer.bytes_written();
         let digest = writer.commit(None, None)?;

@@ -233,7 +233,8 @@ fn copy_blob(
         return Ok(());
     }
     let mut writer = dst.begin_known_blob(digest, size)?;
-    crate::copy_stream(reader, &mut writer)
+    writer
+        .write_from(reader)
         .map_err(|e| Error::io(dst.location().join(digest.blob_path()), e))?;
     writer.commit(Some(size), Some(digest))?;
     report.blobs_copied += 1;

@@ -77,6 +77,16 @@ impl<R: Read> VerifyingReader<R> {
         }
     }
 
+    /// The digest the content must have.
+    pub fn expected_digest(&self) -> Digest {
+        self.expected
+    }
+
+    /// The size the content must have, when one was given.
+    pub fn expected_size(&self) -> Option<u64> {
+        self.expected_size
+    }
+
     /// The bytes read so far.
     pub fn bytes_read(&self) -> u64 {
         self.seen

@@ -1,7 +1,7 @@
 //! Writing a blob: stream to a temporary file, verify, sync, then publish under the digest.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -142,7 +142,9 @@ pub struct DirBlobWriter {
     /// Until the pipeline starts.
     hasher: Option<Hasher>,
     pipeline: Option<Pipeline>,
+    /// Always [`CHUNK_SIZE`] long; the first `filled` bytes are content.
     chunk: Vec<u8>,
+    filled: usize,
     written: u64,
     durable: bool,
 }
@@ -156,7 +158,8 @@ impl DirBlobWriter {
             algorithm,
             hasher: Some(algorithm.hasher()),
             pipeline: None,
-            chunk: Vec::with_capacity(CHUNK_SIZE),
+            chunk: vec![0; CHUNK_SIZE],
+            filled: 0,
             written: 0,
             durable,
         })
@@ -174,15 +177,24 @@ impl DirBlobWriter {
         }
         let pipeline = self.pipeline.as_mut().expect("started above");
         let chunk = std::mem::replace(&mut self.chunk, pipeline.spare_buffer());
+        self.filled = 0;
         pipeline.send(chunk)
+    }
+
+    /// The chunk's content, taken for the last send.
+    fn take_content(&mut self) -> Vec<u8> {
+        let mut chunk = std::mem::take(&mut self.chunk);
+        chunk.truncate(self.filled);
+        self.filled = 0;
+        chunk
     }
 
     /// Hashes and writes what is left; returns the finished hasher.
     fn finish(&mut self) -> io::Result<Hasher> {
         match self.pipeline.take() {
             Some(mut pipeline) => {
-                if !self.chunk.is_empty() {
-                    pipeline.send(std::mem::take(&mut self.chunk))?;
+                if self.filled > 0 {
+                    pipeline.send(self.take_content())?;
                 }
                 pipeline.finish()
             }
@@ -191,8 +203,9 @@ impl DirBlobWriter {
                     .hasher
                     .take()
                     .expect("no pipeline, so the hasher is here");
-                hasher.update(&self.chunk);
-                self.temp.file().write_all(&self.chunk)?;
+                let content = self.take_content();
+                hasher.update(&content);
+                self.temp.file().write_all(&content)?;
                 Ok(hasher)
             }
         }
@@ -203,10 +216,11 @@ impl Write for DirBlobWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let mut rest = data;
         while !rest.is_empty() {
-            let take = rest.len().min(CHUNK_SIZE - self.chunk.len());
-            self.chunk.extend_from_slice(&rest[..take]);
+            let take = rest.len().min(CHUNK_SIZE - self.filled);
+            self.chunk[self.filled..self.filled + take].copy_from_slice(&rest[..take]);
+            self.filled += take;
             rest = &rest[take..];
-            if self.chunk.len() == CHUNK_SIZE {
+            if self.filled == CHUNK_SIZE {
                 self.dispatch()?;
             }
         }
@@ -226,6 +240,23 @@ impl BlobWriter for DirBlobWriter {
 
     fn bytes_written(&self) -> u64 {
         self.written
+    }
+
+    fn write_from(&mut self, reader: &mut dyn Read) -> io::Result<u64> {
+        let start = self.written;
+        loop {
+            if self.filled == CHUNK_SIZE {
+                self.dispatch()?;
+            }
+            let n = match reader.read(&mut self.chunk[self.filled..]) {
+                Ok(0) => return Ok(self.written - start),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            self.filled += n;
+            self.written += n as u64;
+        }
     }
 
     fn commit(mut self: Box<Self>, size: Option<u64>, expected: Option<Digest>) -> Result<Digest> {

@@ -59,15 +59,12 @@ impl Pipeline {
         })
     }
 
-    /// An empty chunk buffer: a returned one when there is one.
+    /// A chunk buffer to fill, [`CHUNK_SIZE`] long: a returned one when there is one (its
+    /// old bytes are to be overwritten, so it is not zeroed again).
     pub fn spare_buffer(&self) -> Vec<u8> {
-        match self.spare.try_recv() {
-            Ok(mut chunk) => {
-                chunk.clear();
-                chunk
-            }
-            Err(_) => Vec::with_capacity(CHUNK_SIZE),
-        }
+        let mut chunk = self.spare.try_recv().unwrap_or_default();
+        chunk.resize(CHUNK_SIZE, 0);
+        chunk
     }
 
     /// Queues a chunk. When a stage has stopped, the writer's error is returned.

@@ -7,7 +7,7 @@ use std::path::Path;
 use atomic_write_file::AtomicWriteFile;
 use atomic_write_file::unix::OpenOptionsExt as _;
 
-use oci_core::{Error, ImageDriver, Result, copy_stream, seed};
+use oci_core::{Error, ImageDriver, Result, seed};
 
 use crate::compression::Compression;
 use crate::writer::TarWriter;
@@ -84,11 +84,7 @@ pub fn pack<W: Write + Send>(
     let mut report = PackReport::default();
     for digest in source.list_blobs()? {
         let size = source.blob_size(digest)?;
-        let mut reader = seed::get_blob_reader(source, digest, Some(size))?;
-        let mut writer = archive.blob_writer_for(digest, size)?;
-        copy_stream(&mut reader, &mut writer)
-            .map_err(|e| Error::io(source.location().join(digest.blob_path()), e))?;
-        writer.commit(Some(size), Some(digest))?;
+        archive.append_verified(seed::get_blob_reader(source, digest, Some(size))?)?;
         report.blobs += 1;
         report.bytes += size;
     }

@@ -4,7 +4,7 @@
 use std::io::Read;
 
 use oci_core::oci_spec::image::OciLayout;
-use oci_core::{Error, ImageDriver, LayoutFile, Result, copy_stream, index};
+use oci_core::{Error, ImageDriver, LayoutFile, Result, index};
 
 use crate::compression::{self, ExpansionLimit};
 use crate::entry_name::{Disposition, disposition};
@@ -70,7 +70,7 @@ pub fn unpack(
                     continue;
                 }
                 let mut writer = target.blob_writer_for(digest, size)?;
-                copy_stream(&mut entry, &mut writer).map_err(stream_error)?;
+                writer.write_from(&mut entry).map_err(stream_error)?;
                 writer.commit(Some(size), Some(digest))?;
                 report.blobs_written += 1;
             }

@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use oci_core::oci_digest::Hasher;
+use oci_core::oci_digest::{Hasher, VerifyingReader};
 use oci_core::{
     Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
     LayoutFile, MetadataFile, Result, check_commit, copy_stream,
@@ -16,6 +16,9 @@ use tar::EntryType;
 use crate::framing;
 
 const BLOB_MODE: u32 = 0o644;
+/// The chunk [`TarWriter::append_verified`] copies in: large enough that a multi-GiB blob
+/// costs few calls, small enough to stay out of the way of the RSS bound.
+const COPY_BUFFER: usize = 1 << 20;
 
 /// A layout written as a tar archive to any [`Write`]: a file, a pipe, standard output.
 ///
@@ -94,6 +97,54 @@ impl<W: Write + Send> TarWriter<W> {
         framing::write_end(&mut state.out).map_err(io)?;
         state.out.flush().map_err(io)?;
         Ok(state.out)
+    }
+
+    /// Appends the blob `content` yields, trusting `content` to check it: a
+    /// [`VerifyingReader`] fails the read that reaches a wrong end, so the content is hashed
+    /// once, as it is read, not a second time on the way in (packing a layout hashed every
+    /// byte twice). That failure, or any other, poisons the archive. The reader must carry the
+    /// expected size: the header is written before the content.
+    pub fn append_verified<R: Read>(&self, mut content: VerifyingReader<R>) -> Result<()> {
+        let digest = content.expected_digest();
+        let Some(size) = content.expected_size() else {
+            return Err(Error::Unsupported {
+                path: self.label.join(digest.blob_path()),
+                reason: "a verified blob is appended with its size".into(),
+            });
+        };
+        let mut state = self.lock()?;
+        if state.blobs.contains_key(&digest) {
+            return Ok(());
+        }
+        state.begin_blob_entry(&self.label, digest, size)?;
+        let mut buffer = vec![0; COPY_BUFFER.min(size.max(1) as usize)];
+        let mut copied = 0;
+        loop {
+            let n = match content.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(state.poison(&self.label, format!("reading blob {digest}: {e}")));
+                }
+            };
+            if let Err(e) = state.out.write_all(&buffer[..n]) {
+                return Err(state.poison(&self.label, format!("writing blob {digest}: {e}")));
+            }
+            copied += n as u64;
+        }
+        // The reader checked the size; this keeps the stream's framing right whatever it is.
+        if copied != size {
+            return Err(state.poison(
+                &self.label,
+                format!("blob {digest} gave {copied} of its {size} bytes"),
+            ));
+        }
+        if let Err(e) = framing::write_padding(&mut state.out, size) {
+            return Err(state.poison(&self.label, format!("writing blob {digest}: {e}")));
+        }
+        state.blobs.insert(digest, size);
+        Ok(())
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State<W>>> {
