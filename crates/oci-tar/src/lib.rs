@@ -33,6 +33,7 @@ mod compression;
 mod entry_name;
 mod framing;
 mod pack;
+mod read_ahead;
 mod reader;
 mod unpack;
 mod writer;

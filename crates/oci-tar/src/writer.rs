@@ -13,12 +13,9 @@ use oci_core::{
 };
 use tar::EntryType;
 
-use crate::framing;
+use crate::{framing, read_ahead};
 
 const BLOB_MODE: u32 = 0o644;
-/// The chunk [`TarWriter::append_verified`] copies in: large enough that a multi-GiB blob
-/// costs few calls, small enough to stay out of the way of the RSS bound.
-const COPY_BUFFER: usize = 1 << 20;
 
 /// A layout written as a tar archive to any [`Write`]: a file, a pipe, standard output.
 ///
@@ -104,7 +101,10 @@ impl<W: Write + Send> TarWriter<W> {
     /// once, as it is read, not a second time on the way in (packing a layout hashed every
     /// byte twice). That failure, or any other, poisons the archive. The reader must carry the
     /// expected size: the header is written before the content.
-    pub fn append_verified<R: Read>(&self, mut content: VerifyingReader<R>) -> Result<()> {
+    ///
+    /// Reading (and so hashing) runs on a thread of its own, a few chunks ahead of the writes
+    /// into the archive, so the hash and the output's copy overlap on two cores.
+    pub fn append_verified<R: Read + Send>(&self, content: VerifyingReader<R>) -> Result<()> {
         let digest = content.expected_digest();
         let Some(size) = content.expected_size() else {
             return Err(Error::Unsupported {
@@ -117,28 +117,16 @@ impl<W: Write + Send> TarWriter<W> {
             return Ok(());
         }
         state.begin_blob_entry(&self.label, digest, size)?;
-        let mut buffer = vec![0; COPY_BUFFER.min(size.max(1) as usize)];
-        let mut copied = 0;
-        loop {
-            let n = match content.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(state.poison(&self.label, format!("reading blob {digest}: {e}")));
-                }
-            };
-            if let Err(e) = state.out.write_all(&buffer[..n]) {
-                return Err(state.poison(&self.label, format!("writing blob {digest}: {e}")));
-            }
-            copied += n as u64;
-        }
-        // The reader checked the size; this keeps the stream's framing right whatever it is.
-        if copied != size {
-            return Err(state.poison(
-                &self.label,
-                format!("blob {digest} gave {copied} of its {size} bytes"),
-            ));
+        let copied = read_ahead::copy(content, &mut state.out, size);
+        let failure = match copied {
+            Ok(n) if n == size => None,
+            // The reader checked the size; this keeps the stream's framing right whatever.
+            Ok(n) => Some(format!("blob {digest} gave {n} of its {size} bytes")),
+            Err(read_ahead::Failed::Read(e)) => Some(format!("reading blob {digest}: {e}")),
+            Err(read_ahead::Failed::Write(e)) => Some(format!("writing blob {digest}: {e}")),
+        };
+        if let Some(why) = failure {
+            return Err(state.poison(&self.label, why));
         }
         if let Err(e) = framing::write_padding(&mut state.out, size) {
             return Err(state.poison(&self.label, format!("writing blob {digest}: {e}")));

@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::process::Command;
 
+use oci_core::oci_digest::VerifyingReader;
 use oci_core::oci_spec::image::{Descriptor, MediaType};
 use oci_core::{Algorithm, ContentStore, Digest, Error, ImageDriver, seed};
 use oci_tar::{TarArchive, TarWriter};
@@ -326,6 +327,56 @@ fn streamed_blob_dropped_without_commit_poisons() {
             .unwrap(),
     );
     assert_poisoned(archive);
+}
+
+#[test]
+fn verified_blob_with_wrong_content_or_size_poisons() {
+    // pack's path: the verifying reader's failing last read stops the append.
+    let promised = sha256(b"promised content");
+    let archive = fresh_writer();
+    let reader = VerifyingReader::new(&b"supplied content"[..], promised, Some(16));
+    let err = archive.append_verified(reader).unwrap_err();
+    assert_invalid(&err, "append of wrong content");
+    assert!(err.to_string().contains(&promised.to_string()), "{err}");
+    assert_poisoned(archive);
+
+    let archive = fresh_writer();
+    let reader = VerifyingReader::new(&b"promised content!"[..], promised, Some(16));
+    assert_invalid(
+        &archive.append_verified(reader).unwrap_err(),
+        "append of a long blob",
+    );
+    assert_poisoned(archive);
+}
+
+#[test]
+fn verified_blob_of_correct_content_reads_back() {
+    let archive = fresh_writer();
+    let data = vec![9u8; 3 << 20];
+    let digest = sha256(&data);
+    archive
+        .append_verified(VerifyingReader::new(
+            &data[..],
+            digest,
+            Some(data.len() as u64),
+        ))
+        .unwrap();
+    // Twice is once.
+    archive
+        .append_verified(VerifyingReader::new(
+            &data[..],
+            digest,
+            Some(data.len() as u64),
+        ))
+        .unwrap();
+    seed::write_index(&archive, &oci_core::index::empty_index()).unwrap();
+    let bytes = archive.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.tar");
+    std::fs::write(&path, bytes).unwrap();
+    let read = TarArchive::open(&path).unwrap();
+    assert_eq!(seed::read_blob(&read, digest).unwrap(), data);
+    assert_eq!(read.list_blobs().unwrap().len(), 2);
 }
 
 #[test]
