@@ -113,7 +113,11 @@ pub fn decompress<'a>(
     input: impl Read + 'a,
     limit: ExpansionLimit,
 ) -> io::Result<(Compression, Box<dyn Read + 'a>)> {
-    let mut buffered = BufReader::with_capacity(1 << 20, input);
+    // Small on purpose: a read at least this large, made when the buffer is empty, bypasses
+    // it, so a plain archive's blob data goes straight into the blob writer's chunks (with
+    // 1 MiB here, most of it was copied through this buffer first). Tar headers and the
+    // decompressors' own reads are far smaller than this.
+    let mut buffered = BufReader::with_capacity(64 << 10, input);
     let compression = Compression::detect(buffered.fill_buf()?);
     let consumed = Rc::new(Cell::new(0));
     let counted = CountingReader {
