@@ -189,13 +189,8 @@ fn keep_referrers(
     let mut candidates: Vec<(Digest, Digest)> = stored
         .iter()
         .filter(|d| !live.contains(*d))
-        .filter(|d| {
-            driver
-                .blob_size(**d)
-                .is_ok_and(|size| size <= MAX_MANIFEST_SIZE)
-        })
         .filter_map(|d| {
-            let bytes = graph::read_document(driver, *d).ok()?;
+            let bytes = graph::read_if_json_object(driver, *d).ok()??;
             let subject = walk::references(&bytes).ok()?.subject?;
             Some((*d, Digest::try_from(subject.digest()).ok()?))
         })

@@ -1,6 +1,6 @@
 //! Following the content graph of a stored layout: which blobs a blob refers to.
 
-use std::io::Read;
+use std::io::{self, Read};
 
 use oci_digest::Digest;
 use oci_spec::image::Descriptor;
@@ -35,6 +35,51 @@ pub fn read_document(driver: &dyn ImageDriver, digest: Digest) -> Result<Vec<u8>
         });
     }
     Ok(bytes)
+}
+
+/// [`read_document`] of a blob that may be a JSON object; `None`, after reading only its
+/// first bytes, when it cannot be one (its first byte other than JSON whitespace is not `{`).
+/// gc reads every unreferenced blob to look for a `subject`; layers need not be read whole.
+pub fn read_if_json_object(driver: &dyn ImageDriver, digest: Digest) -> Result<Option<Vec<u8>>> {
+    const READ_SIZE: usize = 64 << 10;
+    let path = driver.location().join(digest.blob_path());
+    let mut reader = driver
+        .reader(LayoutFile::Blob(digest))?
+        .take(MAX_MANIFEST_SIZE + 1);
+    let mut bytes = Vec::new();
+    // Read until the first byte that is not whitespace shows, or the end.
+    let first = loop {
+        let start = bytes.len();
+        bytes.resize(start + READ_SIZE, 0);
+        let n = match reader.read(&mut bytes[start..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                bytes.truncate(start);
+                continue;
+            }
+            Err(e) => return Err(Error::io(&path, e)),
+        };
+        bytes.truncate(start + n);
+        if n == 0 {
+            return Ok(None);
+        }
+        if let Some(&byte) = bytes[start..].iter().find(|b| !b.is_ascii_whitespace()) {
+            break byte;
+        }
+    };
+    if first != b'{' {
+        return Ok(None);
+    }
+    reader
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(&path, e))?;
+    if bytes.len() as u64 > MAX_MANIFEST_SIZE {
+        return Err(Error::InvalidLayout {
+            path,
+            reason: format!("document {digest} is over the {MAX_MANIFEST_SIZE} byte limit"),
+        });
+    }
+    Ok(Some(bytes))
 }
 
 /// The references of the blob a descriptor points at, when it is a manifest or index that is

@@ -159,11 +159,10 @@ impl DirLayout {
         self.root.join(file.relative_path())
     }
 
-    /// `blobs/<alg>`, after checking that it does not lead out of the root.
+    /// `blobs/<alg>`, after checking that it does not lead out of the root. One check covers
+    /// both names: it looks at `blobs` on the way to `blobs/<alg>`.
     fn algorithm_dir(&self, algorithm: Algorithm) -> Result<PathBuf> {
-        let blobs = self.root.join(BLOBS_DIR);
-        fsio::ensure_within(&self.root, &blobs)?;
-        let dir = blobs.join(algorithm.name());
+        let dir = self.root.join(BLOBS_DIR).join(algorithm.name());
         fsio::ensure_within(&self.root, &dir)?;
         Ok(dir)
     }

@@ -16,7 +16,7 @@ use oci_core::oci_spec::image::{Descriptor, MediaType};
 use oci_core::referrers::{ArtifactFile, referrers};
 use oci_core::{
     Algorithm, BlobWriter, ContentStore, Digest, Error, ImageDriver, LayoutFile, MAX_INDEX_SIZE,
-    MetadataFile, Result, StrayFile, StrayKind, copy_image, index, seed,
+    MetadataFile, Result, StrayFile, StrayKind, copy_image, graph, index, seed,
 };
 use oci_dir::{CACHE_DIR, DirLayout};
 use serde_json::{Value, json};
@@ -316,6 +316,32 @@ fn remove_stale_blob_judges_the_age_with_the_name_taken_away() {
     // A blob put after gc took it is simply stored again.
     seed::write_blob(&layout, b"unreferenced").unwrap();
     assert_eq!(seed::read_blob(&layout, digest).unwrap(), b"unreferenced");
+}
+
+#[test]
+fn read_if_json_object_reads_only_what_can_be_a_manifest() {
+    let (_tmp, layout) = new_layout();
+    let layer = seed::write_blob(&layout, &[0x1f, 0x8b, 8, 0, b'{']).unwrap();
+    let array = seed::write_blob(&layout, b"[1]").unwrap();
+    let empty = seed::write_blob(&layout, b"").unwrap();
+    let spaced = seed::write_blob(&layout, b" \n\t {\"subject\": null}").unwrap();
+    // Whitespace longer than the first read still finds the object behind it.
+    let mut padded = vec![b' '; 100 << 10];
+    padded.extend_from_slice(b"{}");
+    let padded_digest = seed::write_blob(&layout, &padded).unwrap();
+    for digest in [layer, array, empty] {
+        assert_eq!(graph::read_if_json_object(&layout, digest).unwrap(), None);
+    }
+    assert_eq!(
+        graph::read_if_json_object(&layout, spaced)
+            .unwrap()
+            .as_deref(),
+        Some(&b" \n\t {\"subject\": null}"[..])
+    );
+    assert_eq!(
+        graph::read_if_json_object(&layout, padded_digest).unwrap(),
+        Some(padded)
+    );
 }
 
 #[test]
