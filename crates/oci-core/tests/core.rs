@@ -650,6 +650,8 @@ fn index_document_is_as_lenient_as_parse_index() {
         r#"{"manifests":null}"#,
         r#"{"schemaVersion":2}"#,
         r#"{"manifests":[],"manifests":null}"#,
+        // The last of a repeated key wins: an earlier one need not even be a list.
+        r#"{"manifests":"x","manifests":[]}"#,
     ] {
         let doc = document(text);
         assert!(doc.is_empty(), "{text}");

@@ -230,16 +230,22 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                     manifests: Vec::new(),
                     members: Vec::new(),
                 };
-                // A repeated key: the last one wins, as it does for [`parse_index`].
+                // A repeated key: the last one wins, as it does for [`parse_index`], so an
+                // earlier `manifests` is not read as a list at all.
+                let mut manifests: Option<&'de RawValue> = None;
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                    let value: &'de RawValue = map.next_value()?;
                     if key == "manifests" {
-                        let list: Option<Vec<&'de RawValue>> = map.next_value()?;
-                        top.manifests = list.unwrap_or_default();
+                        manifests = Some(value);
                     } else {
-                        let value: &'de RawValue = map.next_value()?;
                         top.members.retain(|(k, _)| *k != key);
                         top.members.push((key, value));
                     }
+                }
+                if let Some(raw) = manifests {
+                    let list: Option<Vec<&'de RawValue>> =
+                        serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+                    top.manifests = list.unwrap_or_default();
                 }
                 Ok(top)
             }
