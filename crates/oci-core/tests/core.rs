@@ -676,6 +676,25 @@ fn index_document_is_as_lenient_as_parse_index() {
 }
 
 #[test]
+fn index_document_reads_the_last_of_repeated_keys_in_an_entry() {
+    // As parse_index does: the first `annotations` (not a map of strings) is not read at all.
+    let text = format!(
+        r#"{{"manifests":[{{"mediaType":"m","digest":"{d}","size":1,"annotations":{{"a":["x"]}},"annotations":{{"{REF_NAME_ANNOTATION}":"v0","{REF_NAME_ANNOTATION}":"v1"}}}}]}}"#,
+        d = digest_of("a")
+    );
+    assert_eq!(
+        index::parse_index(text.as_bytes())
+            .unwrap()
+            .manifests()
+            .len(),
+        1
+    );
+    let mut doc = document(&text);
+    assert_eq!(doc.remove_ref("v0").unwrap(), 0);
+    assert_eq!(doc.remove_ref("v1").unwrap(), 1);
+}
+
+#[test]
 fn index_document_remove_ref_of_an_unparseable_entry_is_an_error() {
     // The entry holds the name's text but its annotations are not strings: it cannot be told
     // apart, so nothing is removed and the edit fails.

@@ -254,19 +254,19 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
     }
 }
 
-/// Just enough of an entry to read its ref name.
-#[derive(Deserialize)]
-struct EntryAnnotations<'a> {
-    #[serde(borrow, default)]
-    annotations: Option<HashMap<Cow<'a, str>, Cow<'a, str>>>,
-}
-
+/// The ref name of an entry, read as [`parse_index`] reads it: of a key given twice (the entry's
+/// `annotations`, or the name inside them) the last one counts, and the others are not read.
 fn entry_ref_name(text: &str) -> serde_json::Result<Option<String>> {
-    let entry: EntryAnnotations<'_> = serde_json::from_str(text)?;
-    Ok(entry
-        .annotations
-        .and_then(|mut a| a.remove(REF_NAME_ANNOTATION))
-        .map(Cow::into_owned))
+    let entry: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_str(text)?;
+    let Some(annotations) = entry.get("annotations") else {
+        return Ok(None);
+    };
+    let annotations: Option<HashMap<Cow<'_, str>, &RawValue>> =
+        serde_json::from_str(annotations.get())?;
+    annotations
+        .and_then(|a| a.get(REF_NAME_ANNOTATION).copied())
+        .map(|name| serde_json::from_str::<String>(name.get()))
+        .transpose()
 }
 
 fn parse_entry(text: &str) -> serde_json::Result<Descriptor> {
