@@ -21,11 +21,22 @@ pub fn may_have_references(media_type: &str) -> bool {
 /// Reads a stored JSON document of at most [`MAX_MANIFEST_SIZE`] bytes, unverified (callers
 /// that need verification hash it themselves).
 pub fn read_document(driver: &dyn ImageDriver, digest: Digest) -> Result<Vec<u8>> {
-    let path = driver.location().join(digest.blob_path());
-    let mut bytes = Vec::new();
-    driver
+    let mut reader = driver
         .reader(LayoutFile::Blob(digest))?
-        .take(MAX_MANIFEST_SIZE + 1)
+        .take(MAX_MANIFEST_SIZE + 1);
+    read_rest(driver, digest, &mut reader, Vec::new())
+}
+
+/// Reads the rest of a document onto `bytes`, refusing more than [`MAX_MANIFEST_SIZE`] bytes
+/// in all (`reader` is bounded one byte over, so an oversized one is seen).
+fn read_rest(
+    driver: &dyn ImageDriver,
+    digest: Digest,
+    reader: &mut dyn Read,
+    mut bytes: Vec<u8>,
+) -> Result<Vec<u8>> {
+    let path = driver.location().join(digest.blob_path());
+    reader
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(&path, e))?;
     if bytes.len() as u64 > MAX_MANIFEST_SIZE {
@@ -70,16 +81,7 @@ pub fn read_if_json_object(driver: &dyn ImageDriver, digest: Digest) -> Result<O
     if first != b'{' {
         return Ok(None);
     }
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(&path, e))?;
-    if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-        return Err(Error::InvalidLayout {
-            path,
-            reason: format!("document {digest} is over the {MAX_MANIFEST_SIZE} byte limit"),
-        });
-    }
-    Ok(Some(bytes))
+    read_rest(driver, digest, &mut reader, bytes).map(Some)
 }
 
 /// The references of the blob a descriptor points at, when it is a manifest or index that is
