@@ -25,8 +25,8 @@ use crate::ref_name::REF_NAME_ANNOTATION;
 /// [`IndexDocument::to_bytes`].
 #[derive(Clone)]
 pub struct IndexDocument {
-    /// The bytes parsed; entries and members point into them.
-    source: Vec<u8>,
+    /// The text parsed; entries and members point into it.
+    source: String,
     /// Top-level members other than `manifests`, by key (so written sorted).
     members: BTreeMap<String, Piece>,
     entries: Vec<Piece>,
@@ -46,9 +46,16 @@ impl IndexDocument {
     /// object; what is inside an entry is checked only when an edit looks at it. Checking all
     /// of them would cost more than the rest of a tag (fsck checks them all).
     pub fn parse(bytes: Vec<u8>) -> serde_json::Result<IndexDocument> {
-        let top = serde_json::from_slice::<TopLevel<'_>>(&bytes)?;
+        // Checked as UTF-8 once, here: every entry is then a plain slice of it.
+        let source = String::from_utf8(bytes).map_err(|e| {
+            de::Error::custom(format!(
+                "not UTF-8 at byte {}",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let top = serde_json::from_str::<TopLevel<'_>>(&source)?;
         let range_of = |raw: &RawValue| {
-            let start = raw.get().as_ptr() as usize - bytes.as_ptr() as usize;
+            let start = raw.get().as_ptr() as usize - source.as_ptr() as usize;
             Piece::Source(start..start + raw.get().len())
         };
         let mut entries = Vec::with_capacity(top.manifests.len());
@@ -69,7 +76,7 @@ impl IndexDocument {
         let document = IndexDocument {
             members,
             entries: Vec::new(),
-            source: bytes,
+            source,
         };
         // The members other than the entries are few and small: checked as parse_index checks
         // them (types, nesting depth), so an edit never succeeds on an index readers refuse
@@ -193,8 +200,7 @@ impl IndexDocument {
 
     fn text<'a>(&'a self, piece: &'a Piece) -> &'a str {
         match piece {
-            // Ranges are of RawValues serde_json checked as UTF-8 JSON text.
-            Piece::Source(range) => std::str::from_utf8(&self.source[range.clone()]).unwrap_or(""),
+            Piece::Source(range) => &self.source[range.clone()],
             Piece::Owned(text) => text,
         }
     }
@@ -231,27 +237,99 @@ impl<'de> Deserialize<'de> for TopLevel<'de> {
                     members: Vec::new(),
                 };
                 // A repeated key: the last one wins, as it does for [`parse_index`], so an
-                // earlier `manifests` is not read as a list at all.
-                let mut manifests: Option<&'de RawValue> = None;
+                // earlier `manifests` that is not a list is no error.
+                let mut manifests = Manifests::Absent;
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    let value: &'de RawValue = map.next_value()?;
                     if key == "manifests" {
-                        manifests = Some(value);
+                        manifests = map.next_value()?;
                     } else {
+                        let value: &'de RawValue = map.next_value()?;
                         top.members.retain(|(k, _)| *k != key);
                         top.members.push((key, value));
                     }
                 }
-                if let Some(raw) = manifests {
-                    let list: Option<Vec<&'de RawValue>> =
-                        serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
-                    top.manifests = list.unwrap_or_default();
-                }
+                top.manifests = match manifests {
+                    Manifests::Absent => Vec::new(),
+                    Manifests::List(list) => list,
+                    Manifests::NotAList(unexpected) => {
+                        return Err(de::Error::custom(format!(
+                            "invalid type: {unexpected}, expected a sequence"
+                        )));
+                    }
+                };
                 Ok(top)
             }
         }
         deserializer.deserialize_map(TopVisitor)
     }
+}
+
+/// The value of a `manifests` key, read in the same pass as the rest of the document (not kept
+/// raw and parsed again: that was half the time of a tag into a large index). `null` reads as
+/// an empty list, like [`parse_index`] reads it; a value of another type is an error only if no
+/// later `manifests` key replaces it.
+enum Manifests<'a> {
+    Absent,
+    List(Vec<&'a RawValue>),
+    NotAList(String),
+}
+
+impl<'de> Deserialize<'de> for Manifests<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ManifestsVisitor;
+        impl<'de> Visitor<'de> for ManifestsVisitor {
+            type Value = Manifests<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                    list.push(raw);
+                }
+                Ok(Manifests::List(list))
+            }
+
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Manifests::List(Vec::new()))
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<de::IgnoredAny, de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(not_a_list(de::Unexpected::Map))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(not_a_list(de::Unexpected::Bool(v)))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+                Ok(not_a_list(de::Unexpected::Signed(v)))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+                Ok(not_a_list(de::Unexpected::Unsigned(v)))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+                Ok(not_a_list(de::Unexpected::Float(v)))
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(not_a_list(de::Unexpected::Str(v)))
+            }
+        }
+        deserializer.deserialize_any(ManifestsVisitor)
+    }
+}
+
+fn not_a_list<'a>(unexpected: de::Unexpected<'_>) -> Manifests<'a> {
+    Manifests::NotAList(unexpected.to_string())
 }
 
 /// The ref name of an entry, read as [`parse_index`] reads it: of a key given twice (the entry's
