@@ -13,7 +13,7 @@ use oci_core::{
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::{create, fsio};
+use crate::{create, fsio, index_swap};
 
 /// Where the library keeps caches it can rebuild (the referrers index); other tools ignore it.
 pub const CACHE_DIR: &str = ".oci-layout-cache";
@@ -402,7 +402,13 @@ impl ImageDriver for DirLayout {
             source,
         })?;
         edit(&mut document)?;
-        self.replace_metadata(MetadataFile::Index, &mut |out| document.write_to(out))
+        index_swap::replace_index(
+            &self.root,
+            &self.root.join(CACHE_DIR),
+            self.durable(),
+            MetadataFile::Index.mode(),
+            &mut |out| document.write_to(out),
+        )
     }
 
     fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {

@@ -528,6 +528,8 @@ fn a_cache_directory_that_leads_outside_is_not_used() {
     let outside = tmp.path().join("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("referrers.json"), b"{}").unwrap();
+    // The tag left a cache directory (holding the previous index); a link takes its place.
+    fs::remove_dir_all(layout.root().join(CACHE_DIR)).unwrap();
     std::os::unix::fs::symlink(&outside, layout.root().join(CACHE_DIR)).unwrap();
     assert!(matches!(
         err(layout.read_cache("referrers.json")),

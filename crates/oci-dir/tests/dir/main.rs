@@ -12,6 +12,7 @@ mod common;
 mod conformance;
 mod create;
 mod hostile;
+mod index_file;
 mod integrity;
 mod seed;
 mod store;
