@@ -11,6 +11,9 @@ pub const IMAGE_LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
 /// Name of the blob directory.
 pub const BLOBS_DIR: &str = "blobs";
+/// Where this library keeps what it can rebuild or do without (the referrers index, the
+/// previous `index.json`); other tools ignore it, and archive readers skip it silently.
+pub const CACHE_DIR: &str = ".oci-layout-cache";
 
 /// One file of a layout. Drivers take this instead of a free-form path, so no caller can name
 /// a file outside the layout: a blob path is always built from a validated [`Digest`].

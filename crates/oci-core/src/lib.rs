@@ -48,7 +48,7 @@ pub mod walk;
 
 pub use driver::{BlobWriter, ImageDriver, MetadataFile, StrayFile, StrayKind, check_commit};
 pub use error::{Error, Result};
-pub use layout_file::{BLOBS_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile};
+pub use layout_file::{BLOBS_DIR, CACHE_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile};
 pub use ref_name::{REF_NAME_ANNOTATION, is_valid_ref_name, validate_ref_name};
 pub use store::{ContentStore, CopyReport, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, copy_image};
 pub use stream::copy_stream;

@@ -15,8 +15,7 @@ use oci_core::{
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
 use crate::{create, fsio, index_swap};
 
-/// Where the library keeps caches it can rebuild (the referrers index); other tools ignore it.
-pub const CACHE_DIR: &str = ".oci-layout-cache";
+pub use oci_core::CACHE_DIR;
 
 /// Whether writes wait for the disk.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -1,6 +1,8 @@
 //! What a tar entry's name means in a layout, and which names are refused.
 
-use oci_core::{Algorithm, BLOBS_DIR, Digest, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile};
+use oci_core::{
+    Algorithm, BLOBS_DIR, CACHE_DIR, Digest, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile,
+};
 
 /// Top-level files that producers put beside a layout (`docker save` writes both).
 const KNOWN_EXTRAS: [&str; 2] = ["manifest.json", "repositories"];
@@ -75,6 +77,8 @@ pub fn classify(raw: &[u8]) -> Result<EntryName, NameError> {
             reason: "expected blobs/<algorithm>/<encoded>".into(),
         }),
         [file] if KNOWN_EXTRAS.contains(file) => Ok(EntryName::KnownExtra(name.to_owned())),
+        // A tar of a layout directory made by another tool carries this library's caches.
+        [dir, ..] if *dir == CACHE_DIR => Ok(EntryName::KnownExtra(name.to_owned())),
         _ => Ok(EntryName::Unknown(name.to_owned())),
     }
 }

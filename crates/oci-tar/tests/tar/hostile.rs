@@ -101,11 +101,12 @@ impl Sandbox {
                 path.display()
             );
         }
-        // The target holds a layout and nothing else: no links, no devices, no strays.
+        // The target holds a layout (and the cache unpack's index update leaves) and nothing
+        // else: no links, no devices, no strays.
         for (path, kind) in snapshot(&self.target()) {
             let top = path.components().next().unwrap().as_os_str().to_owned();
             assert!(
-                ["blobs", "index.json", "oci-layout"]
+                ["blobs", "index.json", "oci-layout", oci_core::CACHE_DIR]
                     .iter()
                     .any(|t| top == *t),
                 "unexpected {} in the target",

@@ -202,7 +202,10 @@ fn producer_variations_are_accepted() {
         .dir("./blobs/sha256/")
         .dir("blobs/sha512")
         .file("manifest.json", b"[]")
-        .file("repositories", b"{}");
+        .file("repositories", b"{}")
+        // A tar of a directory this library updated carries its cache.
+        .dir("./.oci-layout-cache/")
+        .file("./.oci-layout-cache/index.json.spare", b"{}");
     // `./` prefixes on layout files.
     tar.file("./oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
     tar.file(
