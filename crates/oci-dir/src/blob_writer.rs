@@ -11,7 +11,7 @@ use oci_core::{Algorithm, BlobWriter, Digest, Error, Result, check_commit};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::fsio::sync_dir;
-use crate::pipeline::{CHUNK_SIZE, Pipeline};
+use crate::pipeline::{CHUNK_SIZE, Chunk, Pipeline};
 
 /// Prefix of named temporary files: what gc and fsck recognise as debris of an interrupted
 /// write. Anonymous (`O_TMPFILE`) temporaries leave nothing behind at all.
@@ -40,6 +40,24 @@ impl TempFile {
             .tempfile_in(dir)
             .map(TempFile::Named)
             .map_err(|e| Error::io(dir, e))
+    }
+
+    /// A second handle on the file, opened with `O_DIRECT`; `None` where the filesystem does
+    /// not take it.
+    fn open_direct(&self) -> Option<File> {
+        let flags = OFlags::WRONLY | OFlags::DIRECT | OFlags::CLOEXEC;
+        let fd = match self {
+            // An O_TMPFILE (made without O_EXCL) can be opened again through /proc.
+            TempFile::Anonymous(file) => rustix::fs::open(
+                format!("/proc/self/fd/{}", file.as_raw_fd()).as_str(),
+                flags,
+                Mode::empty(),
+            ),
+            TempFile::Named(named) => {
+                rustix::fs::open(named.path(), flags | OFlags::NOFOLLOW, Mode::empty())
+            }
+        };
+        fd.ok().map(File::from)
     }
 
     fn file(&mut self) -> &mut File {
@@ -142,8 +160,8 @@ pub struct DirBlobWriter {
     /// Until the pipeline starts.
     hasher: Option<Hasher>,
     pipeline: Option<Pipeline>,
-    /// Always [`CHUNK_SIZE`] long; the first `filled` bytes are content.
-    chunk: Vec<u8>,
+    /// The first `filled` bytes are content.
+    chunk: Chunk,
     filled: usize,
     written: u64,
     durable: bool,
@@ -158,7 +176,7 @@ impl DirBlobWriter {
             algorithm,
             hasher: Some(algorithm.hasher()),
             pipeline: None,
-            chunk: vec![0; CHUNK_SIZE],
+            chunk: Chunk::new(),
             filled: 0,
             written: 0,
             durable,
@@ -173,20 +191,13 @@ impl DirBlobWriter {
                 .take()
                 .expect("the hasher is here until the pipeline starts");
             let file = self.temp.file().try_clone()?;
-            self.pipeline = Some(Pipeline::start(hasher, file, self.durable)?);
+            let direct = self.temp.open_direct();
+            self.pipeline = Some(Pipeline::start(hasher, file, direct, self.durable)?);
         }
         let pipeline = self.pipeline.as_mut().expect("started above");
-        let chunk = std::mem::replace(&mut self.chunk, pipeline.spare_buffer());
-        self.filled = 0;
-        pipeline.send(chunk)
-    }
-
-    /// The chunk's content, taken for the last send.
-    fn take_content(&mut self) -> Vec<u8> {
-        let mut chunk = std::mem::take(&mut self.chunk);
-        chunk.truncate(self.filled);
-        self.filled = 0;
-        chunk
+        let chunk = std::mem::replace(&mut self.chunk, pipeline.spare_chunk());
+        let len = std::mem::take(&mut self.filled);
+        pipeline.send(chunk, len)
     }
 
     /// Hashes and writes what is left; returns the finished hasher.
@@ -194,7 +205,8 @@ impl DirBlobWriter {
         match self.pipeline.take() {
             Some(mut pipeline) => {
                 if self.filled > 0 {
-                    pipeline.send(self.take_content())?;
+                    let chunk = std::mem::replace(&mut self.chunk, pipeline.spare_chunk());
+                    pipeline.send(chunk, std::mem::take(&mut self.filled))?;
                 }
                 pipeline.finish()
             }
@@ -203,9 +215,9 @@ impl DirBlobWriter {
                     .hasher
                     .take()
                     .expect("no pipeline, so the hasher is here");
-                let content = self.take_content();
-                hasher.update(&content);
-                self.temp.file().write_all(&content)?;
+                let content = &self.chunk[..self.filled];
+                hasher.update(content);
+                self.temp.file().write_all(content)?;
                 Ok(hasher)
             }
         }

@@ -289,15 +289,24 @@ proptest! {
 }
 
 /// Blobs of several chunks, written in odd-sized pieces, go through the hashing and writing
-/// threads; what is published must be exactly what was written.
+/// threads (with `O_DIRECT` where the filesystem takes it, the unaligned tail through the page
+/// cache); what is published must be exactly what was written. Lengths: an unaligned tail, a
+/// tail under one block, a block-aligned tail, and whole chunks only.
 #[test]
 fn multi_chunk_blobs_round_trip() {
+    let lengths = [
+        (9u32 << 20) + 12_345,
+        (1 << 20) + 100,
+        (2 << 20) + 8192,
+        3 << 20,
+    ];
     for options in [DirOptions::default(), relaxed()] {
         let (_tmp, layout) = new_layout_with(options);
-        for algorithm in Algorithm::ALL {
-            let content: Vec<u8> = (0..(9u32 << 20) + 12_345)
-                .map(|i| (i * 31 % 251) as u8)
-                .collect();
+        for (algorithm, len) in Algorithm::ALL
+            .into_iter()
+            .flat_map(|a| lengths.map(|l| (a, l)))
+        {
+            let content: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
             let mut writer = layout.begin_blob(algorithm).unwrap();
             for piece in content.chunks(777_777) {
                 writer.write_all(piece).unwrap();
