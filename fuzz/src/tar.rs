@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use oci_core::gc::{GcOptions, gc};
 use oci_core::{
-    BLOBS_DIR, Digest, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver, LayoutFile, index, seed,
+    BLOBS_DIR, CACHE_DIR, Digest, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver, LayoutFile, index,
+    seed,
 };
 use oci_dir::{DirLayout, DirOptions, Durability};
 use oci_tar::{ExpansionLimit, TarArchive};
@@ -151,8 +152,8 @@ fn unpack_into_sandbox(data: &[u8], archive: Option<&TarArchive>) {
     }
 }
 
-/// Only `oci-layout`, `index.json` and `blobs/<alg>/<encoded>` whose content hashes to its
-/// name; no links, no debris.
+/// Only `oci-layout`, `index.json`, `blobs/<alg>/<encoded>` whose content hashes to its
+/// name, and the cache's spare index; no links, no debris.
 fn check_tree(root: &Path) {
     for entry in fs::read_dir(root).expect("listing the layout") {
         let entry = entry.expect("a layout entry");
@@ -163,6 +164,15 @@ fn check_tree(root: &Path) {
             BLOBS_DIR => {
                 assert!(kind.is_dir(), "{name} is not a directory");
                 check_blobs(&entry.path());
+            }
+            // The previous index, which unpack's index update keeps for the next one.
+            CACHE_DIR => {
+                assert!(kind.is_dir(), "{name} is not a directory");
+                for cached in fs::read_dir(entry.path()).expect("listing the cache") {
+                    let cached = cached.expect("a cache entry");
+                    assert_eq!(cached.file_name(), "index.json.spare");
+                    assert!(cached.file_type().expect("an entry type").is_file());
+                }
             }
             _ => panic!("unexpected {name:?} in the unpacked layout"),
         }
