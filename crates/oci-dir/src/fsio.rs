@@ -83,6 +83,36 @@ pub fn classify(path: &Path, digest: Option<Digest>, err: io::Error) -> Error {
     }
 }
 
+/// A `.tmp-*` file in `dir` with mode `mode`, holding what `write` writes (through a 256 KiB
+/// buffer) and synced when `durable`: the new version of a file about to replace another.
+pub fn write_temp(
+    dir: &Path,
+    mode: u32,
+    durable: bool,
+    write: &mut dyn FnMut(&mut dyn io::Write) -> io::Result<()>,
+) -> Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let temp = tempfile::Builder::new()
+        .prefix(crate::TEMP_PREFIX)
+        .permissions(fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(dir, e))?;
+    let mut out = io::BufWriter::with_capacity(256 << 10, temp);
+    write(&mut out)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io(out.get_ref().path(), e))?;
+    let temp = out
+        .into_inner()
+        .map_err(|e| Error::io(dir, e.into_error()))?;
+    if durable {
+        temp.as_file()
+            .sync_all()
+            .map_err(|e| Error::io(temp.path(), e))?;
+    }
+    Ok(temp)
+}
+
 /// Flushes a directory's entries (a created, renamed or removed name) to disk.
 pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)

@@ -18,14 +18,13 @@
 //! fresh temp file as before, and the old index becomes the spare when it can.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use oci_core::{Error, Result};
 use rustix::fs::{CWD, OFlags, RenameFlags};
 
-use crate::blob_writer::TEMP_PREFIX;
 use crate::fsio;
 
 /// The previous `index.json`, kept inside the cache directory for reuse.
@@ -69,24 +68,7 @@ pub fn replace_index(
             }
         }
         None => {
-            let temp = tempfile::Builder::new()
-                .prefix(TEMP_PREFIX)
-                .permissions(fs::Permissions::from_mode(mode))
-                .tempfile_in(root)
-                .map_err(|e| Error::io(root, e))?;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, temp);
-            write(&mut out)
-                .and_then(|()| out.flush())
-                .map_err(|e| Error::io(out.get_ref().path(), e))?;
-            let temp = out
-                .into_inner()
-                .map_err(|e| Error::io(root, e.into_error()))?;
-            if durable {
-                temp.as_file()
-                    .sync_all()
-                    .map_err(|e| Error::io(temp.path(), e))?;
-            }
-            let temp = temp.into_temp_path();
+            let temp = fsio::write_temp(root, mode, durable, write)?.into_temp_path();
             match exchange(&temp, &index) {
                 // The temp name now holds the old index.
                 Ok(()) => keep_as_spare(temp, cache, spare.as_deref()),

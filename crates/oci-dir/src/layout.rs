@@ -181,23 +181,7 @@ impl DirLayout {
         write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
     ) -> Result<()> {
         let target = self.path_of(file.as_layout_file());
-        let temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(file.mode()))
-            .tempfile_in(&self.root)
-            .map_err(|e| Error::io(&self.root, e))?;
-        let mut out = io::BufWriter::with_capacity(256 << 10, temp);
-        write(&mut out)
-            .and_then(|()| out.flush())
-            .map_err(|e| Error::io(out.get_ref().path(), e))?;
-        let temp = out
-            .into_inner()
-            .map_err(|e| Error::io(&self.root, e.into_error()))?;
-        if self.durable() {
-            temp.as_file()
-                .sync_all()
-                .map_err(|e| Error::io(temp.path(), e))?;
-        }
+        let temp = fsio::write_temp(&self.root, file.mode(), self.durable(), write)?;
         temp.persist(&target)
             .map_err(|e| Error::io(&target, e.error))?;
         if self.durable() {
