@@ -87,6 +87,7 @@ pub fn index_ops(data: &[u8]) {
             }
         }
         assert_eq!(idx.manifests(), &model, "index and model diverged");
+        document = through_record(document);
     }
     round_trip(&idx);
     let edited = document.to_index().expect("an edited document re-parses");
@@ -115,6 +116,20 @@ fn put(
         assert_eq!(index::resolve_ref(idx, name), Some(&descriptor));
     }
     model.push(descriptor);
+}
+
+/// `document` written with its record, and read back through the record, as the directory
+/// driver's next edit reads it: the same text comes out again.
+fn through_record(document: IndexDocument) -> IndexDocument {
+    let mut text = Vec::new();
+    let record = document
+        .write_recorded(&mut text)
+        .expect("writing to memory");
+    assert_eq!(text, document.to_bytes(), "write_recorded wrote other text");
+    let reread = IndexDocument::parse_recorded(text.clone(), Some(&record))
+        .unwrap_or_else(|e| panic!("recorded text does not re-read: {e}"));
+    assert_eq!(reread.to_bytes(), text, "the record gave another document");
+    reread
 }
 
 /// The canonical bytes re-parse to the same index, and are a fixed point.

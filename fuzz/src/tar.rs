@@ -153,7 +153,7 @@ fn unpack_into_sandbox(data: &[u8], archive: Option<&TarArchive>) {
 }
 
 /// Only `oci-layout`, `index.json`, `blobs/<alg>/<encoded>` whose content hashes to its
-/// name, and the cache's spare index; no links, no debris.
+/// name, and the cache's spare index and index record; no links, no debris.
 fn check_tree(root: &Path) {
     for entry in fs::read_dir(root).expect("listing the layout") {
         let entry = entry.expect("a layout entry");
@@ -165,12 +165,17 @@ fn check_tree(root: &Path) {
                 assert!(kind.is_dir(), "{name} is not a directory");
                 check_blobs(&entry.path());
             }
-            // The previous index, which unpack's index update keeps for the next one.
+            // The previous index and the record of the current one, which unpack's index
+            // update keeps for the next one.
             CACHE_DIR => {
                 assert!(kind.is_dir(), "{name} is not a directory");
                 for cached in fs::read_dir(entry.path()).expect("listing the cache") {
                     let cached = cached.expect("a cache entry");
-                    assert_eq!(cached.file_name(), "index.json.spare");
+                    let name = cached.file_name();
+                    assert!(
+                        name == "index.json.spare" || name == "index.json.outline",
+                        "unexpected {name:?} in the cache"
+                    );
                     assert!(cached.file_type().expect("an entry type").is_file());
                 }
             }

@@ -695,6 +695,42 @@ fn index_document_reads_the_last_of_repeated_keys_in_an_entry() {
 }
 
 #[test]
+fn index_document_removes_a_name_from_a_large_index() {
+    // Large enough to be parsed on two threads, with the name in every spelling the search
+    // must find: plain, escaped, as another annotation's value (a decoy), in an entry an edit
+    // wrote, and in pretty-printed entries.
+    let mut entries = Vec::new();
+    for i in 0..3000 {
+        let (name, other) = match i % 500 {
+            7 => (r#""t3""#.to_owned(), "x"),
+            8 => (r#""\u0074\u0033""#.to_owned(), "x"),
+            9 => (r#""t4""#.to_owned(), "t3"),
+            _ => (format!(r#""n{i}""#), "x"),
+        };
+        entries.push(format!(
+            r#"{{ "annotations": {{"{REF_NAME_ANNOTATION}": {name}, "other": "{other}", "{TEST_ID}": "{i}"}},
+              "digest": "{d}", "mediaType": "{MANIFEST}", "size": 1 }}"#,
+            d = digest_of(&i.to_string())
+        ));
+    }
+    let text = format!(r#"{{"manifests": [{}]}}"#, entries.join(",\n  "));
+    let mut doc = document(&text);
+    assert_eq!(doc.len(), 3000);
+    assert_eq!(doc.remove_ref("t3").unwrap(), 12);
+    doc.put(&entry("new", Some("t3"))).unwrap();
+    assert_eq!(doc.remove_ref("t4").unwrap(), 6);
+    let left = doc.to_index().unwrap();
+    assert_eq!(left.manifests().len(), 3000 - 12 - 6 + 1);
+    let named_t3: Vec<_> = summary(&left)
+        .into_iter()
+        .filter(|(name, _)| name.as_deref() == Some("t3"))
+        .collect();
+    assert_eq!(named_t3, owned(&[(Some("t3"), "new")]));
+    assert_eq!(doc.remove_ref("t3").unwrap(), 1);
+    assert_eq!(doc.len(), 3000 - 12 - 6);
+}
+
+#[test]
 fn index_document_remove_ref_of_an_unparseable_entry_is_an_error() {
     // The entry holds the name's text but its annotations are not strings: it cannot be told
     // apart, so nothing is removed and the edit fails.

@@ -2,12 +2,14 @@
 //! component, only regular files opened, and fsync of files and directories on demand.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_core::{Digest, Error, Result};
 use rustix::fs::OFlags;
+
+use crate::read_buffer::ReadBuffer;
 
 /// Opens an existing regular file for reading without following a symlink at `path` and
 /// without blocking on a FIFO; anything that is not a regular file is refused.
@@ -26,18 +28,16 @@ pub fn open_regular(path: &Path, digest: Option<Digest>) -> Result<File> {
 }
 
 /// Reads a whole regular file (as [`open_regular`] opens it) of at most `limit` bytes, into a
-/// buffer sized once from its length: a multi-MiB `index.json` read by doubling a buffer
-/// spent more time in page faults and copies than in parsing.
-pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
-    let file = open_regular(path, None)?;
+/// buffer sized once from its length (a multi-MiB `index.json` read by doubling a buffer
+/// spent more time in page faults and copies than in parsing), on huge pages when large.
+pub fn read_regular(path: &Path, limit: u64) -> Result<ReadBuffer> {
+    let mut file = open_regular(path, None)?;
     let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     if len > limit {
         return Err(over_limit(path, limit));
     }
-    // One byte over the length: a file that grew meanwhile is still read whole, and checked.
-    let mut bytes = Vec::with_capacity(len as usize + 1);
-    file.take(limit + 1)
-        .read_to_end(&mut bytes)
+    // A byte over the limit is read, so a file that grew past it meanwhile is refused too.
+    let bytes = ReadBuffer::read_to_end(&mut file, len as usize, limit.saturating_add(1))
         .map_err(|e| Error::io(path, e))?;
     if bytes.len() as u64 > limit {
         return Err(over_limit(path, limit));

@@ -13,7 +13,7 @@ use oci_core::{
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::{create, fsio, index_swap};
+use crate::{create, fsio, index_record, index_swap};
 
 pub use oci_core::CACHE_DIR;
 
@@ -379,19 +379,30 @@ impl ImageDriver for DirLayout {
     fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
         let _lock = self.lock()?;
         let path = self.path_of(LayoutFile::Index);
+        let cache = self.root.join(CACHE_DIR);
         let bytes = fsio::read_regular(&path, oci_core::MAX_INDEX_SIZE)?;
-        let mut document = IndexDocument::parse(bytes).map_err(|source| Error::Json {
-            path: path.clone(),
-            source,
-        })?;
+        let record = index_record::read(&self.root, &cache);
+        let mut document =
+            IndexDocument::parse_recorded(bytes, record.as_deref()).map_err(|source| {
+                Error::Json {
+                    path: path.clone(),
+                    source,
+                }
+            })?;
         edit(&mut document)?;
+        let mut record = Vec::new();
         index_swap::replace_index(
             &self.root,
-            &self.root.join(CACHE_DIR),
+            &cache,
             self.durable(),
             MetadataFile::Index.mode(),
-            &mut |out| document.write_to(out),
-        )
+            &mut |out| {
+                record = document.write_recorded(out)?;
+                Ok(())
+            },
+        )?;
+        index_record::write(&self.root, &cache, MetadataFile::Index.mode(), &record);
+        Ok(())
     }
 
     fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {

@@ -41,9 +41,11 @@
 mod blob_writer;
 mod create;
 mod fsio;
+mod index_record;
 mod index_swap;
 mod layout;
 mod pipeline;
+mod read_buffer;
 
 pub use blob_writer::{DirBlobWriter, TEMP_PREFIX};
 pub use create::STAGING_MARKER;

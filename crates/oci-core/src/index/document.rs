@@ -12,12 +12,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::io::{self, Write};
 use std::ops::Range;
+use std::sync::Arc;
 
+use memchr::memmem;
 use oci_spec::image::{Descriptor, ImageIndex, MediaType, SCHEMA_VERSION};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
+use super::outline::{self, Outline, Recorder};
 use super::{parse_index, to_canonical_json};
 use crate::ref_name::REF_NAME_ANNOTATION;
 
@@ -25,19 +28,21 @@ use crate::ref_name::REF_NAME_ANNOTATION;
 /// [`IndexDocument::to_bytes`].
 #[derive(Clone)]
 pub struct IndexDocument {
-    /// The text parsed; entries and members point into it.
-    source: String,
+    /// The text parsed, in memory its reader chose; entries and members point into it. Shared,
+    /// so a clone does not copy it.
+    source: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    /// Entries written by edits, one after another. A [`Span`] past the end of the source is
+    /// in here.
+    written: Vec<u8>,
     /// Top-level members other than `manifests`, by key (so written sorted).
-    members: BTreeMap<String, Piece>,
-    entries: Vec<Piece>,
+    members: BTreeMap<String, Span>,
+    entries: Vec<Span>,
 }
 
-/// JSON text: a range of the source, or written by an edit.
-#[derive(Clone, Debug)]
-enum Piece {
-    Source(Range<usize>),
-    Owned(String),
-}
+/// Where a piece of JSON text is: a range of the source, or, from the source's length on, of
+/// the text written by edits. One plain range per entry, so the list the parse finds is kept
+/// as it is.
+type Span = Range<usize>;
 
 impl IndexDocument {
     /// Parses `index.json` as leniently as [`parse_index`]: `"manifests": null` or no
@@ -46,36 +51,36 @@ impl IndexDocument {
     /// object; what is inside an entry is checked only when an edit looks at it. Checking all
     /// of them would cost more than the rest of a tag (fsck checks them all).
     pub fn parse(bytes: Vec<u8>) -> serde_json::Result<IndexDocument> {
-        // Checked as UTF-8 once, here: every entry is then a plain slice of it.
-        let source = String::from_utf8(bytes).map_err(|e| {
-            de::Error::custom(format!(
-                "not UTF-8 at byte {}",
-                e.utf8_error().valid_up_to()
-            ))
-        })?;
-        let top = serde_json::from_str::<TopLevel<'_>>(&source)?;
-        let range_of = |raw: &RawValue| {
-            let start = raw.get().as_ptr() as usize - source.as_ptr() as usize;
-            Piece::Source(start..start + raw.get().len())
+        IndexDocument::parse_from(bytes)
+    }
+
+    /// [`IndexDocument::parse`] of text held in any memory: a reader of a large index can give
+    /// a buffer that is cheaper to fill than a `Vec` (the directory driver uses huge pages).
+    pub fn parse_from(
+        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
+    ) -> serde_json::Result<IndexDocument> {
+        IndexDocument::parse_recorded(bytes, None)
+    }
+
+    /// [`IndexDocument::parse_from`], except that when `record` is what
+    /// [`IndexDocument::write_recorded`] gave for exactly these bytes, the places of the
+    /// entries are taken from it instead of a parse: the text was checked before it was
+    /// written. A record for any other text, or a damaged one, is ignored.
+    pub fn parse_recorded(
+        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
+        record: Option<&[u8]>,
+    ) -> serde_json::Result<IndexDocument> {
+        let source: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes);
+        let text = (*source).as_ref();
+        let outline = match record.and_then(|record| outline::from_record(record, text)) {
+            Some(outline) => outline,
+            None => outline_by_serde(text)?,
         };
-        let mut entries = Vec::with_capacity(top.manifests.len());
-        for raw in &top.manifests {
-            if !raw.get().starts_with('{') {
-                return Err(de::Error::custom(format!(
-                    "an entry of manifests is not an object: {}",
-                    abbreviated(raw.get())
-                )));
-            }
-            entries.push(range_of(raw));
-        }
-        let members = top
-            .members
-            .iter()
-            .map(|(key, raw)| (key.clone().into_owned(), range_of(raw)))
-            .collect();
+        let members = outline.members.into_iter().collect();
         let document = IndexDocument {
             members,
             entries: Vec::new(),
+            written: Vec::new(),
             source,
         };
         // The members other than the entries are few and small: checked as parse_index checks
@@ -83,7 +88,7 @@ impl IndexDocument {
         // for what lies outside its entries.
         parse_index(&document.to_bytes())?;
         Ok(IndexDocument {
-            entries,
+            entries: outline.entries,
             ..document
         })
     }
@@ -110,25 +115,33 @@ impl IndexDocument {
             self.remove_ref(name)?;
         }
         let json = to_canonical_json(descriptor)?;
-        // Serialised from a Rust value, so UTF-8.
-        let json = String::from_utf8(json).map_err(de::Error::custom)?;
-        self.entries.push(Piece::Owned(json));
+        let start = self.source_text().len() + self.written.len();
+        self.written.extend_from_slice(&json);
+        self.entries.push(start..start + json.len());
         Ok(())
     }
 
     /// Removes every entry named `name`; returns how many went. An entry that can hold the
     /// name but does not parse is an error: it cannot be told apart.
     pub fn remove_ref(&mut self, name: &str) -> serde_json::Result<usize> {
+        // Without a backslash, a string is its literal text: an entry whose text holds neither
+        // `"name"` nor a backslash cannot carry the name, and is not parsed. Both are looked for
+        // in the whole source at once (per entry, the searches' setup cost more than the
+        // search), then each entry asks whether the next hit falls inside it.
         let quoted = format!("\"{name}\"");
+        let quoted = memmem::Finder::new(quoted.as_bytes());
+        let source = self.source_text();
+        let mut next_quoted = NextHit::new(|from| quoted.find(&source[from..]));
+        let mut next_backslash = NextHit::new(|from| memchr::memchr(b'\\', &source[from..]));
         let mut named = Vec::with_capacity(self.entries.len());
-        for piece in &self.entries {
-            let text = self.text(piece);
-            // Without a backslash, a string is its literal text: an entry whose text does not
-            // hold `"name"` cannot carry it, and is not parsed.
-            named.push(
-                (text.contains('\\') || text.contains(&quoted))
-                    && entry_ref_name(text)?.as_deref() == Some(name),
-            );
+        for span in &self.entries {
+            let candidate = if span.end <= source.len() {
+                next_quoted.before(span) || next_backslash.before(span)
+            } else {
+                let text = self.text(span);
+                quoted.find(text).is_some() || memchr::memchr(b'\\', text).is_some()
+            };
+            named.push(candidate && entry_ref_name(self.text(span))?.as_deref() == Some(name));
         }
         let mut named = named.into_iter();
         let before = self.entries.len();
@@ -156,7 +169,14 @@ impl IndexDocument {
     /// type set, compact between entries; each entry as it was read, or canonical if an edit
     /// wrote it.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.source.len() + 256);
+        // Sized from the pieces: the source may be much larger (parse writes only the members).
+        let entries: usize = self.entries.iter().map(|span| span.len() + 1).sum();
+        let members: usize = self
+            .members
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 4)
+            .sum();
+        let mut out = Vec::with_capacity(entries + members + 128);
         // Writing to a Vec cannot fail.
         let _ = self.write_to(&mut out);
         out
@@ -165,43 +185,53 @@ impl IndexDocument {
     /// Writes [`IndexDocument::to_bytes`] to `out` without building it in memory first (a
     /// large index is then not held twice).
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
+        self.write(Recorder::new(out, false)).map(drop)
+    }
+
+    /// [`IndexDocument::write_to`], and a record of where the parts of what was written lie,
+    /// for [`IndexDocument::parse_recorded`] of that text. The record is a few bytes per
+    /// entry; keep it beside the text.
+    pub fn write_recorded(&self, out: &mut dyn Write) -> io::Result<Vec<u8>> {
+        self.write(Recorder::new(out, true))
+    }
+
+    fn write(&self, mut out: Recorder<'_>) -> io::Result<Vec<u8>> {
         let media_type = format!("\"{}\"", MediaType::ImageIndex);
         let schema_version = SCHEMA_VERSION.to_string();
-        let mut members: BTreeMap<&str, &str> = self
+        let mut members: BTreeMap<&str, &[u8]> = self
             .members
             .iter()
-            .map(|(key, piece)| (key.as_str(), self.text(piece)))
+            .map(|(key, span)| (key.as_str(), self.text(span)))
             .collect();
-        members.insert("mediaType", &media_type);
-        members.insert("schemaVersion", &schema_version);
-        members.insert("manifests", "");
+        members.insert("mediaType", media_type.as_bytes());
+        members.insert("schemaVersion", schema_version.as_bytes());
+        members.insert("manifests", b"");
         out.write_all(b"{")?;
         for (i, (key, text)) in members.into_iter().enumerate() {
             if i > 0 {
                 out.write_all(b",")?;
             }
-            serde_json::to_writer(&mut *out, key)?;
+            serde_json::to_writer(&mut out, key)?;
             out.write_all(b":")?;
-            if key != "manifests" {
-                out.write_all(text.as_bytes())?;
-                continue;
+            if key == "manifests" {
+                out.entries(self.entries.iter().map(|span| self.text(span)))?;
+            } else {
+                out.member(key, text)?;
             }
-            out.write_all(b"[")?;
-            for (j, piece) in self.entries.iter().enumerate() {
-                if j > 0 {
-                    out.write_all(b",")?;
-                }
-                out.write_all(self.text(piece).as_bytes())?;
-            }
-            out.write_all(b"]")?;
         }
-        out.write_all(b"}")
+        out.write_all(b"}")?;
+        Ok(out.finish())
     }
 
-    fn text<'a>(&'a self, piece: &'a Piece) -> &'a str {
-        match piece {
-            Piece::Source(range) => &self.source[range.clone()],
-            Piece::Owned(text) => text,
+    fn source_text(&self) -> &[u8] {
+        (*self.source).as_ref()
+    }
+
+    fn text(&self, span: &Span) -> &[u8] {
+        let source = self.source_text();
+        match span.start.checked_sub(source.len()) {
+            None => &source[span.clone()],
+            Some(start) => &self.written[start..start + span.len()],
         }
     }
 }
@@ -213,6 +243,60 @@ impl fmt::Debug for IndexDocument {
             .field("members", &self.members.keys().collect::<Vec<_>>())
             .finish()
     }
+}
+
+/// The next place a search hits the source, for spans asked about in order.
+struct NextHit<F> {
+    search: F,
+    /// Where the last search started, and the hit it found (`usize::MAX`: none).
+    from: usize,
+    at: usize,
+}
+
+impl<F: FnMut(usize) -> Option<usize>> NextHit<F> {
+    fn new(search: F) -> Self {
+        NextHit {
+            search,
+            from: usize::MAX,
+            at: usize::MAX,
+        }
+    }
+
+    /// Whether the search hits `span`: searched again only when the last hit lies before it
+    /// (or the spans went backwards).
+    fn before(&mut self, span: &Span) -> bool {
+        if span.start < self.from || (self.at < span.start) {
+            self.from = span.start;
+            self.at = (self.search)(span.start).map_or(usize::MAX, |i| span.start + i);
+        }
+        self.at < span.end
+    }
+}
+
+/// Where the members and entries of `text` lie, found by serde_json in one pass on this
+/// thread: what [`two_thread_parse::outline`] declines, and the errors.
+pub(super) fn outline_by_serde(text: &[u8]) -> serde_json::Result<Outline> {
+    let top = serde_json::from_slice::<TopLevel<'_>>(text)?;
+    let range_of = |raw: &RawValue| {
+        let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+        start..start + raw.get().len()
+    };
+    let mut entries = Vec::with_capacity(top.manifests.len());
+    for raw in &top.manifests {
+        if !raw.get().starts_with('{') {
+            return Err(de::Error::custom(format!(
+                "an entry of manifests is not an object: {}",
+                abbreviated(raw.get())
+            )));
+        }
+        entries.push(range_of(raw));
+    }
+    let members = top
+        .members
+        .iter()
+        .map(|(key, raw)| (key.clone().into_owned(), range_of(raw)))
+        .collect();
+    Ok(Outline { members, entries })
 }
 
 /// The top level of `index.json`, borrowing from the bytes.
@@ -334,8 +418,8 @@ fn not_a_list<'a>(unexpected: de::Unexpected<'_>) -> Manifests<'a> {
 
 /// The ref name of an entry, read as [`parse_index`] reads it: of a key given twice (the entry's
 /// `annotations`, or the name inside them) the last one counts, and the others are not read.
-fn entry_ref_name(text: &str) -> serde_json::Result<Option<String>> {
-    let entry: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_str(text)?;
+fn entry_ref_name(text: &[u8]) -> serde_json::Result<Option<String>> {
+    let entry: HashMap<Cow<'_, str>, &RawValue> = serde_json::from_slice(text)?;
     let Some(annotations) = entry.get("annotations") else {
         return Ok(None);
     };
@@ -347,8 +431,8 @@ fn entry_ref_name(text: &str) -> serde_json::Result<Option<String>> {
         .transpose()
 }
 
-fn parse_entry(text: &str) -> serde_json::Result<Descriptor> {
-    let mut value: serde_json::Value = serde_json::from_str(text)?;
+fn parse_entry(text: &[u8]) -> serde_json::Result<Descriptor> {
+    let mut value: serde_json::Value = serde_json::from_slice(text)?;
     super::platform_keys(&mut value, super::PlatformKeys::FromSpec);
     serde_json::from_value(value)
 }

@@ -4,6 +4,7 @@
 use oci_spec::image::{Descriptor, ImageIndex, MediaType, SCHEMA_VERSION};
 
 mod document;
+mod outline;
 pub use document::IndexDocument;
 
 use crate::ref_name::REF_NAME_ANNOTATION;
