@@ -1,6 +1,7 @@
 //! The record of where the parts of `index.json` lie (see
 //! [`IndexDocument::write_recorded`](oci_core::index::IndexDocument::write_recorded)), kept in
-//! the cache directory: read before an edit, rewritten after it.
+//! the cache directory: read before an edit (as any cache is, `DirLayout::read_cache`),
+//! rewritten after it.
 //!
 //! It is a cache in the full sense: missing, stale or damaged, it is ignored and the index is
 //! parsed, so it is neither synced nor replaced atomically. It is overwritten in place (a
@@ -8,7 +9,6 @@
 //! write fails the record's own hash.
 
 use std::fs::OpenOptions;
-use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -18,18 +18,6 @@ use crate::fsio;
 
 /// The record's name in the cache directory.
 pub const INDEX_RECORD: &str = "index.json.outline";
-
-/// The record in `cache`, if it is a regular file inside the layout at `root`; `None` for
-/// anything else.
-pub fn read(root: &Path, cache: &Path) -> Option<Vec<u8>> {
-    fsio::ensure_within(root, cache).ok()?;
-    let file = fsio::open_regular(&cache.join(INDEX_RECORD), None).ok()?;
-    let mut record = Vec::with_capacity(usize::try_from(file.metadata().ok()?.len()).ok()?);
-    file.take(oci_core::MAX_INDEX_SIZE)
-        .read_to_end(&mut record)
-        .ok()?;
-    Some(record)
-}
 
 /// Overwrites the record in `cache` with `record`, if the cache directory is inside the
 /// layout at `root` and the record is a regular file with one link (or missing). Errors are

@@ -381,7 +381,8 @@ impl ImageDriver for DirLayout {
         let path = self.path_of(LayoutFile::Index);
         let cache = self.root.join(CACHE_DIR);
         let bytes = fsio::read_regular(&path, oci_core::MAX_INDEX_SIZE)?;
-        let record = index_record::read(&self.root, &cache);
+        // Any trouble reading the record (a cache directory leading outside, say) means none.
+        let record = self.read_cache(index_record::INDEX_RECORD).ok().flatten();
         let mut document =
             IndexDocument::parse_recorded(bytes, record.as_deref()).map_err(|source| {
                 Error::Json {

@@ -136,7 +136,7 @@ impl IndexDocument {
         let mut named = Vec::with_capacity(self.entries.len());
         for span in &self.entries {
             let candidate = if span.end <= source.len() {
-                next_quoted.before(span) || next_backslash.before(span)
+                next_quoted.hits(span) || next_backslash.hits(span)
             } else {
                 let text = self.text(span);
                 quoted.find(text).is_some() || memchr::memchr(b'\\', text).is_some()
@@ -264,8 +264,8 @@ impl<F: FnMut(usize) -> Option<usize>> NextHit<F> {
 
     /// Whether the search hits `span`: searched again only when the last hit lies before it
     /// (or the spans went backwards).
-    fn before(&mut self, span: &Span) -> bool {
-        if span.start < self.from || (self.at < span.start) {
+    fn hits(&mut self, span: &Span) -> bool {
+        if span.start < self.from || self.at < span.start {
             self.from = span.start;
             self.at = (self.search)(span.start).map_or(usize::MAX, |i| span.start + i);
         }
@@ -273,8 +273,8 @@ impl<F: FnMut(usize) -> Option<usize>> NextHit<F> {
     }
 }
 
-/// Where the members and entries of `text` lie, found by serde_json in one pass on this
-/// thread: what [`two_thread_parse::outline`] declines, and the errors.
+/// Where the members and entries of `text` lie, found by serde_json in one pass: for text no
+/// record describes, and the errors.
 pub(super) fn outline_by_serde(text: &[u8]) -> serde_json::Result<Outline> {
     let top = serde_json::from_slice::<TopLevel<'_>>(text)?;
     let range_of = |raw: &RawValue| {
