@@ -56,8 +56,8 @@ pub enum Command {
         /// The archive to write, or `-` for standard output. A file appears only once complete.
         archive: PathBuf,
         /// Compress the archive.
-        #[arg(long, value_enum, default_value_t = CompressArg::None)]
-        compress: CompressArg,
+        #[arg(long, default_value = "none", value_parser = compression_parser())]
+        compress: oci_core::Compression,
     },
     /// Check a layout or archive: metadata, ref names, and every blob reachable from the index.
     Fsck {
@@ -122,21 +122,14 @@ pub enum Command {
     Inspect(crate::image::InspectArgs),
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum CompressArg {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl From<CompressArg> for oci_tar::Compression {
-    fn from(arg: CompressArg) -> Self {
-        match arg {
-            CompressArg::None => oci_tar::Compression::None,
-            CompressArg::Gzip => oci_tar::Compression::Gzip,
-            CompressArg::Zstd => oci_tar::Compression::Zstd,
-        }
-    }
+/// `none`, `gzip` or `zstd`, listed in `--help` and checked by clap.
+pub fn compression_parser() -> impl clap::builder::TypedValueParser<Value = oci_core::Compression> {
+    let names = oci_core::Compression::ALL.map(oci_core::Compression::name);
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(names).map(|name| {
+        name.parse::<oci_core::Compression>()
+            .expect("clap only passes one of the names")
+    })
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,13 +5,16 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use atomic_write_file::AtomicWriteFile;
 use atomic_write_file::unix::OpenOptionsExt as _;
 use oci_core::oci_spec::image::{Descriptor, MediaType, Platform};
-use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, copy_stream, describe, index, seed};
+use oci_core::{
+    Algorithm, Compression, ContentKind, Digest, Store, copy_stream, describe, index, seed,
+};
 use oci_dir::{DirLayout, DirOptions, Durability};
-use oci_tar::{ExpansionLimit, TarArchive};
+use oci_tar::ExpansionLimit;
+pub(crate) use oci_transport::{open_readable, open_writable};
 use serde_json::{Value, json};
 
 use crate::args::{BlobCommand, Cli, Command};
@@ -46,7 +49,7 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             archive,
             compress,
-        } => pack(&open_writable(&dir, options)?, &archive, compress.into()),
+        } => pack(&open_writable(&dir, options)?, &archive, compress),
         Command::Unpack { archive, dir } => unpack(&archive, &dir, options),
         Command::Fsck { layout, json } => {
             integrity::fsck(open_readable(&layout, options)?.as_ref(), json)
@@ -85,27 +88,6 @@ pub fn run(cli: Cli) -> Result<()> {
             crate::image::inspect(&args, open_readable(&args.layout, options)?.as_ref())
         }
     }
-}
-
-/// A layout directory, or an archive (read in place) when `path` is a file.
-pub(crate) fn open_readable(path: &Path, options: DirOptions) -> Result<Box<dyn ImageDriver>> {
-    if path.is_file() {
-        Ok(Box::new(TarArchive::open(path)?))
-    } else {
-        Ok(Box::new(DirLayout::open_with(path, options)?))
-    }
-}
-
-/// A layout directory; an archive is refused with what to do instead.
-pub(crate) fn open_writable(path: &Path, options: DirOptions) -> Result<DirLayout> {
-    if path.is_file() {
-        bail!(
-            "{}: archives are read-only; unpack it first (oci-layout unpack {} DIR)",
-            path.display(),
-            path.display()
-        );
-    }
-    Ok(DirLayout::open_with(path, options)?)
 }
 
 fn is_stdio(path: &Path) -> bool {
@@ -190,13 +172,15 @@ fn put_blob(
     Ok(Descriptor::new(MediaType::from(media_type), size, digest))
 }
 
-fn get_blob(layout: &dyn ImageDriver, digest: Digest, output: Option<&Path>) -> Result<()> {
-    let size = layout.blob_size(digest)?;
-    let mut reader = layout.open_blob(digest, Some(size))?;
+fn get_blob(layout: &dyn Store, digest: Digest, output: Option<&Path>) -> Result<()> {
+    let location = layout.location().of_content(digest);
+    let size = layout
+        .stat(ContentKind::Blob, digest)?
+        .ok_or_else(|| oci_core::Error::content_not_found(&location, digest))?;
+    let mut reader = layout.fetch(ContentKind::Blob, digest, Some(size))?;
     let Some(output) = output else {
         let mut stdout = io::stdout().lock();
-        copy_stream(&mut reader, &mut stdout)
-            .map_err(|e| oci_core::Error::io(layout.location().join(digest.blob_path()), e))?;
+        copy_stream(&mut reader, &mut stdout).map_err(|e| oci_core::Error::io(&location, e))?;
         return Ok(stdout.flush()?);
     };
     // Written to an anonymous file beside the destination, synced, and named only once
@@ -209,8 +193,7 @@ fn get_blob(layout: &dyn ImageDriver, digest: Digest, output: Option<&Path>) -> 
     let mut out = options
         .open(output)
         .with_context(|| format!("{}", output.display()))?;
-    copy_stream(&mut reader, &mut out)
-        .map_err(|e| oci_core::Error::io(layout.location().join(digest.blob_path()), e))?;
+    copy_stream(&mut reader, &mut out).map_err(|e| oci_core::Error::io(&location, e))?;
     out.commit()
         .with_context(|| format!("{}", output.display()))?;
     Ok(())
@@ -220,7 +203,7 @@ fn tag(layout: &DirLayout, digest: &str, reference: &str) -> Result<()> {
     let digest = Digest::parse(digest)?;
     oci_core::validate_ref_name(reference)?;
     let descriptor = describe::manifest_descriptor(layout, digest)?;
-    layout.tag(descriptor, reference)?;
+    layout.tag(&descriptor, reference)?;
     Ok(())
 }
 
@@ -233,7 +216,7 @@ fn platform_string(platform: &Platform) -> String {
     s
 }
 
-fn list_entries(layout: &dyn ImageDriver, as_json: bool) -> Result<()> {
+fn list_entries(layout: &dyn Store, as_json: bool) -> Result<()> {
     let idx = layout.index()?;
     if as_json {
         let entries: Vec<Value> = idx
@@ -282,12 +265,20 @@ fn platform_json(platform: &Platform) -> Value {
     value
 }
 
-fn list_blobs(layout: &dyn ImageDriver, as_json: bool) -> Result<()> {
-    let digests = layout.list_blobs()?;
+fn list_blobs(layout: &dyn Store, as_json: bool) -> Result<()> {
+    let listing = layout.blob_listing().ok_or_else(|| {
+        oci_core::Error::unsupported(layout.location(), "this store cannot list its blobs")
+    })?;
+    let digests = listing.list_blobs()?;
     if as_json {
         let entries = digests
             .iter()
-            .map(|d| Ok(json!({ "digest": d.to_string(), "size": layout.blob_size(*d)? })))
+            .filter_map(|d| match layout.stat(ContentKind::Blob, *d) {
+                Ok(Some(size)) => Some(Ok(json!({ "digest": d.to_string(), "size": size }))),
+                // Removed since it was listed.
+                Ok(None) => None,
+                Err(e) => Some(Err(e.into())),
+            })
             .collect::<Result<Vec<Value>>>()?;
         return print_json(&Value::Array(entries));
     }
@@ -295,7 +286,7 @@ fn list_blobs(layout: &dyn ImageDriver, as_json: bool) -> Result<()> {
     print_out(&out)
 }
 
-fn pack(layout: &DirLayout, archive: &Path, compression: oci_tar::Compression) -> Result<()> {
+fn pack(layout: &DirLayout, archive: &Path, compression: Compression) -> Result<()> {
     if is_stdio(archive) {
         let stdout = io::BufWriter::with_capacity(1 << 20, io::stdout());
         let (mut out, _) = oci_tar::pack(layout, stdout, compression, Path::new("-"))?;

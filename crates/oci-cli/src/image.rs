@@ -5,9 +5,9 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use oci_core::{ContentStore, ImageDriver, seed};
+use oci_core::{Store, seed};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
@@ -41,8 +41,8 @@ pub struct CreateArgs {
     #[arg(long, value_name = "REF")]
     base: Option<String>,
     /// The layer's compression [default: gzip; for --from-tar, the file's own].
-    #[arg(long, value_enum)]
-    compression: Option<CompressionArg>,
+    #[arg(long, value_parser = crate::args::compression_parser())]
+    compression: Option<Compression>,
     /// The compression level (gzip 0-9, default 6; zstd 1-22, default 3).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     level: Option<i32>,
@@ -78,22 +78,6 @@ pub struct CreateArgs {
     algorithm: AlgorithmArg,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum CompressionArg {
-    None,
-    Gzip,
-    Zstd,
-}
-
-impl From<CompressionArg> for Compression {
-    fn from(arg: CompressionArg) -> Self {
-        match arg {
-            CompressionArg::None => Compression::None,
-            CompressionArg::Gzip => Compression::Gzip,
-            CompressionArg::Zstd => Compression::Zstd,
-        }
-    }
-}
 
 /// Show the tree of an image: index → manifests (platform) → config summary and layers.
 #[derive(Debug, Args)]
@@ -151,13 +135,13 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     let progress = bar.as_ref().map(|b| b as &dyn Progress);
     let layer = match (&args.from_dir, &args.from_tar) {
         (Some(dir), _) => {
-            layer_options.compression = args.compression.map_or(Compression::Gzip, Into::into);
+            layer_options.compression = args.compression.unwrap_or(Compression::Gzip);
             builder.add_dir_layer(dir, &layer_options, progress)?
         }
         (None, Some(file)) => {
             layer_options.compression = match args.compression {
-                Some(compression) => compression.into(),
-                None => Compression::of_file(file)?,
+                Some(compression) => compression,
+                None => oci_image::compression::of_file(file)?,
             };
             builder.add_tar_layer(file, &layer_options, progress)?
         }
@@ -175,7 +159,7 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     builder.apply(&overrides)?;
     let manifest = builder.write()?;
     let digest = manifest.digest().to_string();
-    layout.tag(manifest, &args.tag)?;
+    layout.tag(&manifest, &args.tag)?;
     crate::commands::println_out(&digest)
 }
 
@@ -213,7 +197,7 @@ fn open_or_create(path: &Path, options: DirOptions) -> Result<DirLayout> {
             &seed::InitOptions::default(),
         )?)
     } else {
-        crate::commands::open_writable(path, options)
+        Ok(crate::commands::open_writable(path, options)?)
     }
 }
 
@@ -260,9 +244,9 @@ impl Progress for TerminalProgress {
 }
 
 /// `layout` is a directory or an archive, as `open_readable` opened it.
-pub fn inspect(args: &InspectArgs, layout: &dyn ImageDriver) -> Result<()> {
+pub fn inspect(args: &InspectArgs, layout: &dyn Store) -> Result<()> {
     let platform = args.platform.as_deref().map(platform::parse).transpose()?;
-    let node = oci_image::inspect(&layout, &args.target, platform.as_ref())?;
+    let node = oci_image::inspect(layout, &args.target, platform.as_ref())?;
     if args.json {
         return crate::commands::println_out(&serde_json::to_string_pretty(&node)?);
     }

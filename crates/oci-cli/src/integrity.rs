@@ -8,38 +8,35 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use oci_core::oci_spec::image::Descriptor;
 use oci_core::referrers::ArtifactFile;
-use oci_core::{
-    ContentStore, Digest, ImageDriver, describe, fsck as check, gc as collect, referrers as refs,
-};
+use oci_core::{Digest, Location, Store, describe, fsck as check, gc as collect, referrers as refs};
 use serde_json::json;
 
 use crate::commands::{print_json, print_out};
 
 /// The digest a subject names: a digest as such, else a ref of the index. An input that is
 /// neither says both why it is not a digest and that no ref has that name.
-fn subject_digest(driver: &dyn ImageDriver, subject: &str) -> Result<Digest> {
+fn subject_digest(driver: &dyn Store, subject: &str) -> Result<Digest> {
     let parse_error = match Digest::parse(subject) {
         Ok(digest) => return Ok(digest),
         Err(e) => e,
     };
     match driver.resolve(subject) {
         Ok(descriptor) => Ok(Digest::try_from(descriptor.digest())?),
-        Err(oci_core::Error::RefNotFound { path, .. }) if subject.contains(':') => Err(anyhow!(
-            "{parse_error}, and no ref of that name in {}",
-            path.display()
-        )),
+        Err(oci_core::Error::RefNotFound { location, .. }) if subject.contains(':') => Err(
+            anyhow!("{parse_error}, and no ref of that name in {location}"),
+        ),
         Err(e) => Err(e.into()),
     }
 }
 
 /// The descriptor of a stored subject, read from its blob (not copied from an index entry,
 /// which may be stale or wrong): an artifact is attached only to a manifest that is there.
-fn subject_descriptor(driver: &dyn ImageDriver, subject: &str) -> Result<Descriptor> {
+fn subject_descriptor(driver: &dyn Store, subject: &str) -> Result<Descriptor> {
     let digest = subject_digest(driver, subject)?;
-    Ok(describe::manifest_descriptor(&driver, digest)?)
+    Ok(describe::manifest_descriptor(driver, digest)?)
 }
 
-pub fn fsck(driver: &dyn ImageDriver, as_json: bool) -> Result<()> {
+pub fn fsck(driver: &dyn Store, as_json: bool) -> Result<()> {
     let report = check::fsck(driver)?;
     if as_json {
         print_json(&json!({
@@ -63,7 +60,7 @@ pub fn fsck(driver: &dyn ImageDriver, as_json: bool) -> Result<()> {
         let errors = report.errors().count();
         out.push_str(&format!(
             "{}: {} blobs ({} bytes) verified, {errors} errors, {} warnings\n",
-            driver.location().display(),
+            driver.location(),
             report.blobs_checked,
             report.bytes_checked,
             report.findings.len() - errors,
@@ -77,15 +74,15 @@ pub fn fsck(driver: &dyn ImageDriver, as_json: bool) -> Result<()> {
     Ok(())
 }
 
-pub fn gc(driver: &dyn ImageDriver, dry_run: bool, grace: Duration) -> Result<()> {
+pub fn gc(driver: &dyn Store, dry_run: bool, grace: Duration) -> Result<()> {
     let report = collect::gc(driver, &collect::GcOptions { grace, dry_run })?;
     let verb = if dry_run { "would remove" } else { "removed" };
     let mut out = String::new();
     for (digest, size) in &report.removed {
         out.push_str(&format!("{verb} {digest} ({size} bytes)\n"));
     }
-    for path in &report.temp_files_removed {
-        out.push_str(&format!("{verb} {}\n", path.display()));
+    for location in &report.temp_files_removed {
+        out.push_str(&format!("{verb} {location}\n"));
     }
     let freed: u64 = report.removed.iter().map(|(_, size)| size).sum();
     out.push_str(&format!(
@@ -99,7 +96,7 @@ pub fn gc(driver: &dyn ImageDriver, dry_run: bool, grace: Duration) -> Result<()
 }
 
 pub fn attach(
-    driver: &dyn ImageDriver,
+    driver: &dyn Store,
     subject: &str,
     artifact_type: &str,
     files: &[PathBuf],
@@ -122,6 +119,7 @@ pub fn attach(
         );
         artifact_files.push(ArtifactFile {
             title,
+            source: Location::from(path),
             media_type: "application/octet-stream".to_owned(),
             content: Box::new(content),
         });
@@ -131,7 +129,7 @@ pub fn attach(
 }
 
 pub fn referrers(
-    driver: &dyn ImageDriver,
+    driver: &dyn Store,
     subject: &str,
     artifact_type: Option<&str>,
     as_json: bool,

@@ -30,22 +30,16 @@ fn main() -> ExitCode {
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|cause| {
         cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
-            || matches!(cause.downcast_ref::<oci_core::Error>(), Some(oci_core::Error::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe)
+            || matches!(
+                cause.downcast_ref::<oci_core::Error>(),
+                Some(oci_core::Error::Io { source, .. }) if source.kind() == io::ErrorKind::BrokenPipe
+            )
     })
 }
 
-/// The error and its causes on one line. Library errors already include their source in their
-/// message, so a cause whose text is already there is not repeated.
+/// The error and its causes on one line, each once: a library error's message does not
+/// repeat its source.
 fn one_line(err: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            if !message.is_empty() {
-                message.push_str(": ");
-            }
-            message.push_str(&text);
-        }
-    }
-    message.replace('\n', " ")
+    let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
+    causes.join(": ").replace('\n', " ")
 }

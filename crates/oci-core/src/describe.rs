@@ -1,13 +1,10 @@
 //! Building the index descriptor of a manifest that is already stored.
 
-use std::io::Read;
-
 use oci_digest::Digest;
 use oci_spec::image::{Descriptor, MediaType, Platform};
 use serde_json::Value;
 
-use crate::store::{ContentStore, MAX_MANIFEST_SIZE};
-use crate::{Error, Result};
+use crate::{ContentKind, Error, Result, Store};
 
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -15,32 +12,22 @@ const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+j
 const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
 
-/// Reads a stored JSON document (verified, at most [`MAX_MANIFEST_SIZE`] bytes).
-pub fn read_json_blob(store: &dyn ContentStore, digest: Digest) -> Result<(Value, u64)> {
-    let path = store.location().join(digest.blob_path());
-    let mut bytes = Vec::new();
-    store
-        .open_blob(digest, None)?
-        .take(MAX_MANIFEST_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(&path, e))?;
-    if bytes.len() as u64 > MAX_MANIFEST_SIZE {
-        return Err(Error::InvalidLayout {
-            path,
-            reason: format!("JSON blob {digest} is over the {MAX_MANIFEST_SIZE} byte limit"),
-        });
-    }
-    let value = serde_json::from_slice(&bytes).map_err(|source| Error::Json { path, source })?;
+/// Reads a stored JSON document (verified, at most
+/// [`MAX_MANIFEST_SIZE`](crate::MAX_MANIFEST_SIZE) bytes) and parses it.
+pub fn read_json(store: &dyn Store, kind: ContentKind, digest: Digest) -> Result<(Value, u64)> {
+    let bytes = store.read_document(kind, digest, None)?;
+    let value = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::json(store.location().of_content(digest), e))?;
     Ok((value, bytes.len() as u64))
 }
 
 /// The descriptor an index entry for the stored manifest or index `digest` should carry:
 /// media type (from the document, or inferred from its shape when it has none), size,
 /// `artifactType`, and the platform when it is an image manifest whose config names one.
-pub fn manifest_descriptor(store: &dyn ContentStore, digest: Digest) -> Result<Descriptor> {
-    let (document, size) = read_json_blob(store, digest)?;
+pub fn manifest_descriptor(store: &dyn Store, digest: Digest) -> Result<Descriptor> {
+    let (document, size) = read_json(store, ContentKind::Manifest, digest)?;
     let media_type = media_type_of(&document).ok_or_else(|| Error::InvalidLayout {
-        path: store.location().join(digest.blob_path()),
+        location: store.location().of_content(digest),
         reason: format!(
             "blob {digest} is not a manifest or index (no mediaType, no manifests or config)"
         ),
@@ -68,7 +55,7 @@ fn media_type_of(document: &Value) -> Option<String> {
     }
 }
 
-fn platform_of_manifest(store: &dyn ContentStore, manifest: &Value) -> Result<Option<Platform>> {
+fn platform_of_manifest(store: &dyn Store, manifest: &Value) -> Result<Option<Platform>> {
     let Some(config) = manifest.get("config") else {
         return Ok(None);
     };
@@ -81,7 +68,7 @@ fn platform_of_manifest(store: &dyn ContentStore, manifest: &Value) -> Result<Op
         return Ok(None);
     }
     let digest = Digest::try_from(config.digest())?;
-    let (config, _) = read_json_blob(store, digest)?;
+    let (config, _) = read_json(store, ContentKind::Blob, digest)?;
     Ok(platform_of_config(&config))
 }
 

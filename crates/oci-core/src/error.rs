@@ -1,15 +1,18 @@
-//! The one error type of the core, shared by every driver.
+//! The one error type of the core, shared by every store.
 
 use std::io;
-use std::path::PathBuf;
 
 use oci_digest::{Digest, ParseDigestError, VerifyError};
+
+use crate::Location;
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Everything that can go wrong reading or writing a layout. Every variant names the path or
-/// digest involved, so its `Display` is a complete one-line message.
+/// Everything that can go wrong reading or writing a store. Every variant names the location
+/// or digest involved. `Display` says what failed where; an underlying error is the
+/// [`source`](std::error::Error::source), not repeated in the message, so a printer of the
+/// whole chain (the CLI's `error: a: b: c` line) shows each cause once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -31,21 +34,21 @@ pub enum Error {
         /// What the content has.
         actual: u64,
     },
-    /// A blob, `index.json` or `oci-layout` is absent.
-    #[error("{path}: not found")]
+    /// Content, `index.json` or `oci-layout` is absent.
+    #[error("{location}: not found")]
     NotFound {
         /// Where it was looked for.
-        path: PathBuf,
-        /// The blob's digest, when a blob was looked for.
+        location: Location,
+        /// The content's digest, when content was looked for.
         digest: Option<Digest>,
     },
     /// A ref name is not in the index.
-    #[error("ref {name:?} not found in {path}")]
+    #[error("ref {name:?} not found in {location}")]
     RefNotFound {
         /// The ref name asked for.
         name: String,
-        /// The index looked in.
-        path: PathBuf,
+        /// The store looked in.
+        location: Location,
     },
     /// A string is not a valid digest.
     #[error(transparent)]
@@ -58,63 +61,80 @@ pub enum Error {
         /// The offending name.
         name: String,
     },
-    /// The layout's structure or metadata is broken.
-    #[error("invalid layout {path}: {reason}")]
+    /// The store's structure or metadata is broken, or a document in it is unusable.
+    #[error("invalid layout {location}: {reason}")]
     InvalidLayout {
-        /// The file or directory at fault.
-        path: PathBuf,
+        /// The file, blob or store at fault.
+        location: Location,
         /// What is wrong.
         reason: String,
     },
     /// A JSON document does not parse as what it must be.
-    #[error("{path}: invalid JSON: {source}")]
+    #[error("{location}: invalid JSON")]
     Json {
         /// The file or blob at fault.
-        path: PathBuf,
+        location: Location,
         /// The parser's error.
         source: serde_json::Error,
     },
-    /// The store cannot do this operation (for example, writing to a read-only archive).
-    #[error("{path}: {reason}")]
+    /// The store cannot do this: it lacks a capability (a registry has no `oci-layout` file, an
+    /// archive being read cannot be written).
+    #[error("{location}: {reason}")]
     Unsupported {
         /// The store.
-        path: PathBuf,
-        /// Why, and what to do instead.
+        location: Location,
+        /// What it cannot do, and what to do instead.
         reason: String,
     },
-    /// An I/O error, with the path it happened on.
-    #[error("{path}: {source}")]
+    /// An I/O error, with the location it happened at.
+    #[error("{location}")]
     Io {
-        /// The file or directory.
-        path: PathBuf,
+        /// The file, directory or URL.
+        location: Location,
         /// The underlying error.
         source: io::Error,
     },
 }
 
 impl Error {
-    /// Wraps an I/O error on `path`; verification failures carried inside it (see
+    /// Wraps an I/O error at `location`; verification failures carried inside it (see
     /// [`oci_digest::VerifyingReader`]) become [`Error::UnexpectedDigest`] and
     /// [`Error::UnexpectedSize`].
-    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+    pub fn io(location: impl Into<Location>, source: io::Error) -> Error {
         if let Some(verify) = VerifyError::from_io(&source) {
             return Error::from(verify.clone());
         }
         Error::Io {
-            path: path.into(),
+            location: location.into(),
             source,
         }
     }
 
-    /// A blob that is absent.
-    pub fn blob_not_found(path: impl Into<PathBuf>, digest: Digest) -> Error {
+    /// Content that is absent.
+    pub fn content_not_found(location: impl Into<Location>, digest: Digest) -> Error {
         Error::NotFound {
-            path: path.into(),
+            location: location.into(),
             digest: Some(digest),
         }
     }
 
-    /// True for a missing blob or file.
+    /// A document that does not parse.
+    pub fn json(location: impl Into<Location>, source: serde_json::Error) -> Error {
+        Error::Json {
+            location: location.into(),
+            source,
+        }
+    }
+
+    /// What a store without a capability says when an operation needs it.
+    pub fn unsupported(location: impl Into<Location>, reason: impl Into<String>) -> Error {
+        Error::Unsupported {
+            location: location.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// True for missing content or a missing file.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound { .. })
     }

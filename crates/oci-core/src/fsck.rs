@@ -8,11 +8,10 @@ use oci_spec::image::Descriptor;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::driver::{ImageDriver, StrayKind};
-use crate::layout_file::LayoutFile;
+use crate::capability::{LayoutFiles, StrayKind};
+use crate::limits::MAX_MANIFEST_SIZE;
 use crate::ref_name::is_valid_ref_name;
-use crate::store::MAX_MANIFEST_SIZE;
-use crate::{Error, Result, graph, index, seed, walk};
+use crate::{ContentKind, Error, MetadataFile, Result, Store, graph, index, seed, walk};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -103,23 +102,30 @@ enum BlobState {
     Broken(String),
 }
 
-/// Checks `oci-layout`, `blobs/`, `index.json`, every descriptor reachable from it (index → nested
-/// indexes → manifests → config, layers, subject: present, size and digest match, JSON blobs
-/// parse as their media type says), ref names, and stray files. Unknown media types are not
-/// errors. Fails only when the layout cannot be read at all.
-pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
+/// Checks a store: every descriptor reachable from its index (index → nested indexes →
+/// manifests → config, layers, subject: present, size and digest match, JSON documents parse
+/// as their media type says) and ref names; and, where the store is a layout
+/// ([`LayoutFiles`]), `oci-layout`, `blobs/`, `index.json` as a file, and stray files.
+/// Unknown media types are not errors. Fails only when the store cannot be read at all.
+pub fn fsck(store: &dyn Store) -> Result<FsckReport> {
     let mut report = FsckReport::default();
-    check_image_layout(driver, &mut report);
-    if !driver.has_blobs_dir()? {
-        report.error(
-            "blobs/",
-            "missing (the image-layout spec requires it, even when empty)",
-        );
-    }
-    let Some(idx) = check_index(driver, &mut report)? else {
-        return Ok(report);
+    let entries = match store.layout_files() {
+        Some(files) => {
+            check_image_layout(files, &mut report);
+            if !files.has_blobs_dir()? {
+                report.error(
+                    "blobs/",
+                    "missing (the image-layout spec requires it, even when empty)",
+                );
+            }
+            match check_index(files, &mut report) {
+                Some(idx) => idx.manifests().clone(),
+                None => Vec::new(),
+            }
+        }
+        None => store.index()?.manifests().clone(),
     };
-    for descriptor in idx.manifests() {
+    for descriptor in &entries {
         if let Some(name) = index::ref_name(descriptor).filter(|n| !is_valid_ref_name(n)) {
             report.error(
                 format!("ref {name:?}"),
@@ -127,26 +133,47 @@ pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
             );
         }
     }
-    walk_and_verify(driver, idx.manifests(), &mut report)?;
-    for stray in driver.stray_files()? {
-        let subject = stray.path.display();
+    walk_and_verify(store, &entries, &mut report)?;
+    if let Some(files) = store.layout_files() {
+        check_strays(files, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// Checks one image (or index) of a store and everything it refers to: the form fsck takes
+/// for a store too large to walk whole, such as a registry repository.
+pub fn fsck_image(store: &dyn Store, root: &Descriptor) -> Result<FsckReport> {
+    let mut report = FsckReport::default();
+    walk_and_verify(store, std::slice::from_ref(root), &mut report)?;
+    Ok(report)
+}
+
+fn check_strays(files: &dyn LayoutFiles, report: &mut FsckReport) -> Result<()> {
+    for stray in files.stray_files()? {
+        let subject = &stray.location;
         match stray.kind {
             StrayKind::Temporary => report.warning(
                 subject,
                 "leftover temp file of an interrupted write (gc removes it)",
             ),
-            StrayKind::NotADigest => report.error(
+            StrayKind::NotABlob => report.error(
                 subject,
-                "file under blobs/ whose name is not a valid digest",
+                "under blobs/ but not a blob (a name that is not a digest, or not a regular file)",
             ),
             StrayKind::Other => report.warning(subject, "not a layout file"),
         }
     }
-    Ok(report)
+    Ok(())
 }
 
-fn check_image_layout(driver: &dyn ImageDriver, report: &mut FsckReport) {
-    match seed::read_image_layout(driver) {
+fn check_image_layout(files: &dyn LayoutFiles, report: &mut FsckReport) {
+    let layout = files
+        .read_metadata(MetadataFile::ImageLayout)
+        .and_then(|bytes| {
+            serde_json::from_slice::<oci_spec::image::OciLayout>(&bytes)
+                .map_err(|e| Error::json(std::path::Path::new(crate::IMAGE_LAYOUT_FILE), e))
+        });
+    match layout {
         Ok(layout) if layout.image_layout_version() == seed::IMAGE_LAYOUT_VERSION => {}
         Ok(layout) => report.error(
             "oci-layout",
@@ -157,32 +184,32 @@ fn check_image_layout(driver: &dyn ImageDriver, report: &mut FsckReport) {
             ),
         ),
         Err(e) if e.is_not_found() => report.error("oci-layout", "missing"),
-        Err(e) => report.error("oci-layout", e.to_string()),
+        Err(e) => report.error("oci-layout", error_chain(&e)),
     }
 }
 
 /// Checks `index.json` strictly, then returns it as a lenient reader sees it.
 fn check_index(
-    driver: &dyn ImageDriver,
+    files: &dyn LayoutFiles,
     report: &mut FsckReport,
-) -> Result<Option<oci_spec::image::ImageIndex>> {
-    let bytes = match graph::read_metadata(driver, LayoutFile::Index) {
+) -> Option<oci_spec::image::ImageIndex> {
+    let bytes = match files.read_metadata(MetadataFile::Index) {
         Ok(bytes) => bytes,
         Err(e) if e.is_not_found() => {
             report.error("index.json", "missing");
-            return Ok(None);
+            return None;
         }
         // Over the size limit, not a regular file, unreadable: a finding like any other.
         Err(e) => {
-            report.error("index.json", e.to_string());
-            return Ok(None);
+            report.error("index.json", error_chain(&e));
+            return None;
         }
     };
     let value: Value = match serde_json::from_slice(&bytes) {
         Ok(value) => value,
         Err(e) => {
             report.error("index.json", format!("not JSON: {e}"));
-            return Ok(None);
+            return None;
         }
     };
     // Parsed once: a large index.json is not held twice.
@@ -198,19 +225,32 @@ fn check_index(
         Some(_) => report.error("index.json", "\"manifests\" is not an array"),
     }
     match index::parse_index_value(value) {
-        Ok(idx) => Ok(Some(idx)),
+        Ok(idx) => Some(idx),
         Err(e) => {
             report.error(
                 "index.json",
                 format!("does not parse as an image index: {e}"),
             );
-            Ok(None)
+            None
         }
     }
 }
 
+/// An error and its causes, as one line: findings are read by people, and the cause is the
+/// useful part of an I/O error.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
 fn walk_and_verify(
-    driver: &dyn ImageDriver,
+    store: &dyn Store,
     entries: &[Descriptor],
     report: &mut FsckReport,
 ) -> Result<()> {
@@ -235,7 +275,7 @@ fn walk_and_verify(
         }
         let state = states
             .entry(digest)
-            .or_insert_with(|| verify_blob(driver, digest, report))
+            .or_insert_with(|| verify_content(store, &descriptor, digest, report))
             .clone();
         match state {
             BlobState::Missing => match edge {
@@ -268,7 +308,7 @@ fn walk_and_verify(
                         );
                     }
                 } else if is_document {
-                    let bytes = graph::read_document(driver, digest)?;
+                    let bytes = graph::read_described(store, &descriptor)?;
                     check_document(digest, descriptor.media_type().as_ref(), &bytes, report);
                     if let Ok(refs) = walk::references(&bytes) {
                         let child_edge =
@@ -298,16 +338,22 @@ fn document_media_type(bytes: &[u8], descriptor: &Descriptor) -> String {
         .unwrap_or_else(|| descriptor.media_type().to_string())
 }
 
-/// Reads a blob through once, hashing it.
-fn verify_blob(driver: &dyn ImageDriver, digest: Digest, report: &mut FsckReport) -> BlobState {
-    let size = match driver.blob_size(digest) {
-        Ok(size) => size,
-        Err(e) if e.is_not_found() => return BlobState::Missing,
-        Err(e) => return BlobState::Broken(e.to_string()),
+/// Reads content through once, hashing it.
+fn verify_content(
+    store: &dyn Store,
+    descriptor: &Descriptor,
+    digest: Digest,
+    report: &mut FsckReport,
+) -> BlobState {
+    let kind = ContentKind::of_descriptor(descriptor);
+    let size = match store.stat(kind, digest) {
+        Ok(Some(size)) => size,
+        Ok(None) => return BlobState::Missing,
+        Err(e) => return BlobState::Broken(error_chain(&e)),
     };
-    let result = seed::get_blob_reader(driver, digest, Some(size)).and_then(|mut reader| {
+    let result = store.fetch(kind, digest, Some(size)).and_then(|mut reader| {
         crate::copy_stream(&mut reader, &mut io::sink())
-            .map_err(|e| Error::io(driver.location(), e))
+            .map_err(|e| Error::io(store.location().of_content(digest), e))
     });
     match result {
         Ok(n) => {
@@ -318,7 +364,7 @@ fn verify_blob(driver: &dyn ImageDriver, digest: Digest, report: &mut FsckReport
         Err(Error::UnexpectedDigest { actual, .. }) => {
             BlobState::Broken(format!("content hashes to {actual}"))
         }
-        Err(e) => BlobState::Broken(e.to_string()),
+        Err(e) => BlobState::Broken(error_chain(&e)),
     }
 }
 

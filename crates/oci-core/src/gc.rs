@@ -1,15 +1,13 @@
 //! Garbage collection: remove the blobs nothing live refers to.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use oci_digest::Digest;
 use oci_spec::image::Descriptor;
 
-use crate::driver::{ImageDriver, StrayKind};
-use crate::store::MAX_MANIFEST_SIZE;
-use crate::{Error, Result, graph, seed, walk};
+use crate::capability::{BlobListing, BlobRemoval, StrayKind};
+use crate::{ContentKind, Error, Location, Result, Store, graph, walk};
 
 /// How [`gc`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,47 +38,69 @@ pub struct GcReport {
     /// Unreferenced blobs kept because they are younger than the grace period.
     pub too_young: usize,
     /// Stale temp files removed.
-    pub temp_files_removed: Vec<PathBuf>,
+    pub temp_files_removed: Vec<Location>,
 }
 
-/// Marks from every `index.json` entry, recursively, keeps every manifest whose `subject` is
-/// live (and what it refers to), and sweeps the rest that is older than the grace period,
-/// along with stale temp files. Runs under the layout's exclusive lock, so no tag lands
-/// between mark and sweep.
-pub fn gc(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcReport> {
+/// Marks from every index entry, recursively, keeps every manifest whose `subject` is live (and
+/// what it refers to), and sweeps the rest that is older than the grace period, along with
+/// stale temp files where the store is a layout. Runs under the store's exclusive lock, so no
+/// tag lands between mark and sweep.
+///
+/// Needs [`BlobListing`], [`BlobRemoval`] and [`ExclusiveLock`](crate::ExclusiveLock): a
+/// store without them is refused before anything is read.
+pub fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
+    let missing = |what: &str| {
+        Error::unsupported(
+            store.location(),
+            format!("cannot collect garbage: this store cannot {what}"),
+        )
+    };
+    let listing = store.blob_listing().ok_or_else(|| missing("list its blobs"))?;
+    let removal = store.blob_removal().ok_or_else(|| missing("remove blobs"))?;
+    let lock = store
+        .exclusive_lock()
+        .ok_or_else(|| missing("lock out index changes"))?;
     let mut report = GcReport::default();
     let mut outcome = Ok(());
-    driver.exclusive(&mut || {
-        outcome = mark_and_sweep(driver, options).map(|r| report = r);
+    lock.run_exclusive(&mut || {
+        outcome = mark_and_sweep(store, listing, removal, options).map(|r| report = r);
         Ok(())
     })?;
     outcome.map(|()| report)
 }
 
-fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcReport> {
+fn mark_and_sweep(
+    store: &dyn Store,
+    listing: &dyn BlobListing,
+    removal: &dyn BlobRemoval,
+    options: &GcOptions,
+) -> Result<GcReport> {
     // Older means last modified at or before this.
     let cutoff = SystemTime::now()
         .checked_sub(options.grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
     let is_old = |modified: Option<SystemTime>| modified.is_none_or(|m| m <= cutoff);
-    let index = seed::read_index(driver)?;
-    let stored = driver.list_blobs()?;
+    let index = store.index()?;
+    let stored = listing.list_blobs()?;
     let mut live = HashSet::new();
-    mark(driver, index.manifests().iter().cloned(), &mut live)?;
-    keep_referrers(driver, &stored, &mut live)?;
+    mark(store, index.manifests().iter().cloned(), &mut live)?;
+    keep_referrers(store, &stored, &mut live)?;
 
     let mut report = GcReport {
         live: stored.iter().filter(|d| live.contains(*d)).count(),
         ..GcReport::default()
     };
-    // Decided in full before anything goes: a blob that cannot be judged (not a regular file,
-    // say) stops gc with nothing removed.
+    // Decided in full before anything goes: a blob that cannot be judged stops gc with
+    // nothing removed.
     let mut doomed = Vec::new();
     for digest in stored.into_iter().filter(|d| !live.contains(d)) {
-        if is_old(driver.blob_modified(digest)?) {
-            doomed.push((digest, driver.blob_size(digest)?));
-        } else {
+        if !is_old(removal.blob_modified(digest)?) {
             report.too_young += 1;
+            continue;
+        }
+        // Gone since the listing (another gc): nothing to do.
+        if let Some(size) = store.stat(ContentKind::Blob, digest)? {
+            doomed.push((digest, size));
         }
     }
     if options.dry_run {
@@ -88,7 +108,7 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
     } else {
         // Checked again as it goes: a writer may have re-put it since (blob puts take no lock).
         let candidates: Vec<Digest> = doomed.iter().map(|(digest, _)| *digest).collect();
-        let removed: HashSet<Digest> = driver
+        let removed: HashSet<Digest> = removal
             .remove_stale_blobs(&candidates, cutoff)?
             .into_iter()
             .collect();
@@ -100,12 +120,14 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
             }
         }
     }
-    for stray in driver.stray_files()? {
-        if stray.kind == StrayKind::Temporary && is_old(stray.modified) {
-            if !options.dry_run {
-                driver.remove_stray(&stray)?;
+    if let Some(files) = store.layout_files() {
+        for stray in files.stray_files()? {
+            if stray.kind == StrayKind::Temporary && is_old(stray.modified) {
+                if !options.dry_run {
+                    files.remove_stray(&stray)?;
+                }
+                report.temp_files_removed.push(stray.location);
             }
-            report.temp_files_removed.push(stray.path);
         }
     }
     Ok(report)
@@ -115,7 +137,7 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
 /// but cannot be followed (unreadable, over the size limit, not parseable) stops gc: sweeping
 /// then would remove the blobs it refers to.
 fn mark(
-    driver: &dyn ImageDriver,
+    store: &dyn Store,
     roots: impl Iterator<Item = Descriptor>,
     live: &mut HashSet<Digest>,
 ) -> Result<()> {
@@ -131,48 +153,34 @@ fn mark(
         if !graph::may_have_references(descriptor.media_type().as_ref()) || !walked.insert(digest) {
             continue;
         }
-        pending.extend(children(driver, &descriptor, digest)?);
+        pending.extend(children(store, &descriptor, digest)?);
     }
     Ok(())
 }
 
 /// What a live blob refers to. Blobs of JSON types that are not manifests (configs, say) may
 /// simply not parse as one; a manifest or index must.
-fn children(
-    driver: &dyn ImageDriver,
-    descriptor: &Descriptor,
-    digest: Digest,
-) -> Result<Vec<Descriptor>> {
+fn children(store: &dyn Store, descriptor: &Descriptor, digest: Digest) -> Result<Vec<Descriptor>> {
     let media_type = descriptor.media_type().to_string();
     if !graph::may_have_references(&media_type) {
         return Ok(Vec::new());
     }
-    let references = driver
-        .blob_size(digest)
-        .and_then(|size| {
-            if size > MAX_MANIFEST_SIZE {
-                return Err(Error::InvalidLayout {
-                    path: driver.location().join(digest.blob_path()),
-                    reason: format!("{size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"),
-                });
-            }
-            graph::read_document(driver, digest)
-        })
-        .and_then(|bytes| {
-            walk::references(&bytes).map_err(|source| Error::Json {
-                path: driver.location().join(digest.blob_path()),
-                source,
-            })
-        });
+    let location = store.location().of_content(digest);
+    // Read as stored, whatever size the descriptor claims: what gc keeps depends on what is
+    // there.
+    let references = store
+        .read_document(ContentKind::of(&media_type), digest, None)
+        .and_then(|bytes| walk::references(&bytes).map_err(|e| Error::json(&location, e)));
     match references {
         Ok(refs) => Ok(refs.children),
         // Nothing stored, nothing to keep (fsck reports the missing blob).
         Err(e) if e.is_not_found() => Ok(Vec::new()),
         Err(e) if walk::is_manifest_like(&media_type) => Err(Error::InvalidLayout {
-            path: driver.location().join(digest.blob_path()),
+            location,
             reason: format!(
-                "cannot follow live {media_type} {digest} ({e}): gc removes nothing until it is \
-                 repaired or untagged"
+                "cannot follow live {media_type} {digest} ({}): gc removes nothing until it is \
+                 repaired or untagged",
+                crate::fsck::error_chain(&e)
             ),
         }),
         Err(_) => Ok(Vec::new()),
@@ -182,7 +190,7 @@ fn children(
 /// Keeps unreferenced manifests whose subject is live (OCI 1.1 referrers), until nothing
 /// changes: a signature of an SBOM of a live image stays too.
 fn keep_referrers(
-    driver: &dyn ImageDriver,
+    store: &dyn Store,
     stored: &[Digest],
     live: &mut HashSet<Digest>,
 ) -> Result<()> {
@@ -190,7 +198,7 @@ fn keep_referrers(
         .iter()
         .filter(|d| !live.contains(*d))
         .filter_map(|d| {
-            let bytes = graph::read_if_json_object(driver, *d).ok()??;
+            let bytes = graph::read_if_json_object(store, *d).ok()??;
             let subject = walk::references(&bytes).ok()?.subject?;
             Some((*d, Digest::try_from(subject.digest()).ok()?))
         })
@@ -204,10 +212,10 @@ fn keep_referrers(
         }
         for (referrer, _) in kept {
             // It parsed as a manifest with a subject when it became a candidate.
-            let bytes = graph::read_document(driver, referrer)?;
+            let bytes = store.read_document(ContentKind::Blob, referrer, None)?;
             live.insert(referrer);
             if let Ok(refs) = walk::references(&bytes) {
-                mark(driver, refs.children.into_iter(), live)?;
+                mark(store, refs.children.into_iter(), live)?;
             }
         }
         candidates = rest;

@@ -1,4 +1,4 @@
-//! The files a layout is made of, as the path-level driver addresses them.
+//! The files a layout is made of.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -11,12 +11,13 @@ pub const IMAGE_LAYOUT_FILE: &str = "oci-layout";
 pub const INDEX_FILE: &str = "index.json";
 /// Name of the blob directory.
 pub const BLOBS_DIR: &str = "blobs";
-/// Where this library keeps what it can rebuild or do without (the referrers index, the
-/// previous `index.json`); other tools ignore it, and archive readers skip it silently.
+/// Where this library keeps what it can rebuild or do without; other tools ignore it, and
+/// archive readers skip it silently.
 pub const CACHE_DIR: &str = ".oci-layout-cache";
 
-/// One file of a layout. Drivers take this instead of a free-form path, so no caller can name
-/// a file outside the layout: a blob path is always built from a validated [`Digest`].
+/// One file of a layout. Backends that store files take this instead of a free-form path, so
+/// no caller can name a file outside the layout: a blob path is always built from a validated
+/// [`Digest`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LayoutFile {
     /// `oci-layout`.
@@ -52,6 +53,35 @@ impl fmt::Display for LayoutFile {
             LayoutFile::ImageLayout => f.write_str(IMAGE_LAYOUT_FILE),
             LayoutFile::Index => f.write_str(INDEX_FILE),
             LayoutFile::Blob(digest) => f.write_str(&digest.blob_entry_name()),
+        }
+    }
+}
+
+/// The small metadata files a layout writes whole (the seed's `Writer(path, perm)`). Blobs
+/// are never written this way: they go through a [`BlobWriter`](crate::BlobWriter), which
+/// verifies them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetadataFile {
+    /// `oci-layout`, mode 0444.
+    ImageLayout,
+    /// `index.json`, mode 0644.
+    Index,
+}
+
+impl MetadataFile {
+    /// The same file as a [`LayoutFile`].
+    pub fn as_layout_file(self) -> LayoutFile {
+        match self {
+            MetadataFile::ImageLayout => LayoutFile::ImageLayout,
+            MetadataFile::Index => LayoutFile::Index,
+        }
+    }
+
+    /// The permission bits the seed gives this file.
+    pub fn mode(self) -> u32 {
+        match self {
+            MetadataFile::ImageLayout => 0o444,
+            MetadataFile::Index => 0o644,
         }
     }
 }

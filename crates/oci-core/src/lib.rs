@@ -1,44 +1,59 @@
-//! The core of `oci-layout`: what an OCI image layout is, independent of where it is stored.
+//! The core of `oci-layout`: what an OCI image store is, independent of where it is kept.
 //!
-//! A layout is `oci-layout`, `index.json` and `blobs/<alg>/<encoded>`. This crate knows that
-//! structure and the rules around it, and nothing about filesystems or archives: those are the
-//! drivers in sibling crates (`oci-dir`, `oci-tar`).
+//! One trait, [`Store`], is what every backend implements: a directory layout (`oci-dir`), an
+//! archive being read or written (`oci-tar`), a registry repository, and [`MemoryStore`] here.
+//! It addresses content by digest ([`Store::stat`], [`Store::fetch`], [`Store::push`],
+//! [`Store::begin_blob`]) and index entries by ref name ([`Store::index`],
+//! [`Store::put_entry`], [`Store::remove_ref`], [`Store::resolve`], [`Store::tag`]). Reads are
+//! verified while they stream; writes are checked before anything is visible.
 //!
-//! Two levels:
-//!
-//! - [`ImageDriver`] is the seed's path-level driver: read a file, write a metadata file whole,
-//!   remove a file, write a blob through a verifying [`BlobWriter`]. The seed's functions
-//!   ([`seed`]) are written once over it.
-//! - [`ContentStore`] addresses content: blobs by digest, index entries by ref name. Every
-//!   driver is a store; a registry client can be one without being a driver. [`copy_image`]
-//!   works between any two stores.
+//! What only some stores can do is a small trait of its own ([`capability`]): the files of a
+//! layout ([`LayoutFiles`]), listing and removing blobs ([`BlobListing`], [`BlobRemoval`]),
+//! a lock gc can hold ([`ExclusiveLock`]). Everything else is written once, here, over
+//! `&dyn Store`: [`fsck`](fsck::fsck), [`gc`](gc::gc), [`referrers`](referrers::referrers),
+//! [`copy_image`], [`describe`], and the seed package's functions ([`seed`]). An operation
+//! that needs a capability a store lacks fails with [`Error::Unsupported`], naming it.
 //!
 //! Reading is lenient (unknown media types and fields, `"manifests": null`); writing is
-//! canonical (schemaVersion 2, media type set, sorted keys).
+//! canonical (schemaVersion 2, media type set, sorted keys). This crate never touches the
+//! filesystem.
+//!
+//! One import gives what a user needs for put, get, tag, list, fsck and gc:
 //!
 //! ```
-//! use oci_core::{index, is_valid_ref_name};
-//! use oci_spec::image::{Descriptor, MediaType};
+//! use oci_core::prelude::*;
+//! use oci_core::MemoryStore;
+//! use oci_core::oci_spec::image::MediaType;
 //!
-//! let mut idx = index::parse_index(br#"{"schemaVersion":2,"manifests":null}"#)?;
-//! let digest = oci_digest::Algorithm::Sha256.digest(b"{}");
-//! let manifest = Descriptor::new(MediaType::ImageManifest, 2, digest);
-//! index::put_descriptor(&mut idx, index::with_ref_name(manifest.clone(), "v1"));
-//! index::put_descriptor(&mut idx, index::with_ref_name(manifest, "v1"));
-//! assert_eq!(idx.manifests().len(), 1, "a ref name resolves to exactly one entry");
-//! assert!(index::resolve_ref(&idx, "v1").is_some());
-//! assert!(!is_valid_ref_name("../v1"));
-//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! let store = MemoryStore::new();
+//! let config = seed::write_json_blob(&store, &serde_json::json!({}), MediaType::ImageConfig)?;
+//! let manifest = seed::write_json_blob(
+//!     &store,
+//!     &serde_json::json!({"schemaVersion": 2, "config": config, "layers": []}),
+//!     MediaType::ImageManifest,
+//! )?;
+//! store.tag(&manifest, "v1")?;
+//! assert_eq!(store.resolve("v1")?.digest(), manifest.digest());
+//! assert!(fsck(&store)?.is_clean());
+//! let swept = gc(&store, &GcOptions { grace: std::time::Duration::ZERO, dry_run: false })?;
+//! assert!(swept.removed.is_empty(), "everything is reachable from v1");
+//! # Ok::<(), oci_core::Error>(())
 //! ```
 
+mod blob_writer;
+pub mod capability;
+mod compression;
+mod copy;
 pub mod describe;
-mod driver;
 mod error;
 pub mod fsck;
 pub mod gc;
 pub mod graph;
 pub mod index;
 mod layout_file;
+mod limits;
+mod location;
+mod memory;
 mod ref_name;
 pub mod referrers;
 pub mod seed;
@@ -46,12 +61,31 @@ mod store;
 mod stream;
 pub mod walk;
 
-pub use driver::{BlobWriter, ImageDriver, MetadataFile, StrayFile, StrayKind, check_commit};
+pub use blob_writer::{BlobWriter, check_commit};
+pub use capability::{BlobListing, BlobRemoval, ExclusiveLock, LayoutFiles, StrayFile, StrayKind};
+pub use compression::Compression;
+pub use copy::{CopyReport, copy_image};
 pub use error::{Error, Result};
-pub use layout_file::{BLOBS_DIR, CACHE_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile};
+pub use layout_file::{
+    BLOBS_DIR, CACHE_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile, MetadataFile,
+};
+pub use limits::{MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, read_bounded};
+pub use location::Location;
+pub use memory::MemoryStore;
 pub use ref_name::{REF_NAME_ANNOTATION, is_valid_ref_name, validate_ref_name};
-pub use store::{ContentStore, CopyReport, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, copy_image};
+pub use store::{ContentKind, Store};
 pub use stream::copy_stream;
 
 pub use oci_digest::{self, Algorithm, Digest};
 pub use oci_spec;
+
+/// What a user of any store needs in scope: the store trait, content kinds, digests, and the
+/// operations written over every store.
+pub mod prelude {
+    pub use crate::fsck::fsck;
+    pub use crate::gc::{GcOptions, gc};
+    pub use crate::referrers::referrers;
+    pub use crate::{
+        Algorithm, BlobWriter, ContentKind, Digest, Store, copy_image, describe, seed,
+    };
+}

@@ -8,12 +8,7 @@ use oci_spec::image::{Descriptor, MediaType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::driver::ImageDriver;
-use crate::layout_file::LayoutFile;
-use crate::{ContentStore, Error, Result, graph, index, seed, walk};
-
-/// Name of the cache [`referrers`] keeps through [`ImageDriver::write_cache`].
-pub const REFERRERS_CACHE: &str = "referrers.json";
+use crate::{Error, Result, Store, graph, seed, walk};
 
 /// The media type of the empty config of an artifact (`{}`).
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -34,71 +29,22 @@ pub struct Referrer {
     pub annotations: BTreeMap<String, String>,
 }
 
-/// The referrers of every subject reachable from one state of `index.json`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct ReferrersIndex {
-    /// Digest of the `index.json` bytes this was built from: blobs never change, so the
-    /// index is valid exactly as long as `index.json` is.
-    index_digest: String,
-    by_subject: BTreeMap<String, Vec<Referrer>>,
-}
-
-/// The manifests whose `subject` is `subject`, optionally only those of `artifact_type`.
+/// The manifests whose `subject` is `subject`, optionally only those of `artifact_type`, in
+/// the order a walk of the index meets them.
 ///
-/// Answered from a referrers index the library keeps (through [`ImageDriver::write_cache`]);
-/// it is rebuilt, by one walk of the manifests reachable from `index.json`, only when
-/// `index.json` has changed since.
+/// Found by one walk of the documents reachable from the index. Nothing is written: a
+/// command that only reads leaves the store as it found it (see docs/architecture.md for why
+/// there is no cache).
 pub fn referrers(
-    driver: &dyn ImageDriver,
+    store: &dyn Store,
     subject: Digest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<Referrer>> {
-    let index_bytes = graph::read_metadata(driver, LayoutFile::Index)?;
-    let index_digest = Algorithm::Sha256.digest(&index_bytes).to_string();
-    // A cache that cannot be read (or parsed) only costs a rebuild, like one that cannot be
-    // written.
-    let cached = driver
-        .read_cache(REFERRERS_CACHE)
-        .ok()
-        .flatten()
-        .and_then(|bytes| serde_json::from_slice::<ReferrersIndex>(&bytes).ok())
-        .filter(|cache| cache.index_digest == index_digest);
-    let referrers_index = match cached {
-        Some(cache) => cache,
-        None => {
-            let built = build(driver, &index_bytes, index_digest)?;
-            if let Ok(bytes) = serde_json::to_vec(&built) {
-                // A cache that cannot be written only costs the next call a rebuild.
-                let _ = driver.write_cache(REFERRERS_CACHE, &bytes);
-            }
-            built
-        }
-    };
-    Ok(referrers_index
-        .by_subject
-        .get(&subject.to_string())
-        .into_iter()
-        .flatten()
-        .filter(|r| artifact_type.is_none_or(|t| r.artifact_type.as_deref() == Some(t)))
-        .cloned()
-        .collect())
-}
-
-fn build(
-    driver: &dyn ImageDriver,
-    index_bytes: &[u8],
-    index_digest: String,
-) -> Result<ReferrersIndex> {
-    let idx = index::parse_index(index_bytes).map_err(|source| Error::Json {
-        path: driver.location().join(LayoutFile::Index.relative_path()),
-        source,
-    })?;
-    let mut built = ReferrersIndex {
-        index_digest,
-        by_subject: BTreeMap::new(),
-    };
+    let subject = subject.to_string();
+    let mut found: Vec<Referrer> = Vec::new();
     let mut seen = HashSet::new();
-    let mut pending: Vec<Descriptor> = idx.manifests().clone();
+    let mut pending: Vec<Descriptor> = store.index()?.manifests().clone();
+    pending.reverse();
     while let Some(descriptor) = pending.pop() {
         let Ok(digest) = Digest::try_from(descriptor.digest()) else {
             continue;
@@ -106,29 +52,33 @@ fn build(
         if !seen.insert(digest) || !graph::may_have_references(descriptor.media_type().as_ref()) {
             continue;
         }
-        let Ok(bytes) = graph::read_document(driver, digest) else {
+        // Unreadable or not a document: fsck's business, not a reason to fail the listing.
+        let Ok(bytes) = graph::read_described(store, &descriptor) else {
             continue;
         };
         let Ok(refs) = walk::references(&bytes) else {
             continue;
         };
-        if let Some(subject) = &refs.subject {
+        if refs
+            .subject
+            .as_ref()
+            .is_some_and(|s| s.digest().to_string() == subject)
+        {
             let referrer = describe_referrer(digest, &bytes, &descriptor);
-            let list = built
-                .by_subject
-                .entry(subject.digest().to_string())
-                .or_default();
-            if !list.iter().any(|r| r.digest == referrer.digest) {
-                list.push(referrer);
+            if artifact_type.is_none_or(|t| referrer.artifact_type.as_deref() == Some(t))
+                && !found.iter().any(|r| r.digest == referrer.digest)
+            {
+                found.push(referrer);
             }
         }
         pending.extend(
             refs.children
                 .into_iter()
+                .rev()
                 .filter(|c| graph::may_have_references(c.media_type().as_ref())),
         );
     }
-    Ok(built)
+    Ok(found)
 }
 
 fn describe_referrer(digest: Digest, bytes: &[u8], descriptor: &Descriptor) -> Referrer {
@@ -159,6 +109,8 @@ fn describe_referrer(digest: Digest, bytes: &[u8], descriptor: &Descriptor) -> R
 pub struct ArtifactFile {
     /// Its name, recorded as the layer's `org.opencontainers.image.title`.
     pub title: String,
+    /// Where its content comes from, for messages (the whole path of a file).
+    pub source: crate::Location,
     /// The layer media type.
     pub media_type: String,
     /// Its content.
@@ -169,19 +121,19 @@ pub struct ArtifactFile {
 /// file, `artifactType` and `annotations` set; and records it in `index.json` (untagged) so
 /// that gc keeps it. Returns its descriptor.
 pub fn attach(
-    driver: &dyn ImageDriver,
+    store: &dyn Store,
     subject: &Descriptor,
     artifact_type: &str,
     files: Vec<ArtifactFile>,
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor> {
-    let empty = seed::write_json_blob(driver, &json!({}), MediaType::EmptyJSON)?;
+    let empty = seed::write_json_blob(store, &json!({}), MediaType::EmptyJSON)?;
     let mut layers = Vec::new();
     for mut file in files {
-        let mut writer = driver.blob_writer(Algorithm::Sha256)?;
+        let mut writer = store.begin_blob(Algorithm::Sha256)?;
         writer
             .write_from(&mut file.content)
-            .map_err(|e| Error::io(&file.title, e))?;
+            .map_err(|e| Error::io(file.source.clone(), e))?;
         let size = writer.bytes_written();
         let digest = writer.commit(None, None)?;
         layers.push(json!({
@@ -197,21 +149,19 @@ pub fn attach(
         "artifactType": artifact_type,
         "config": empty,
         "layers": layers,
-        "subject": serde_json::to_value(subject_descriptor(subject)).map_err(|source| Error::Json {
-            path: driver.location().to_path_buf(),
-            source,
-        })?,
+        "subject": serde_json::to_value(subject_descriptor(subject))
+            .map_err(|e| Error::json(store.location(), e))?,
     });
     if !annotations.is_empty() {
         manifest["annotations"] = json!(annotations);
     }
-    let mut descriptor = seed::write_json_blob(driver, &manifest, MediaType::ImageManifest)?;
+    let mut descriptor = seed::write_json_blob(store, &manifest, MediaType::ImageManifest)?;
     descriptor.set_artifact_type(Some(MediaType::from(artifact_type)));
     if !annotations.is_empty() {
         descriptor.set_annotations(Some(annotations.into_iter().collect()));
     }
-    // Through the store, which checks under the index lock that the manifest is still there.
-    ContentStore::put_entry(driver, descriptor.clone())?;
+    // The store checks, under the index lock, that the manifest is still there.
+    store.put_entry(&descriptor)?;
     Ok(descriptor)
 }
 

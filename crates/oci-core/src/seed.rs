@@ -1,4 +1,4 @@
-//! The functions of the seed package, over any [`ImageDriver`].
+//! The functions of the seed package, over any [`Store`].
 //!
 //! | seed (Go)                            | here                                   |
 //! |--------------------------------------|----------------------------------------|
@@ -11,20 +11,18 @@
 //! | `PutManifestDescriptorToIndex`       | [`put_manifest_descriptor_to_index`]   |
 //! | `RemoveManifestDescriptorFromIndex`  | [`remove_manifest_descriptor_from_index`] |
 //!
-//! Unlike the seed, reads verify, writes are checked before they are published, and index
-//! updates are one read-modify-write that a driver can make atomic.
+//! Each is a thin wrapper over [`Store`] and its capabilities, with their guarantees: reads
+//! verify, writes are checked before they are published, [`put_manifest_descriptor_to_index`]
+//! checks that the manifest is stored (under the lock gc takes), and [`write_index`] replaces
+//! `index.json` under the lock every index change takes.
 
-use std::io::{Read, Write};
+use std::io::Read;
 
-use oci_digest::{Algorithm, Digest, VerifyingReader};
-use oci_spec::image::{Descriptor, ImageIndex, MediaType, OciLayout};
+use oci_digest::{Algorithm, Digest};
+use oci_spec::image::{Descriptor, ImageIndex, MediaType, OciLayout, OciLayoutBuilder};
 
-use crate::driver::{BlobWriter, ImageDriver, MetadataFile};
-use crate::index;
-use crate::layout_file::LayoutFile;
-use crate::ref_name::validate_ref_name;
-use crate::store::MAX_INDEX_SIZE;
-use crate::{Error, Result};
+use crate::capability::{BlobRemoval, LayoutFiles};
+use crate::{BlobWriter, ContentKind, Error, MetadataFile, Result, Store, index};
 
 /// The layout version `init` writes by default.
 pub const IMAGE_LAYOUT_VERSION: &str = "1.0.0";
@@ -40,199 +38,144 @@ pub struct InitOptions {
     pub skip_create_index: bool,
 }
 
-/// Creates a layout: the driver's `init`, then `oci-layout` (0444) and an empty `index.json`
-/// (0644) unless the options skip them.
-pub fn init<D: ImageDriver + ?Sized>(driver: &D, options: &InitOptions) -> Result<()> {
-    driver.init()?;
+/// Creates a layout's files in a store that has them: `blobs/`, then an empty `index.json`
+/// (0644), then `oci-layout` (0444) last, since it is what makes a directory a layout.
+pub fn init(store: &dyn Store, options: &InitOptions) -> Result<()> {
+    let files = layout_files(store, "initialise a layout")?;
+    files.create_blobs_dir()?;
+    if !options.skip_create_index {
+        write_index(store, &index::empty_index())?;
+    }
     if !options.skip_create_image_layout {
         let version = options
             .image_layout_version
             .as_deref()
             .unwrap_or(IMAGE_LAYOUT_VERSION);
-        write_image_layout(driver, &image_layout(version))?;
-    }
-    if !options.skip_create_index {
-        write_index(driver, &index::empty_index())?;
+        write_image_layout(store, &image_layout(version))?;
     }
     Ok(())
 }
 
-fn image_layout(version: &str) -> OciLayout {
-    serde_json::from_value(serde_json::json!({ "imageLayoutVersion": version }))
-        .expect("a one-string object is a valid oci-layout")
-}
-
-fn json_error(
-    driver: &(impl ImageDriver + ?Sized),
-    file: LayoutFile,
-    source: serde_json::Error,
-) -> Error {
-    Error::Json {
-        path: driver.location().join(file.relative_path()),
-        source,
-    }
-}
-
-fn read_all<D: ImageDriver + ?Sized>(
-    driver: &D,
-    file: LayoutFile,
-    reader: &mut dyn Read,
-) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    reader
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(driver.location().join(file.relative_path()), e))?;
-    Ok(bytes)
-}
-
-/// Reads `index.json` or `oci-layout` whole, refusing more than [`MAX_INDEX_SIZE`] bytes.
-pub(crate) fn read_metadata<D: ImageDriver + ?Sized>(
-    driver: &D,
-    file: LayoutFile,
-) -> Result<Vec<u8>> {
-    let path = driver.location().join(file.relative_path());
-    let mut bytes = Vec::new();
-    driver
-        .reader(file)?
-        .take(MAX_INDEX_SIZE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(&path, e))?;
-    if bytes.len() as u64 > MAX_INDEX_SIZE {
-        return Err(Error::InvalidLayout {
-            path,
-            reason: format!("over the {MAX_INDEX_SIZE} byte limit"),
-        });
-    }
-    Ok(bytes)
+/// The `oci-layout` document of a layout of `version`.
+pub fn image_layout(version: &str) -> OciLayout {
+    OciLayoutBuilder::default()
+        .image_layout_version(version)
+        .build()
+        .expect("the one field is set")
 }
 
 /// Writes `bytes` as a sha256 blob and returns its digest.
-pub fn write_blob<D: ImageDriver + ?Sized>(driver: &D, bytes: &[u8]) -> Result<Digest> {
-    write_blob_with(driver, Algorithm::Sha256, bytes)
-}
-
-/// Writes `bytes` as a blob hashed with `algorithm`.
-pub fn write_blob_with<D: ImageDriver + ?Sized>(
-    driver: &D,
-    algorithm: Algorithm,
-    bytes: &[u8],
-) -> Result<Digest> {
-    let mut writer = driver.blob_writer(algorithm)?;
-    writer
-        .write_all(bytes)
-        .map_err(|e| Error::io(driver.location(), e))?;
-    writer.commit(Some(bytes.len() as u64), None)
+pub fn write_blob(store: &dyn Store, bytes: &[u8]) -> Result<Digest> {
+    store.write_blob(Algorithm::Sha256, bytes)
 }
 
 /// Reads a whole blob, verified against its digest.
-pub fn read_blob<D: ImageDriver + ?Sized>(driver: &D, digest: Digest) -> Result<Vec<u8>> {
-    let mut reader = get_blob_reader(driver, digest, None)?;
-    read_all(driver, LayoutFile::Blob(digest), &mut reader)
+pub fn read_blob(store: &dyn Store, digest: Digest) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    store
+        .fetch(ContentKind::Blob, digest, None)?
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(store.location().of_content(digest), e))?;
+    Ok(bytes)
 }
 
-/// Opens a blob for streaming. The returned reader fails the read that reaches the end when
-/// the content does not hash to `digest` (or is not `size` bytes, when given).
-pub fn get_blob_reader<D: ImageDriver + ?Sized>(
-    driver: &D,
+/// Opens a blob for streaming. The reader fails the read that reaches the end when the content
+/// does not hash to `digest` (or is not `size` bytes, when given).
+pub fn get_blob_reader(
+    store: &dyn Store,
     digest: Digest,
     size: Option<u64>,
-) -> Result<VerifyingReader<Box<dyn Read + Send + '_>>> {
-    let reader = driver.reader(LayoutFile::Blob(digest))?;
-    Ok(VerifyingReader::new(reader, digest, size))
+) -> Result<Box<dyn Read + Send + '_>> {
+    store.fetch(ContentKind::Blob, digest, size)
 }
 
 /// Starts writing a blob (the seed's `NewBlobWriter`).
-pub fn new_blob_writer<D: ImageDriver + ?Sized>(
-    driver: &D,
-    algorithm: Algorithm,
-) -> Result<Box<dyn BlobWriter + '_>> {
-    driver.blob_writer(algorithm)
+pub fn new_blob_writer(store: &dyn Store, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+    store.begin_blob(algorithm)
 }
 
-/// Deletes a blob; a missing blob is [`Error::NotFound`].
-pub fn delete_blob<D: ImageDriver + ?Sized>(driver: &D, digest: Digest) -> Result<()> {
-    driver.remove(LayoutFile::Blob(digest))
+/// Deletes a blob; a missing blob is [`Error::NotFound`]. Needs [`BlobRemoval`].
+pub fn delete_blob(store: &dyn Store, digest: Digest) -> Result<()> {
+    blob_removal(store, "delete a blob")?.remove_blob(digest)
 }
 
 /// Serialises `value` as canonical JSON (sorted keys), writes it as a sha256 blob and returns
-/// its descriptor.
-pub fn write_json_blob<D, T>(driver: &D, value: &T, media_type: MediaType) -> Result<Descriptor>
-where
-    D: ImageDriver + ?Sized,
-    T: serde::Serialize,
-{
-    let bytes = index::to_canonical_json(value).map_err(|source| Error::Json {
-        path: driver.location().to_path_buf(),
-        source,
-    })?;
-    let digest = write_blob(driver, &bytes)?;
-    Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
+/// its descriptor. A manifest or index (by `media_type`) goes in as one, through
+/// [`Store::push`].
+pub fn write_json_blob<T: serde::Serialize>(
+    store: &dyn Store,
+    value: &T,
+    media_type: MediaType,
+) -> Result<Descriptor> {
+    let bytes = index::to_canonical_json(value).map_err(|e| Error::json(store.location(), e))?;
+    let digest = Algorithm::Sha256.digest(&bytes);
+    let descriptor = Descriptor::new(media_type, bytes.len() as u64, digest);
+    store.push(&descriptor, &mut &bytes[..])?;
+    Ok(descriptor)
 }
 
-/// Reads `index.json`, leniently (see [`index::parse_index`]); one over [`MAX_INDEX_SIZE`]
-/// bytes is refused.
-pub fn read_index<D: ImageDriver + ?Sized>(driver: &D) -> Result<ImageIndex> {
-    let bytes = read_metadata(driver, LayoutFile::Index)?;
-    index::parse_index(&bytes).map_err(|e| json_error(driver, LayoutFile::Index, e))
+/// Reads the index, leniently (see [`index::parse_index`]).
+pub fn read_index(store: &dyn Store) -> Result<ImageIndex> {
+    store.index()
 }
 
-/// Reads `index.json` for an edit (see [`index::IndexDocument`]); one over
-/// [`MAX_INDEX_SIZE`] bytes is refused.
-pub fn read_index_document<D: ImageDriver + ?Sized>(driver: &D) -> Result<index::IndexDocument> {
-    let bytes = read_metadata(driver, LayoutFile::Index)?;
-    index::IndexDocument::parse(bytes).map_err(|e| json_error(driver, LayoutFile::Index, e))
+/// Replaces `index.json` with `index`, written canonically (schemaVersion 2, media type set,
+/// keys sorted), under the lock every index change takes. Needs [`LayoutFiles`].
+pub fn write_index(store: &dyn Store, index: &ImageIndex) -> Result<()> {
+    let files = layout_files(store, "write index.json")?;
+    let bytes = index::index_bytes(index).map_err(|e| Error::json(store.location(), e))?;
+    files.write_metadata(MetadataFile::Index, &bytes)
 }
 
-/// Writes `index.json` canonically (schemaVersion 2, media type set, keys sorted).
-pub fn write_index<D: ImageDriver + ?Sized>(driver: &D, index: &ImageIndex) -> Result<()> {
-    let bytes = index::index_bytes(index).map_err(|e| json_error(driver, LayoutFile::Index, e))?;
-    driver.write_file(MetadataFile::Index, &bytes)
+/// Reads `oci-layout`. Needs [`LayoutFiles`].
+pub fn read_image_layout(store: &dyn Store) -> Result<OciLayout> {
+    let bytes = layout_files(store, "read oci-layout")?.read_metadata(MetadataFile::ImageLayout)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::json(metadata_location(store, MetadataFile::ImageLayout), e))
 }
 
-/// Reads `oci-layout`.
-pub fn read_image_layout<D: ImageDriver + ?Sized>(driver: &D) -> Result<OciLayout> {
-    let bytes = read_metadata(driver, LayoutFile::ImageLayout)?;
-    serde_json::from_slice(&bytes).map_err(|e| json_error(driver, LayoutFile::ImageLayout, e))
+/// Writes `oci-layout`. Needs [`LayoutFiles`].
+pub fn write_image_layout(store: &dyn Store, layout: &OciLayout) -> Result<()> {
+    let files = layout_files(store, "write oci-layout")?;
+    let bytes = serde_json::to_vec(layout).map_err(|e| Error::json(store.location(), e))?;
+    files.write_metadata(MetadataFile::ImageLayout, &bytes)
 }
 
-/// Writes `oci-layout`.
-pub fn write_image_layout<D: ImageDriver + ?Sized>(driver: &D, layout: &OciLayout) -> Result<()> {
-    let bytes =
-        serde_json::to_vec(layout).map_err(|e| json_error(driver, LayoutFile::ImageLayout, e))?;
-    driver.write_file(MetadataFile::ImageLayout, &bytes)
-}
-
-/// Adds a manifest descriptor to the index. When it carries a ref name, the name is validated
-/// and every older entry with that name is removed, in the same update.
-pub fn put_manifest_descriptor_to_index<D: ImageDriver + ?Sized>(
-    driver: &D,
-    descriptor: &Descriptor,
-) -> Result<()> {
+/// Adds a manifest descriptor to the index ([`Store::put_entry`]): the manifest must be
+/// stored. When it carries a ref name, the name is validated and every older entry with that
+/// name is removed, in the same update.
+pub fn put_manifest_descriptor_to_index(store: &dyn Store, descriptor: &Descriptor) -> Result<()> {
     if let Some(name) = index::ref_name(descriptor) {
-        validate_ref_name(name)?;
+        crate::validate_ref_name(name)?;
     }
-    driver.update_index(&mut |idx| {
-        idx.put(descriptor)
-            .map_err(|e| json_error(driver, LayoutFile::Index, e))
-    })?;
-    Ok(())
+    store.put_entry(descriptor)
 }
 
 /// Removes every index entry named `name`. A name that is absent is not an error; an empty
 /// name is.
-pub fn remove_manifest_descriptor_from_index<D: ImageDriver + ?Sized>(
-    driver: &D,
-    name: &str,
-) -> Result<()> {
+pub fn remove_manifest_descriptor_from_index(store: &dyn Store, name: &str) -> Result<()> {
     if name.is_empty() {
         return Err(Error::InvalidRefName {
             name: String::new(),
         });
     }
-    driver.update_index(&mut |idx| {
-        idx.remove_ref(name)
-            .map(drop)
-            .map_err(|e| json_error(driver, LayoutFile::Index, e))
-    })?;
-    Ok(())
+    store.remove_ref(name).map(drop)
+}
+
+/// Where a metadata file of `store` is, for messages.
+pub(crate) fn metadata_location(store: &dyn Store, file: MetadataFile) -> crate::Location {
+    store.location().join(file.as_layout_file().relative_path())
+}
+
+/// The store's [`LayoutFiles`], or the error that says it has none.
+pub(crate) fn layout_files<'s>(store: &'s dyn Store, to: &str) -> Result<&'s dyn LayoutFiles> {
+    store
+        .layout_files()
+        .ok_or_else(|| Error::unsupported(store.location(), format!("cannot {to}: not an image layout")))
+}
+
+/// The store's [`BlobRemoval`], or the error that says it has none.
+pub(crate) fn blob_removal<'s>(store: &'s dyn Store, to: &str) -> Result<&'s dyn BlobRemoval> {
+    store
+        .blob_removal()
+        .ok_or_else(|| Error::unsupported(store.location(), format!("cannot {to}: this store cannot remove blobs")))
 }

@@ -1,243 +1,166 @@
-//! The content-store level: blobs by digest and index entries by ref name.
-//!
-//! [`ImageDriver`] addresses files; [`ContentStore`] addresses content. Every driver is a store
-//! through the blanket implementation below, and a store that has no files at all (a registry)
-//! implements [`ContentStore`] directly. [`copy_image`] is written against this trait only, so
-//! it copies between any two stores.
+//! [`Store`]: the one interface every backend implements.
 
-use std::collections::HashSet;
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::{Read, Write};
 
-use oci_digest::{Algorithm, Digest, VerifyingReader};
+use oci_digest::{Algorithm, Digest};
 use oci_spec::image::{Descriptor, ImageIndex};
 
-use crate::driver::{BlobWriter, ImageDriver};
-use crate::layout_file::LayoutFile;
+use crate::capability::{BlobListing, BlobRemoval, ExclusiveLock, LayoutFiles};
+use crate::limits::{MAX_MANIFEST_SIZE, read_bounded};
 use crate::ref_name::validate_ref_name;
-use crate::{Error, Result, graph, index, seed, walk};
+use crate::{BlobWriter, Error, Location, Result, index, walk};
 
-/// Blobs by digest, index entries by ref name.
-pub trait ContentStore {
-    /// Where the store is, for messages.
-    fn location(&self) -> &Path;
+/// Which namespace a digest is looked up in. A layout keeps manifests as blobs like any other;
+/// a registry serves them apart (`/manifests/` and `/blobs/`), so every content operation says
+/// which one it means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ContentKind {
+    /// A layer, a config, any content that is not a manifest or an index.
+    Blob,
+    /// A manifest or an index (image, artifact, Docker schema 2 or manifest list).
+    Manifest,
+}
 
-    /// Whether the blob is present.
-    fn has_blob(&self, digest: Digest) -> Result<bool>;
-
-    /// Opens a blob. Unless the store's user turned verification off, the reader fails the
-    /// read that reaches the end when the content does not match `digest` (and `size`).
-    fn open_blob(&self, digest: Digest, size: Option<u64>) -> Result<Box<dyn Read + Send + '_>>;
-
-    /// Starts writing a blob; see [`BlobWriter::commit`].
-    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>>;
-
-    /// Starts writing a blob whose digest and size are known (see
-    /// [`ImageDriver::blob_writer_for`]).
-    fn begin_known_blob(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
-        let _ = size;
-        self.begin_blob(digest.algorithm())
+impl ContentKind {
+    /// The kind of content described with `media_type`.
+    pub fn of(media_type: &str) -> ContentKind {
+        if walk::is_manifest_like(media_type) {
+            ContentKind::Manifest
+        } else {
+            ContentKind::Blob
+        }
     }
 
-    /// The top-level index.
+    /// The kind of content `descriptor` describes.
+    pub fn of_descriptor(descriptor: &Descriptor) -> ContentKind {
+        ContentKind::of(descriptor.media_type().as_ref())
+    }
+}
+
+/// Content by digest and index entries by ref name: what a directory layout, an archive, a
+/// registry repository and an in-memory store all are.
+///
+/// The required methods are a backend's primitives. The provided ones are written with them
+/// and are never wrong for any backend; a backend overrides one only to do the same faster.
+/// What only some backends can do (list every blob, remove blobs, hold a lock, have the files
+/// of a layout) is a separate small trait, reached through the `Option`-returning methods at
+/// the end: an operation that needs one fails with [`Error::Unsupported`] naming what is
+/// missing when a store does not offer it, and never runs without it.
+///
+/// Every read is verified: a reader from [`Store::fetch`] fails the read that reaches the end
+/// when the content does not match its digest (and size). Every write is checked before it is
+/// visible: [`BlobWriter::commit`] and [`Store::push`] publish nothing that does not match.
+pub trait Store: Send + Sync {
+    /// Where the store is, for messages.
+    fn location(&self) -> &Location;
+
+    /// The stored size of the content `digest` names, or `None` when it is absent.
+    fn stat(&self, kind: ContentKind, digest: Digest) -> Result<Option<u64>>;
+
+    /// Opens stored content for streaming. The reader fails the read that reaches the end when
+    /// the content does not hash to `digest`, or is not `size` bytes when `size` is given; a
+    /// missing one is [`Error::NotFound`].
+    fn fetch(
+        &self,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<Box<dyn Read + Send + '_>>;
+
+    /// Stores content whose descriptor is known (a copy), checked against its digest and size
+    /// before it becomes visible. The descriptor's media type says which namespace it goes
+    /// to ([`ContentKind::of`]) and, for a manifest, is its content type. A store that already
+    /// holds it may return without reading `content`.
+    fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()>;
+
+    /// Starts writing a blob whose digest is known only at the end (a layer being built); see
+    /// [`BlobWriter::commit`]. Manifests are stored with [`Store::push`].
+    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>>;
+
+    /// Every index entry, named or not.
     fn index(&self) -> Result<ImageIndex>;
 
-    /// Adds an index entry; an entry with a ref name replaces every older one with that name.
-    /// The manifest it points at must be stored (drivers check under the index lock).
-    fn put_entry(&self, descriptor: Descriptor) -> Result<()>;
+    /// Adds an index entry; an entry with a ref name replaces every other entry of that name,
+    /// and an untagged entry identical to one already there is not added again. The content
+    /// it points at must be stored: the store checks, atomically with the change where it has
+    /// a lock gc honours, so no entry ever names content gc has just removed.
+    fn put_entry(&self, entry: &Descriptor) -> Result<()>;
+
+    /// [`Store::put_entry`] of each entry, in order; a store that can makes it one change.
+    fn put_entries(&self, entries: &[Descriptor]) -> Result<()> {
+        entries.iter().try_for_each(|entry| self.put_entry(entry))
+    }
 
     /// Removes the entries named `name`; returns whether there were any.
     fn remove_ref(&self, name: &str) -> Result<bool>;
 
-    /// The descriptor named `name`.
+    /// The entry named `name`.
     fn resolve(&self, name: &str) -> Result<Descriptor> {
         index::resolve_ref(&self.index()?, name)
             .cloned()
             .ok_or_else(|| Error::RefNotFound {
                 name: name.to_owned(),
-                path: self.location().to_path_buf(),
+                location: self.location().clone(),
             })
     }
 
-    /// Names `descriptor` `name`, replacing whatever had that name.
-    fn tag(&self, descriptor: Descriptor, name: &str) -> Result<()> {
+    /// Names `target` `name`, replacing whatever had that name.
+    fn tag(&self, target: &Descriptor, name: &str) -> Result<()> {
         validate_ref_name(name)?;
-        self.put_entry(index::with_ref_name(descriptor, name))
-    }
-}
-
-impl<D: ImageDriver + ?Sized> ContentStore for D {
-    fn location(&self) -> &Path {
-        ImageDriver::location(self)
+        self.put_entry(&index::with_ref_name(target.clone(), name))
     }
 
-    fn has_blob(&self, digest: Digest) -> Result<bool> {
-        ImageDriver::has_blob(self, digest)
+    /// Whether the content `digest` names is stored.
+    fn contains(&self, kind: ContentKind, digest: Digest) -> Result<bool> {
+        Ok(self.stat(kind, digest)?.is_some())
     }
 
-    fn open_blob(&self, digest: Digest, size: Option<u64>) -> Result<Box<dyn Read + Send + '_>> {
-        let reader = self.reader(LayoutFile::Blob(digest))?;
-        if self.verifies_reads() {
-            Ok(Box::new(VerifyingReader::new(reader, digest, size)))
-        } else {
-            Ok(reader)
-        }
-    }
-
-    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
-        self.blob_writer(algorithm)
-    }
-
-    fn begin_known_blob(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
-        self.blob_writer_for(digest, size)
-    }
-
-    fn index(&self) -> Result<ImageIndex> {
-        seed::read_index(self)
-    }
-
-    fn put_entry(&self, descriptor: Descriptor) -> Result<()> {
-        if let Some(name) = index::ref_name(&descriptor) {
-            validate_ref_name(name)?;
-        }
-        let digest = Digest::try_from(descriptor.digest())?;
-        self.update_index(&mut |idx| {
-            // Checked under the index lock, which gc holds while it marks and sweeps: an entry
-            // is never written for a manifest that a concurrent gc has just removed.
-            if !ImageDriver::has_blob(self, digest)? {
-                return Err(Error::blob_not_found(
-                    ImageDriver::location(self).join(digest.blob_path()),
-                    digest,
-                ));
-            }
-            idx.put(&descriptor).map_err(|e| index_json_error(self, e))
-        })?;
-        Ok(())
-    }
-
-    fn remove_ref(&self, name: &str) -> Result<bool> {
-        if name.is_empty() {
-            return Err(Error::InvalidRefName {
-                name: String::new(),
-            });
-        }
-        let mut removed = 0;
-        self.update_index(&mut |idx| {
-            removed = idx
-                .remove_ref(name)
-                .map_err(|e| index_json_error(self, e))?;
-            Ok(())
-        })?;
-        Ok(removed > 0)
-    }
-}
-
-fn index_json_error<D: ImageDriver + ?Sized>(driver: &D, source: serde_json::Error) -> Error {
-    Error::Json {
-        path: ImageDriver::location(driver).join(LayoutFile::Index.relative_path()),
-        source,
-    }
-}
-
-/// Manifests and indexes are read whole to find their children; the image-spec suggests
-/// registries accept at least 4 MiB, and nothing legitimate comes near this.
-pub const MAX_MANIFEST_SIZE: u64 = 64 << 20;
-
-/// `index.json` is an image index like any other and is read whole: the same bound keeps a
-/// hostile one (100 MB of `0,`, say, which parses into gigabytes) a clear error.
-pub const MAX_INDEX_SIZE: u64 = MAX_MANIFEST_SIZE;
-
-/// What [`copy_image`] did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct CopyReport {
-    /// Blobs written to the destination.
-    pub blobs_copied: usize,
-    /// Bytes written to the destination.
-    pub bytes_copied: u64,
-    /// Blobs the destination already had.
-    pub blobs_present: usize,
-}
-
-/// Copies everything `root` refers to, recursively, from `src` to `dst`, verifying each blob
-/// on the way. Blobs `dst` already has are not copied again. Index entries are not touched:
-/// name the result with [`ContentStore::tag`].
-///
-/// What is followed is what gc keeps: the references of manifests and indexes, and of any JSON
-/// blob that parses as one ([`graph::may_have_references`]; ggcr stores manifests under
-/// `application/vnd.oci.descriptor.v1+json`). A blob is read for references the first time a
-/// descriptor names it with such a media type, even when another descriptor named it as a
-/// plain blob before.
-pub fn copy_image(
-    src: &dyn ContentStore,
-    dst: &dyn ContentStore,
-    root: &Descriptor,
-) -> Result<CopyReport> {
-    let mut report = CopyReport::default();
-    let mut copied = HashSet::new();
-    let mut walked = HashSet::new();
-    let mut pending = vec![root.clone()];
-    while let Some(descriptor) = pending.pop() {
-        let digest = Digest::try_from(descriptor.digest())?;
-        let media_type = descriptor.media_type().to_string();
-        let size = descriptor.size();
-        let manifest_like = walk::is_manifest_like(&media_type);
-        if manifest_like && size > MAX_MANIFEST_SIZE {
+    /// Reads a manifest, index or other JSON document whole, verified, refusing more than
+    /// [`MAX_MANIFEST_SIZE`] bytes.
+    fn read_document(
+        &self,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<Vec<u8>> {
+        let location = self.location().of_content(digest);
+        if let Some(size) = size.filter(|&size| size > MAX_MANIFEST_SIZE) {
             return Err(Error::InvalidLayout {
-                path: src.location().join(digest.blob_path()),
-                reason: format!(
-                    "manifest {digest} claims {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"
-                ),
+                location,
+                reason: format!("document of {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"),
             });
         }
-        let document = graph::may_have_references(&media_type) && size <= MAX_MANIFEST_SIZE;
-        if document && walked.insert(digest) {
-            let mut bytes = Vec::new();
-            src.open_blob(digest, Some(size))?
-                .read_to_end(&mut bytes)
-                .map_err(|e| Error::io(src.location().join(digest.blob_path()), e))?;
-            match walk::references(&bytes) {
-                Ok(refs) => pending.extend(refs.children),
-                Err(source) if manifest_like => {
-                    return Err(Error::Json {
-                        path: src.location().join(digest.blob_path()),
-                        source,
-                    });
-                }
-                // Any other JSON blob (a config) that is not a document refers to nothing.
-                Err(_) => {}
-            }
-            if copied.insert(digest) {
-                copy_blob(&mut io::Cursor::new(bytes), dst, digest, size, &mut report)?;
-            }
-        } else if !copied.insert(digest) {
-            continue;
-        } else if dst.has_blob(digest)? {
-            report.blobs_present += 1;
-        } else {
-            let mut reader = src.open_blob(digest, Some(size))?;
-            copy_blob(&mut reader, dst, digest, size, &mut report)?;
-        }
+        let mut reader = self.fetch(kind, digest, size)?;
+        read_bounded(&mut reader, MAX_MANIFEST_SIZE, &location)
     }
-    Ok(report)
-}
 
-fn copy_blob(
-    reader: &mut dyn Read,
-    dst: &dyn ContentStore,
-    digest: Digest,
-    size: u64,
-    report: &mut CopyReport,
-) -> Result<()> {
-    if dst.has_blob(digest)? {
-        report.blobs_present += 1;
-        return Ok(());
+    /// Stores `bytes` as a blob hashed with `algorithm`; returns its digest.
+    fn write_blob(&self, algorithm: Algorithm, bytes: &[u8]) -> Result<Digest> {
+        let mut writer = self.begin_blob(algorithm)?;
+        writer
+            .write_all(bytes)
+            .map_err(|e| Error::io(self.location(), e))?;
+        writer.commit(Some(bytes.len() as u64), None)
     }
-    let mut writer = dst.begin_known_blob(digest, size)?;
-    writer
-        .write_from(reader)
-        .map_err(|e| Error::io(dst.location().join(digest.blob_path()), e))?;
-    writer.commit(Some(size), Some(digest))?;
-    report.blobs_copied += 1;
-    report.bytes_copied += size;
-    Ok(())
+
+    /// The files of an image layout (`oci-layout`, `blobs/`, stray files), where the store is
+    /// one.
+    fn layout_files(&self) -> Option<&dyn LayoutFiles> {
+        None
+    }
+
+    /// Listing every stored blob, where the store can.
+    fn blob_listing(&self) -> Option<&dyn BlobListing> {
+        None
+    }
+
+    /// Removing blobs, where the store can.
+    fn blob_removal(&self) -> Option<&dyn BlobRemoval> {
+        None
+    }
+
+    /// The lock that keeps index changes out while gc marks and sweeps, where the store has one.
+    fn exclusive_lock(&self) -> Option<&dyn ExclusiveLock> {
+        None
+    }
 }

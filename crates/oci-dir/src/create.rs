@@ -69,7 +69,7 @@ pub(crate) fn create_by_rename(
             ) =>
         {
             return Err(Error::InvalidLayout {
-                path: root.to_path_buf(),
+                location: root.into(),
                 reason: format!(
                     "was filled by another process while a layout was built beside it ({e}): \
                      refusing to initialise over it"
@@ -159,7 +159,7 @@ impl Staging {
             staging.armed = false;
         }
         Err(Error::InvalidLayout {
-            path: parent.to_path_buf(),
+            location: parent.into(),
             reason: format!(
                 "staging directories {}* kept disappearing: another process removes them",
                 prefix.to_string_lossy()

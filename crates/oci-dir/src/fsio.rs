@@ -9,8 +9,6 @@ use std::path::{Path, PathBuf};
 use oci_core::{Digest, Error, Result};
 use rustix::fs::OFlags;
 
-use crate::read_buffer::ReadBuffer;
-
 /// Opens an existing regular file for reading without following a symlink at `path` and
 /// without blocking on a FIFO; anything that is not a regular file is refused.
 pub fn open_regular(path: &Path, digest: Option<Digest>) -> Result<File> {
@@ -27,29 +25,10 @@ pub fn open_regular(path: &Path, digest: Option<Digest>) -> Result<File> {
     Ok(file)
 }
 
-/// Reads a whole regular file (as [`open_regular`] opens it) of at most `limit` bytes, into a
-/// buffer sized once from its length (a multi-MiB `index.json` read by doubling a buffer
-/// spent more time in page faults and copies than in parsing), on huge pages when large.
-pub fn read_regular(path: &Path, limit: u64) -> Result<ReadBuffer> {
+/// Reads a whole regular file (as [`open_regular`] opens it) of at most `limit` bytes.
+pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let mut file = open_regular(path, None)?;
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    if len > limit {
-        return Err(over_limit(path, limit));
-    }
-    // A byte over the limit is read, so a file that grew past it meanwhile is refused too.
-    let bytes = ReadBuffer::read_to_end(&mut file, len as usize, limit.saturating_add(1))
-        .map_err(|e| Error::io(path, e))?;
-    if bytes.len() as u64 > limit {
-        return Err(over_limit(path, limit));
-    }
-    Ok(bytes)
-}
-
-fn over_limit(path: &Path, limit: u64) -> Error {
-    Error::InvalidLayout {
-        path: path.to_path_buf(),
-        reason: format!("over the {limit} byte limit"),
-    }
+    oci_core::read_bounded(&mut file, limit, &path.into())
 }
 
 /// The size of a regular file at `path`, not following a symlink.
@@ -63,7 +42,7 @@ pub fn regular_size(path: &Path, digest: Option<Digest>) -> Result<u64> {
 
 fn not_regular(path: &Path) -> Error {
     Error::InvalidLayout {
-        path: path.to_path_buf(),
+        location: path.into(),
         reason: "not a regular file (symlinks, FIFOs, devices and directories are refused)".into(),
     }
 }
@@ -73,7 +52,7 @@ fn not_regular(path: &Path) -> Error {
 pub fn classify(path: &Path, digest: Option<Digest>, err: io::Error) -> Error {
     match err.kind() {
         io::ErrorKind::NotFound => Error::NotFound {
-            path: path.to_path_buf(),
+            location: path.into(),
             digest,
         },
         _ if err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
@@ -129,7 +108,7 @@ pub fn ensure_within(root: &Path, path: &Path) -> Result<()> {
     match fs::canonicalize(path) {
         Ok(real) if real.starts_with(root) => Ok(()),
         Ok(real) => Err(Error::InvalidLayout {
-            path: path.to_path_buf(),
+            location: path.into(),
             reason: format!(
                 "resolves to {}, outside the layout root {}",
                 real.display(),

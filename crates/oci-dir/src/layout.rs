@@ -2,18 +2,20 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use oci_core::index::IndexDocument;
+use oci_core::oci_digest::VerifyingReader;
+use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
-    Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
-    LayoutFile, MetadataFile, Result, StrayFile, StrayKind, seed,
+    Algorithm, BLOBS_DIR, BlobListing, BlobRemoval, BlobWriter, ContentKind, Digest, Error,
+    ExclusiveLock, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile, LayoutFiles, Location,
+    MetadataFile, Result, Store, StrayFile, StrayKind, index, seed,
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::{create, fsio, index_record, index_swap};
+use crate::{create, fsio, index_record};
 
 pub use oci_core::CACHE_DIR;
 
@@ -52,6 +54,8 @@ impl Default for DirOptions {
 #[derive(Debug, Clone)]
 pub struct DirLayout {
     root: PathBuf,
+    /// The root, as messages name it.
+    location: Location,
     options: DirOptions,
 }
 
@@ -68,7 +72,7 @@ impl DirLayout {
         let index = layout.root.join(INDEX_FILE);
         if !index.exists() {
             return Err(Error::InvalidLayout {
-                path: layout.root.clone(),
+                location: layout.location.clone(),
                 reason: format!("no {INDEX_FILE}: not an OCI image layout"),
             });
         }
@@ -122,7 +126,7 @@ impl DirLayout {
             }
         }
         fsio::create_dir(&layout.root, layout.durable())?;
-        seed::init(&layout, init)?;
+        layout.init(init)?;
         Ok(layout)
     }
 
@@ -137,7 +141,27 @@ impl DirLayout {
             }
             Err(e) => return Err(Error::io(root, e)),
         };
-        Ok(DirLayout { root, options })
+        Ok(DirLayout {
+            location: Location::Path(root.clone()),
+            root,
+            options,
+        })
+    }
+
+    /// Creates the files of an empty layout here (the seed's `Init`): refused where
+    /// `index.json` or `oci-layout` already is.
+    pub fn init(&self, options: &seed::InitOptions) -> Result<()> {
+        for existing in [INDEX_FILE, IMAGE_LAYOUT_FILE] {
+            if fs::symlink_metadata(self.root.join(existing)).is_ok() {
+                return Err(Error::InvalidLayout {
+                    location: self.location.clone(),
+                    reason: format!(
+                        "already holds {existing}: refusing to initialise over a layout"
+                    ),
+                });
+            }
+        }
+        seed::init(self, options)
     }
 
     /// The layout's root directory.
@@ -265,7 +289,7 @@ fn remove_all_if_stale(dir: &Path, digests: &[Digest], cutoff: SystemTime) -> Re
     })
 }
 
-/// The body of [`DirLayout::remove_stale_blob`], in `dir` (the digest's checked algorithm
+/// The body of [`DirLayout::remove_stale_blobs`] for one blob, in `dir` (the digest's checked algorithm
 /// directory), without the sync.
 fn remove_if_stale(dir: &Path, digest: Digest, cutoff: SystemTime) -> Result<bool> {
     let path = dir.join(digest.encoded());
@@ -291,75 +315,185 @@ fn remove_if_stale(dir: &Path, digest: Digest, cutoff: SystemTime) -> Result<boo
     Ok(stale)
 }
 
-impl ImageDriver for DirLayout {
-    fn location(&self) -> &Path {
-        &self.root
-    }
-
-    fn init(&self) -> Result<()> {
-        for existing in [INDEX_FILE, IMAGE_LAYOUT_FILE] {
-            if fs::symlink_metadata(self.root.join(existing)).is_ok() {
-                return Err(Error::InvalidLayout {
-                    path: self.root.clone(),
-                    reason: format!(
-                        "already holds {existing}: refusing to initialise over a layout"
-                    ),
-                });
-            }
-        }
-        fsio::create_dir(&self.root.join(BLOBS_DIR), self.durable())?;
+impl DirLayout {
+    /// Read-modify-write of `index.json` under the layout's exclusive lock: `edit` sees the
+    /// current index and changes it, and the result replaces the file by rename (synced, and
+    /// the root synced, when durable), so a reader sees the old index or the new one.
+    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
+        let _lock = self.lock()?;
+        let path = self.path_of(LayoutFile::Index);
+        let cache = self.root.join(CACHE_DIR);
+        let bytes = fsio::read_regular(&path, oci_core::MAX_INDEX_SIZE)?;
+        // Any trouble reading the record (a cache directory leading outside, say) means none.
+        let record = self.read_cache(index_record::INDEX_RECORD);
+        let mut document = IndexDocument::parse_recorded(bytes, record.as_deref())
+            .map_err(|e| Error::json(&path, e))?;
+        edit(&mut document)?;
+        let mut record = Vec::new();
+        self.replace_metadata(MetadataFile::Index, &mut |out| {
+            record = document.write_recorded(out)?;
+            Ok(())
+        })?;
+        index_record::write(&self.root, &cache, MetadataFile::Index.mode(), &record);
         Ok(())
     }
 
-    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
-        let path = self.checked_path(file)?;
-        Ok(Box::new(fsio::open_regular(&path, file.digest())?))
+    /// A cache file's content; `None` when it is missing or cannot be read (a cache is only
+    /// ever a shortcut).
+    fn read_cache(&self, name: &str) -> Option<Vec<u8>> {
+        let dir = self.root.join(CACHE_DIR);
+        fsio::ensure_within(&self.root, &dir).ok()?;
+        let path = dir.join(name);
+        let mut file = fsio::open_regular(&path, None).ok()?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
+        Some(bytes)
     }
 
-    fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
-        self.replace_metadata(file, &mut |out| out.write_all(contents))
+    fn blob_path(&self, digest: Digest) -> Result<PathBuf> {
+        self.checked_path(LayoutFile::Blob(digest))
     }
 
-    fn remove(&self, file: LayoutFile) -> Result<()> {
-        let path = self.checked_path(file)?;
-        fs::remove_file(&path).map_err(|e| fsio::classify(&path, file.digest(), e))?;
-        if self.durable() {
-            fsio::sync_dir(fsio::parent_of(&path))?;
-        }
-        Ok(())
-    }
-
-    fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+    /// A writer for a blob hashed with `algorithm`, into its checked algorithm directory.
+    fn blob_writer(&self, algorithm: Algorithm) -> Result<DirBlobWriter> {
         let dir = self.algorithm_dir(algorithm)?;
         fsio::create_dir(&dir, self.durable())?;
-        Ok(Box::new(DirBlobWriter::new(
-            dir,
-            algorithm,
-            self.durable(),
-        )?))
+        DirBlobWriter::new(dir, algorithm, self.durable())
+    }
+}
+
+impl Store for DirLayout {
+    fn location(&self) -> &Location {
+        &self.location
     }
 
-    fn list_blobs(&self) -> Result<Vec<Digest>> {
-        let mut digests = Vec::new();
-        for algorithm in Algorithm::ALL {
-            let dir = self.algorithm_dir(algorithm)?;
-            let entries = match fs::read_dir(&dir) {
-                Ok(entries) => entries,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(Error::io(&dir, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| Error::io(&dir, e))?;
-                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
-                    continue;
-                };
-                if let Ok(digest) = Digest::parse(&format!("{algorithm}:{name}")) {
-                    digests.push(digest);
+    fn stat(&self, _kind: ContentKind, digest: Digest) -> Result<Option<u64>> {
+        match fsio::regular_size(&self.blob_path(digest)?, Some(digest)) {
+            Ok(size) => Ok(Some(size)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn fetch(
+        &self,
+        _kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<Box<dyn Read + Send + '_>> {
+        let file = fsio::open_regular(&self.blob_path(digest)?, Some(digest))?;
+        if self.options.verify_reads {
+            Ok(Box::new(VerifyingReader::new(file, digest, size)))
+        } else {
+            Ok(Box::new(file))
+        }
+    }
+
+    fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()> {
+        let digest = Digest::try_from(descriptor.digest())?;
+        let mut writer = self.blob_writer(digest.algorithm())?;
+        writer
+            .write_from(content)
+            .map_err(|e| Error::io(self.location.of_content(digest), e))?;
+        Box::new(writer).commit(Some(descriptor.size()), Some(digest))?;
+        Ok(())
+    }
+
+    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+        Ok(Box::new(self.blob_writer(algorithm)?))
+    }
+
+    fn index(&self) -> Result<ImageIndex> {
+        let path = self.path_of(LayoutFile::Index);
+        let bytes = fsio::read_regular(&path, oci_core::MAX_INDEX_SIZE)?;
+        index::parse_index(&bytes).map_err(|e| Error::json(&path, e))
+    }
+
+    fn put_entry(&self, entry: &Descriptor) -> Result<()> {
+        self.put_entries(std::slice::from_ref(entry))
+    }
+
+    /// One locked update for all of them.
+    fn put_entries(&self, entries: &[Descriptor]) -> Result<()> {
+        let mut digests = Vec::with_capacity(entries.len());
+        for entry in entries {
+            if let Some(name) = index::ref_name(entry) {
+                oci_core::validate_ref_name(name)?;
+            }
+            digests.push(Digest::try_from(entry.digest())?);
+        }
+        self.update_index(&mut |document| {
+            for (entry, &digest) in entries.iter().zip(&digests) {
+                // Checked under the index lock, which gc holds while it marks and sweeps: an
+                // entry is never written for content that a concurrent gc has just removed.
+                if self.stat(ContentKind::Blob, digest)?.is_none() {
+                    return Err(Error::content_not_found(
+                        self.location.of_content(digest),
+                        digest,
+                    ));
                 }
+                document
+                    .put(entry)
+                    .map_err(|e| Error::json(self.path_of(LayoutFile::Index), e))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn remove_ref(&self, name: &str) -> Result<bool> {
+        if name.is_empty() {
+            return Err(Error::InvalidRefName {
+                name: String::new(),
+            });
+        }
+        let mut removed = 0;
+        self.update_index(&mut |document| {
+            removed = document
+                .remove_ref(name)
+                .map_err(|e| Error::json(self.path_of(LayoutFile::Index), e))?;
+            Ok(())
+        })?;
+        Ok(removed > 0)
+    }
+
+    fn layout_files(&self) -> Option<&dyn LayoutFiles> {
+        Some(self)
+    }
+
+    fn blob_listing(&self) -> Option<&dyn BlobListing> {
+        Some(self)
+    }
+
+    fn blob_removal(&self) -> Option<&dyn BlobRemoval> {
+        Some(self)
+    }
+
+    fn exclusive_lock(&self) -> Option<&dyn ExclusiveLock> {
+        Some(self)
+    }
+}
+
+impl LayoutFiles for DirLayout {
+    fn read_metadata(&self, file: MetadataFile) -> Result<Vec<u8>> {
+        fsio::read_regular(&self.path_of(file.as_layout_file()), oci_core::MAX_INDEX_SIZE)
+    }
+
+    fn write_metadata(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
+        match file {
+            // Under the index lock, like every other change of the index.
+            MetadataFile::Index => {
+                let _lock = self.lock()?;
+                self.replace_metadata(file, &mut |out| out.write_all(contents))
+            }
+            MetadataFile::ImageLayout => {
+                self.replace_metadata(file, &mut |out| out.write_all(contents))
             }
         }
-        digests.sort();
-        Ok(digests)
+    }
+
+    fn create_blobs_dir(&self) -> Result<()> {
+        fsio::create_dir(&self.root.join(BLOBS_DIR), self.durable())?;
+        Ok(())
     }
 
     fn has_blobs_dir(&self) -> Result<bool> {
@@ -371,95 +505,12 @@ impl ImageDriver for DirLayout {
         }
     }
 
-    fn blob_size(&self, digest: Digest) -> Result<u64> {
-        let path = self.checked_path(LayoutFile::Blob(digest))?;
-        fsio::regular_size(&path, Some(digest))
-    }
-
-    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
-        let _lock = self.lock()?;
-        let path = self.path_of(LayoutFile::Index);
-        let cache = self.root.join(CACHE_DIR);
-        let bytes = fsio::read_regular(&path, oci_core::MAX_INDEX_SIZE)?;
-        // Any trouble reading the record (a cache directory leading outside, say) means none.
-        let record = self.read_cache(index_record::INDEX_RECORD).ok().flatten();
-        let mut document =
-            IndexDocument::parse_recorded(bytes, record.as_deref()).map_err(|source| {
-                Error::Json {
-                    path: path.clone(),
-                    source,
-                }
-            })?;
-        edit(&mut document)?;
-        let mut record = Vec::new();
-        index_swap::replace_index(
-            &self.root,
-            &cache,
-            self.durable(),
-            MetadataFile::Index.mode(),
-            &mut |out| {
-                record = document.write_recorded(out)?;
-                Ok(())
-            },
-        )?;
-        index_record::write(&self.root, &cache, MetadataFile::Index.mode(), &record);
-        Ok(())
-    }
-
-    fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-        let _lock = self.lock()?;
-        work()
-    }
-
-    fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
-        let path = self.checked_path(LayoutFile::Blob(digest))?;
-        let metadata =
-            fs::symlink_metadata(&path).map_err(|e| fsio::classify(&path, Some(digest), e))?;
-        Ok(metadata.modified().ok())
-    }
-
-    /// Takes the blob's name away first (a rename to a `.tmp-gc-*` name), then judges its age:
-    /// a writer that re-puts the blob touches it before the rename, and the blob is given back,
-    /// or finds the name gone after it and links its own copy (see the blob writer). Either
-    /// way a blob that was just put survives.
-    fn remove_stale_blob(&self, digest: Digest, cutoff: SystemTime) -> Result<bool> {
-        let dir = self.algorithm_dir(digest.algorithm())?;
-        let removed = remove_if_stale(&dir, digest, cutoff)?;
-        if self.durable() {
-            fsio::sync_dir(&dir)?;
-        }
-        Ok(removed)
-    }
-
-    /// As [`DirLayout::remove_stale_blob`] for each, with each directory checked and synced
-    /// once for the batch: removals need no durability of their own (a removal lost to a
-    /// crash leaves a blob the next gc takes), and a sync per blob made gc disk-bound.
-    fn remove_stale_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>> {
-        let mut removed = Vec::new();
-        for algorithm in Algorithm::ALL {
-            let batch: Vec<Digest> = digests
-                .iter()
-                .copied()
-                .filter(|d| d.algorithm() == algorithm)
-                .collect();
-            if batch.is_empty() {
-                continue;
-            }
-            let dir = self.algorithm_dir(algorithm)?;
-            removed.extend(remove_all_if_stale(&dir, &batch, cutoff)?);
-            if self.durable() {
-                fsio::sync_dir(&dir)?;
-            }
-        }
-        Ok(removed)
-    }
-
     fn stray_files(&self) -> Result<Vec<StrayFile>> {
         let mut strays = Vec::new();
         let stray = |path: PathBuf, kind| {
             let modified = fs::symlink_metadata(&path).and_then(|m| m.modified()).ok();
             StrayFile {
-                path,
+                location: Location::Path(path),
                 kind,
                 modified,
             }
@@ -482,7 +533,7 @@ impl ImageDriver for DirLayout {
                 if name.starts_with(TEMP_PREFIX) {
                     strays.push(stray(dir.join(&name), StrayKind::Temporary));
                 } else if Digest::parse(&format!("{algorithm}:{name}")).is_err() {
-                    strays.push(stray(dir.join(&name), StrayKind::NotADigest));
+                    strays.push(stray(dir.join(&name), StrayKind::NotABlob));
                 }
             }
         }
@@ -505,49 +556,91 @@ impl ImageDriver for DirLayout {
 
     fn remove_stray(&self, stray: &StrayFile) -> Result<()> {
         // Only what stray_files reports, and only inside the layout.
-        let parent = stray.path.parent().unwrap_or(&self.root);
+        let Some(path) = stray.location.as_path() else {
+            return Ok(());
+        };
+        let parent = path.parent().unwrap_or(&self.root);
         fsio::ensure_within(&self.root, parent)?;
-        match fs::remove_file(&stray.path) {
+        match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(Error::io(&stray.path, e)),
+            Err(e) => Err(Error::io(path, e)),
         }
     }
+}
 
-    fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let dir = self.root.join(CACHE_DIR);
-        fsio::ensure_within(&self.root, &dir)?;
-        let path = dir.join(name);
-        match fsio::open_regular(&path, None) {
-            Ok(mut file) => {
-                let mut bytes = Vec::new();
-                file.read_to_end(&mut bytes)
-                    .map_err(|e| Error::io(&path, e))?;
-                Ok(Some(bytes))
+impl BlobListing for DirLayout {
+    fn list_blobs(&self) -> Result<Vec<Digest>> {
+        let mut digests = Vec::new();
+        for algorithm in Algorithm::ALL {
+            let dir = self.algorithm_dir(algorithm)?;
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                    continue;
+                };
+                if let Ok(digest) = Digest::parse(&format!("{algorithm}:{name}")) {
+                    digests.push(digest);
+                }
             }
-            Err(e) if e.is_not_found() => Ok(None),
-            Err(e) => Err(e),
         }
+        digests.sort();
+        Ok(digests)
     }
+}
 
-    fn write_cache(&self, name: &str, contents: &[u8]) -> Result<()> {
-        let dir = self.root.join(CACHE_DIR);
-        fsio::ensure_within(&self.root, &dir)?;
-        fsio::create_dir(&dir, false)?;
-        // Readable by whoever can read the layout, like the index it is derived from.
-        let mut temp = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(MetadataFile::Index.mode()))
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
-        temp.write_all(contents)
-            .map_err(|e| Error::io(temp.path(), e))?;
-        temp.persist(dir.join(name))
-            .map_err(|e| Error::io(&dir, e.error))?;
+impl BlobRemoval for DirLayout {
+    fn remove_blob(&self, digest: Digest) -> Result<()> {
+        let path = self.blob_path(digest)?;
+        fs::remove_file(&path).map_err(|e| fsio::classify(&path, Some(digest), e))?;
+        if self.durable() {
+            fsio::sync_dir(fsio::parent_of(&path))?;
+        }
         Ok(())
     }
 
-    fn verifies_reads(&self) -> bool {
-        self.options.verify_reads
+    fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
+        let path = self.blob_path(digest)?;
+        let metadata =
+            fs::symlink_metadata(&path).map_err(|e| fsio::classify(&path, Some(digest), e))?;
+        Ok(metadata.modified().ok())
+    }
+
+    /// Takes each blob's name away first (a rename to a `.tmp-gc-*` name), then judges its
+    /// age: a writer that re-puts the blob touches it before the rename, and the blob is given
+    /// back, or finds the name gone after it and links its own copy (see the blob writer).
+    /// Either way a blob that was just put survives. Each directory is checked and synced
+    /// once for the batch: removals need no durability of their own (a removal lost to a
+    /// crash leaves a blob the next gc takes).
+    fn remove_stale_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>> {
+        let mut removed = Vec::new();
+        for algorithm in Algorithm::ALL {
+            let batch: Vec<Digest> = digests
+                .iter()
+                .copied()
+                .filter(|d| d.algorithm() == algorithm)
+                .collect();
+            if batch.is_empty() {
+                continue;
+            }
+            let dir = self.algorithm_dir(algorithm)?;
+            removed.extend(remove_all_if_stale(&dir, &batch, cutoff)?);
+            if self.durable() {
+                fsio::sync_dir(&dir)?;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl ExclusiveLock for DirLayout {
+    fn run_exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {
+        let _lock = self.lock()?;
+        work()
     }
 }

@@ -1,7 +1,9 @@
 //! OCI image layouts as directories.
 //!
-//! [`DirLayout`] is the directory driver: it implements [`oci_core::ImageDriver`], and with it
-//! [`oci_core::ContentStore`] and every seed function in [`oci_core::seed`].
+//! [`DirLayout`] is the directory backend: it implements [`oci_core::Store`] and every
+//! capability ([`oci_core::LayoutFiles`], [`oci_core::BlobListing`],
+//! [`oci_core::BlobRemoval`], [`oci_core::ExclusiveLock`]), so every operation of `oci-core`
+//! (fsck, gc, referrers, copy, the seed functions) runs on it.
 //!
 //! What it guarantees:
 //! - A blob is streamed to an anonymous `O_TMPFILE` (or, where the filesystem has none, a
@@ -9,32 +11,49 @@
 //!   and only then linked under `blobs/<alg>/<encoded>`. An existing blob is not rewritten.
 //! - `index.json` is changed by read-modify-write under an exclusive lock on the layout
 //!   directory. The new index is written under another name, synced, and swapped in by one
-//!   rename: no torn index, no lost update when several processes tag at once. (The previous
-//!   index is kept in `.oci-layout-cache/` and reused for the next update when no one else
-//!   has it open, which spares the filesystem a free and a trim per update.)
+//!   rename: no torn index, no lost update when several processes tag at once.
 //! - A new layout appears whole or not at all: [`DirLayout::create`] builds it in a staging
 //!   directory beside the root and renames it there (except over a non-empty directory).
 //! - [`Durability::Relaxed`] skips the fsyncs for scratch and bulk work; atomicity stays.
 //! - Reads verify while streaming (opt out with [`DirOptions::verify_reads`]), open no symlink,
 //!   FIFO or device as a blob, and a `blobs/` that resolves outside the root is refused.
 //!
+//! `use oci_dir::DirLayout` and `oci_core::prelude::*` are all a user needs for put, get,
+//! tag, list, fsck and gc:
+//!
 //! ```
-//! use oci_core::{Algorithm, ContentStore, seed};
+//! use oci_core::prelude::*;
 //! use oci_core::oci_spec::image::MediaType;
 //! use oci_dir::DirLayout;
-//! use std::io::Write;
+//! use std::io::{Read, Write};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let layout = DirLayout::create(dir.path().join("layout"))?;
 //!
+//! // Put: streamed, verified against what the caller expects, synced, then published.
 //! let mut writer = layout.begin_blob(Algorithm::Sha256)?;
 //! writer.write_all(b"hello")?;
 //! let digest = writer.commit(Some(5), None)?;
-//! assert_eq!(seed::read_blob(&layout, digest)?, b"hello");
 //!
+//! // Get: verified while it streams.
+//! let mut hello = String::new();
+//! layout.fetch(ContentKind::Blob, digest, Some(5))?.read_to_string(&mut hello)?;
+//! assert_eq!(hello, "hello");
+//!
+//! // Tag and list.
 //! let config = seed::write_json_blob(&layout, &serde_json::json!({}), MediaType::ImageConfig)?;
-//! layout.tag(config, "v1")?;
-//! assert_eq!(layout.resolve("v1")?.size(), 2);
+//! let manifest = seed::write_json_blob(
+//!     &layout,
+//!     &serde_json::json!({"schemaVersion": 2, "config": config, "layers": []}),
+//!     MediaType::ImageManifest,
+//! )?;
+//! layout.tag(&manifest, "v1")?;
+//! assert_eq!(layout.index()?.manifests().len(), 1);
+//!
+//! // Check and collect: "hello" is referred to by nothing.
+//! assert!(fsck(&layout)?.is_clean());
+//! let options = GcOptions { grace: std::time::Duration::ZERO, dry_run: false };
+//! assert_eq!(gc(&layout, &options)?.removed, vec![(digest, 5)]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -42,10 +61,8 @@ mod blob_writer;
 mod create;
 mod fsio;
 mod index_record;
-mod index_swap;
 mod layout;
 mod pipeline;
-mod read_buffer;
 
 pub use blob_writer::{DirBlobWriter, TEMP_PREFIX};
 pub use create::STAGING_MARKER;

@@ -1,13 +1,12 @@
 //! Assembling an image: layers, config and manifest, on a base or from scratch.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 
 use oci_core::oci_spec::image::{
     Descriptor, History, ImageManifestBuilder, MediaType, Platform, SCHEMA_VERSION,
 };
-use oci_core::{Algorithm, ContentStore, index};
+use oci_core::{Algorithm, Store, index};
 
 use crate::config::{ImageConfig, RuntimeOverrides, now, rfc3339};
 use crate::layer::{Layer, LayerOptions};
@@ -22,9 +21,9 @@ pub const BASE_NAME_ANNOTATION: &str = "org.opencontainers.image.base.name";
 
 /// Builds an image in a store: layers on top of a base (or of nothing), runtime settings, then
 /// [`ImageBuilder::write`] stores the config and the manifest. Tagging is the caller's
-/// ([`ContentStore::tag`]).
+/// ([`Store::tag`]).
 pub struct ImageBuilder<'s> {
-    store: &'s dyn ContentStore,
+    store: &'s dyn Store,
     algorithm: Algorithm,
     config: ImageConfig,
     layers: Vec<Descriptor>,
@@ -36,7 +35,7 @@ pub struct ImageBuilder<'s> {
 
 impl<'s> ImageBuilder<'s> {
     /// An image with no layers, for `platform`.
-    pub fn new(store: &'s dyn ContentStore, platform: &Platform) -> ImageBuilder<'s> {
+    pub fn new(store: &'s dyn Store, platform: &Platform) -> ImageBuilder<'s> {
         ImageBuilder {
             store,
             algorithm: Algorithm::Sha256,
@@ -52,7 +51,7 @@ impl<'s> ImageBuilder<'s> {
     /// settings, history, platform), and the `org.opencontainers.image.base.*` annotations
     /// (`base_name` is the name it was found by, when there was one).
     pub fn on_base(
-        store: &'s dyn ContentStore,
+        store: &'s dyn Store,
         base: ResolvedImage,
         base_name: Option<&str>,
     ) -> ImageBuilder<'s> {
@@ -170,9 +169,9 @@ impl<'s> ImageBuilder<'s> {
             }
             self.config.spec_mut().set_history(Some(history));
         }
-        let location = self.store.location().to_path_buf();
+        let location = self.store.location().clone();
         let config_bytes = self.config.to_json().map_err(|e| Error::InvalidImage {
-            path: location.clone(),
+            location: location.clone(),
             reason: format!("cannot serialise the image config: {e}"),
         })?;
         let config = self.write_blob(&config_bytes, MediaType::ImageConfig)?;
@@ -183,7 +182,7 @@ impl<'s> ImageBuilder<'s> {
             .layers(self.layers.clone())
             .build()
             .map_err(|e| Error::InvalidImage {
-                path: location.clone(),
+                location: location.clone(),
                 reason: format!("cannot build the manifest: {e}"),
             })?;
         if !self.annotations.is_empty() {
@@ -191,7 +190,7 @@ impl<'s> ImageBuilder<'s> {
         }
         let manifest_bytes =
             index::to_canonical_json(&manifest).map_err(|e| Error::InvalidImage {
-                path: location,
+                location,
                 reason: format!("cannot serialise the manifest: {e}"),
             })?;
         let mut descriptor = self.write_blob(&manifest_bytes, MediaType::ImageManifest)?;
@@ -199,12 +198,12 @@ impl<'s> ImageBuilder<'s> {
         Ok(descriptor)
     }
 
+    /// Stores a config or manifest under its media type ([`Store::push`]: a registry keeps
+    /// manifests apart from blobs).
     fn write_blob(&self, bytes: &[u8], media_type: MediaType) -> Result<Descriptor> {
-        let mut writer = self.store.begin_blob(self.algorithm)?;
-        writer
-            .write_all(bytes)
-            .map_err(|e| Error::store_io(self.store.location(), e))?;
-        let digest = writer.commit(Some(bytes.len() as u64), None)?;
-        Ok(Descriptor::new(media_type, bytes.len() as u64, digest))
+        let digest = self.algorithm.digest(bytes);
+        let descriptor = Descriptor::new(media_type, bytes.len() as u64, digest);
+        self.store.push(&descriptor, &mut &bytes[..])?;
+        Ok(descriptor)
     }
 }

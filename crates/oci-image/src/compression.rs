@@ -4,99 +4,52 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use oci_core::oci_spec::image::MediaType;
-
 use crate::pgzip::ParallelGzip;
 use crate::{Error, Result};
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+pub use oci_core::Compression;
 
-/// How a layer blob is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// A plain tar (`application/vnd.oci.image.layer.v1.tar`).
-    None,
-    /// gzip (`...tar+gzip`), what every runtime reads; the default.
-    #[default]
-    Gzip,
-    /// zstd (`...tar+zstd`): smaller and much faster, read by containerd, podman, skopeo.
-    Zstd,
+/// Detects the compression of a file from its first bytes.
+pub fn of_file(path: &Path) -> Result<Compression> {
+    let mut head = [0u8; 4];
+    let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read(&mut head[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(Compression::detect(&head[..filled]))
 }
 
-impl Compression {
-    /// The OCI layer media type of a tar compressed this way.
-    pub fn media_type(self) -> MediaType {
-        match self {
-            Compression::None => MediaType::ImageLayer,
-            Compression::Gzip => MediaType::ImageLayerGzip,
-            Compression::Zstd => MediaType::ImageLayerZstd,
-        }
-    }
-
-    /// Detects the compression from the first bytes of a stream (gzip and zstd magic).
-    pub fn detect(head: &[u8]) -> Compression {
-        if head.starts_with(&GZIP_MAGIC) {
-            Compression::Gzip
-        } else if head.starts_with(&ZSTD_MAGIC) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-
-    /// Detects the compression of a file from its first bytes.
-    pub fn of_file(path: &Path) -> Result<Compression> {
-        let mut head = [0u8; 4];
-        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut filled = 0;
-        while filled < head.len() {
-            match file.read(&mut head[filled..]) {
-                Ok(0) => break,
-                Ok(n) => filled += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::io(path, e)),
-            }
-        }
-        Ok(Compression::detect(&head[..filled]))
-    }
-
-    /// The level used when none is given: gzip 6 (zlib's default), zstd 3 (zstd's default).
-    pub fn default_level(self) -> i32 {
-        match self {
-            Compression::None => 0,
-            Compression::Gzip => 6,
-            Compression::Zstd => 3,
-        }
-    }
-
-    /// Checks a level for this compression: gzip 0–9, zstd as libzstd allows (1–22, and the
-    /// negative fast levels).
-    pub fn check_level(self, level: i32) -> Result<i32> {
-        let (name, range) = match self {
-            Compression::None => return Ok(0),
-            Compression::Gzip => ("gzip level", 0..=9),
-            Compression::Zstd => ("zstd level", zstd::compression_level_range()),
-        };
-        if range.contains(&level) {
-            Ok(level)
-        } else {
-            Err(Error::invalid(
-                name,
-                level.to_string(),
-                format!("must be in {}..={}", range.start(), range.end()),
-            ))
-        }
+/// The level used when none is given: gzip 6 (zlib's default), zstd 3 (zstd's default).
+pub fn default_level(compression: Compression) -> i32 {
+    match compression {
+        Compression::None => 0,
+        Compression::Gzip => 6,
+        Compression::Zstd => 3,
     }
 }
 
-impl std::fmt::Display for Compression {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Compression::None => "none",
-            Compression::Gzip => "gzip",
-            Compression::Zstd => "zstd",
-        })
+/// Checks a level for `compression`: gzip 0–9, zstd as libzstd allows (1–22, and the
+/// negative fast levels).
+pub fn check_level(compression: Compression, level: i32) -> Result<i32> {
+    let (name, range) = match compression {
+        Compression::None => return Ok(0),
+        Compression::Gzip => ("gzip level", 0..=9),
+        Compression::Zstd => ("zstd level", zstd::compression_level_range()),
+    };
+    if range.contains(&level) {
+        Ok(level)
+    } else {
+        Err(Error::invalid(
+            name,
+            level.to_string(),
+            format!("must be in {}..={}", range.start(), range.end()),
+        ))
     }
 }
 

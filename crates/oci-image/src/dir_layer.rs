@@ -21,7 +21,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use oci_core::ContentStore;
+use oci_core::{Location, Store};
 use tar::{EntryType, Header};
 
 use crate::layer::{Layer, LayerOptions, LayerSink, Mtime, Ownership};
@@ -37,7 +37,7 @@ const TAR_BUFFER: usize = 1 << 20;
 /// `progress`, when given, is told the total bytes of regular files (a quick walk first) and
 /// each read.
 pub fn write_dir_layer(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     dir: &Path,
     options: &LayerOptions,
     progress: Option<&dyn Progress>,
@@ -54,7 +54,7 @@ pub fn write_dir_layer(
     let _stage = Stage::start(progress, &format!("layer from {}", dir.display()), total);
 
     let sink = LayerSink::new(store, options)?;
-    let location = sink.location().to_path_buf();
+    let location = sink.location().clone();
     let mut walker = Walker {
         root: dir,
         options,
@@ -109,7 +109,7 @@ struct Walker<'a, 's> {
     links: HashMap<(u64, u64), PathBuf>,
     skipped: Vec<PathBuf>,
     progress: &'a dyn Progress,
-    location: &'a Path,
+    location: &'a Location,
 }
 
 impl Walker<'_, '_> {

@@ -3,11 +3,14 @@
 use std::io;
 use std::path::PathBuf;
 
+use oci_core::Location;
+
 /// Shorthand for results of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong building or reading an image. Every variant names the path,
-/// reference or value at fault, so its `Display` is a complete one-line message.
+/// location, reference or value at fault; an underlying error is the `source`, not repeated
+/// in the message.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -16,7 +19,7 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] oci_core::Error),
     /// Reading the source of a layer (a directory tree, a tar file) failed.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Io {
         /// The file or directory being read.
         path: PathBuf,
@@ -34,20 +37,22 @@ pub enum Error {
     },
     /// A stored document is not what an image needs (a manifest without a config, a config
     /// that does not parse).
-    #[error("{path}: {reason}")]
+    #[error("{location}: {reason}")]
     InvalidImage {
-        /// The blob at fault (layout path joined with the blob path).
-        path: PathBuf,
+        /// The content at fault.
+        location: Location,
         /// What is wrong.
         reason: String,
     },
     /// An index has no manifest for the platform asked for.
-    #[error("{reference} in {path}: no manifest for platform {platform} (available: {available})")]
+    #[error(
+        "{reference} in {location}: no manifest for platform {platform} (available: {available})"
+    )]
     PlatformNotFound {
         /// The ref name or digest that was resolved.
         reference: String,
-        /// The layout.
-        path: PathBuf,
+        /// The store.
+        location: Location,
         /// The platform asked for, as `os/arch[/variant]`.
         platform: String,
         /// The platforms the index offers, comma-separated.
@@ -75,7 +80,7 @@ impl Error {
     }
 
     /// An I/O error while writing into the store at `location`.
-    pub(crate) fn store_io(location: impl Into<PathBuf>, source: io::Error) -> Error {
+    pub(crate) fn store_io(location: impl Into<Location>, source: io::Error) -> Error {
         Error::Store(oci_core::Error::io(location, source))
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use oci_core::oci_spec::image::{Descriptor, Platform};
-use oci_core::{ContentStore, Digest, walk};
+use oci_core::{ContentKind, Digest, Store, walk};
 use serde::Serialize;
 
 use crate::config::ImageConfig;
@@ -193,7 +193,7 @@ impl ImageSummary {
 /// The tree under `target` (a ref name or a digest). With `platform`, an index shows only
 /// the manifests for it, and naming none is an error.
 pub fn inspect(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     target: &str,
     platform: Option<&Platform>,
 ) -> Result<Node> {
@@ -217,7 +217,7 @@ pub fn inspect(
             collect_platforms(&everything, &mut available);
             return Err(Error::PlatformNotFound {
                 reference: target.to_owned(),
-                path: store.location().to_path_buf(),
+                location: store.location().clone(),
                 platform: platform::to_string(wanted),
                 available: if available.is_empty() {
                     "none".to_owned()
@@ -261,7 +261,7 @@ fn count_images(node: &Node) -> usize {
 const MAX_DEPTH: usize = 8;
 
 fn describe_node(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     descriptor: &Descriptor,
     wanted: Option<&Platform>,
     depth: usize,
@@ -277,7 +277,7 @@ fn describe_node(
         artifact_type: descriptor.artifact_type().as_ref().map(ToString::to_string),
         content: Content::Other,
     };
-    if !store.has_blob(digest)? {
+    if !store.contains(ContentKind::of(&media_type), digest)? {
         node.content = Content::Missing;
         return Ok(node);
     }
@@ -308,7 +308,7 @@ fn describe_node(
         let config_descriptor = manifest.config();
         let config_digest =
             Digest::try_from(config_descriptor.digest()).map_err(oci_core::Error::from)?;
-        let missing = !store.has_blob(config_digest)?;
+        let missing = !store.contains(ContentKind::Blob, config_digest)?;
         let image = if missing {
             None
         } else {

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use oci_core::oci_digest::HashingWriter;
 use oci_core::oci_spec::image::Descriptor;
-use oci_core::{Algorithm, BlobWriter, ContentStore, Digest};
+use oci_core::{Algorithm, BlobWriter, Digest, Location, Store};
 
 use crate::compression::{Compression, Encoder};
 use crate::{Error, Result};
@@ -64,7 +64,7 @@ pub enum Ownership {
 pub struct LayerOptions {
     /// The blob's compression.
     pub compression: Compression,
-    /// The compression level; `None` for [`Compression::default_level`].
+    /// The compression level; `None` for [`compression::default_level`](crate::compression::default_level).
     pub level: Option<i32>,
     /// The algorithm of the blob digest and the diff_id.
     pub algorithm: Algorithm,
@@ -79,7 +79,7 @@ pub struct LayerOptions {
 impl Default for LayerOptions {
     fn default() -> Self {
         LayerOptions {
-            compression: Compression::default(),
+            compression: Compression::Gzip,
             level: None,
             algorithm: Algorithm::Sha256,
             mtime: Mtime::Keep,
@@ -99,18 +99,21 @@ pub fn default_threads() -> usize {
 pub(crate) struct LayerSink<'s> {
     chain: HashingWriter<Encoder<Box<dyn BlobWriter + 's>>>,
     compression: Compression,
-    location: PathBuf,
+    location: Location,
     /// Set when a write failed: tells the chain's errors from the source's.
     failed: bool,
 }
 
 impl<'s> LayerSink<'s> {
-    pub(crate) fn new(store: &'s dyn ContentStore, options: &LayerOptions) -> Result<Self> {
+    pub(crate) fn new(store: &'s dyn Store, options: &LayerOptions) -> Result<Self> {
         let compression = options.compression;
         let level =
-            compression.check_level(options.level.unwrap_or(compression.default_level()))?;
+            crate::compression::check_level(
+                compression,
+                options.level.unwrap_or(crate::compression::default_level(compression)),
+            )?;
         let blob = store.begin_blob(options.algorithm)?;
-        let location = store.location().to_path_buf();
+        let location = store.location().clone();
         let encoder = Encoder::new(blob, compression, level, options.threads)
             .map_err(|e| Error::store_io(&location, e))?;
         Ok(LayerSink {
@@ -132,7 +135,7 @@ impl<'s> LayerSink<'s> {
     }
 
     /// Where errors of the chain are reported: the store.
-    pub(crate) fn location(&self) -> &std::path::Path {
+    pub(crate) fn location(&self) -> &Location {
         &self.location
     }
 
@@ -145,7 +148,7 @@ impl<'s> LayerSink<'s> {
         let size = blob.bytes_written();
         let digest = blob.commit(Some(size), None)?;
         Ok(Layer {
-            descriptor: Descriptor::new(self.compression.media_type(), size, digest),
+            descriptor: Descriptor::new(self.compression.layer_media_type(), size, digest),
             diff_id,
             uncompressed_size,
             skipped: Vec::new(),

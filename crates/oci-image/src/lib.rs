@@ -1,5 +1,5 @@
-//! Build and inspect OCI images in any [`oci_core::ContentStore`]: a directory layout, an
-//! archive being written, a registry client.
+//! Build and inspect OCI images in any [`oci_core::Store`]: a directory layout, an archive
+//! being written, a registry, memory.
 //!
 //! - Layers from a directory tree ([`write_dir_layer`]) or a tar file ([`write_tar_layer`]),
 //!   compressed as none, gzip or zstd on every core. The blob digest and the `diff_id` come
@@ -19,7 +19,7 @@
 //! ([`source_date_epoch`]); the same tree then gives the same manifest digest.
 //!
 //! ```
-//! use oci_core::ContentStore;
+//! use oci_core::prelude::*;
 //! use oci_dir::DirLayout;
 //! use oci_image::{ImageBuilder, LayerOptions, Mtime, RuntimeOverrides, platform, resolve_image};
 //!
@@ -37,7 +37,7 @@
 //!     ..RuntimeOverrides::default()
 //! })?;
 //! let manifest = image.write()?;
-//! layout.tag(manifest, "hello")?;
+//! layout.tag(&manifest, "hello")?;
 //!
 //! let image = resolve_image(&layout, "hello", None)?;
 //! assert_eq!(image.config.spec().rootfs().diff_ids(), &[layer.diff_id.to_string()]);
@@ -49,7 +49,7 @@
 #![deny(missing_docs)]
 
 mod build;
-mod compression;
+pub mod compression;
 mod config;
 mod dir_layer;
 mod error;

@@ -1,9 +1,7 @@
 //! From a ref name or digest to one image: through indexes, by platform.
 
-use std::io::Read;
-
 use oci_core::oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType, Platform};
-use oci_core::{ContentStore, Digest, MAX_MANIFEST_SIZE, describe, index, walk};
+use oci_core::{ContentKind, Digest, Location, Store, describe, graph, index, walk};
 
 use crate::config::ImageConfig;
 use crate::{Error, Result, platform};
@@ -32,7 +30,7 @@ pub fn is_image_manifest(media_type: &str) -> bool {
 
 /// The descriptor `target` names: an index entry's ref name or, failing that, a digest of a
 /// stored manifest or index.
-pub fn resolve_target(store: &dyn ContentStore, target: &str) -> Result<Descriptor> {
+pub fn resolve_target(store: &dyn Store, target: &str) -> Result<Descriptor> {
     match store.resolve(target) {
         Ok(descriptor) => Ok(with_real_media_type(store, descriptor)?),
         Err(not_found @ oci_core::Error::RefNotFound { .. }) => match Digest::parse(target) {
@@ -46,7 +44,7 @@ pub fn resolve_target(store: &dyn ContentStore, target: &str) -> Result<Descript
 /// An index entry whose media type is not one of a manifest or index (ggcr writes
 /// `application/vnd.oci.descriptor.v1+json`) gets the one its document has.
 pub(crate) fn with_real_media_type(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     descriptor: Descriptor,
 ) -> Result<Descriptor> {
     let media_type = descriptor.media_type().to_string();
@@ -54,7 +52,7 @@ pub(crate) fn with_real_media_type(
         return Ok(descriptor);
     }
     let digest = Digest::try_from(descriptor.digest()).map_err(oci_core::Error::from)?;
-    if !store.has_blob(digest)? {
+    if !store.contains(ContentKind::Blob, digest)? {
         return Ok(descriptor);
     }
     match describe::manifest_descriptor(store, digest) {
@@ -77,7 +75,7 @@ pub(crate) fn with_real_media_type(
 /// platform, the only image the index holds (attestations aside), else the host's. A manifest
 /// named directly must be for `platform` when one is given and its config names one.
 pub fn resolve_image(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     target: &str,
     platform: Option<&Platform>,
 ) -> Result<ResolvedImage> {
@@ -88,7 +86,7 @@ pub fn resolve_image(
     let digest = Digest::try_from(descriptor.digest()).map_err(oci_core::Error::from)?;
     if !is_image_manifest(&media_type) {
         return Err(Error::InvalidImage {
-            path: store.location().join(digest.blob_path()),
+            location: store.location().of_content(digest),
             reason: format!("{target} is a {media_type}, not an image manifest or index"),
         });
     }
@@ -99,7 +97,7 @@ pub fn resolve_image(
         if !platform::matches(wanted, &offered) {
             return Err(Error::PlatformNotFound {
                 reference: target.to_owned(),
-                path: store.location().to_path_buf(),
+                location: store.location().clone(),
                 platform: platform::to_string(wanted),
                 available: platform::to_string(&offered),
             });
@@ -119,7 +117,7 @@ pub fn resolve_image(
 /// When `descriptor` is an index, the manifest in it for `platform` (see [`resolve_image`]);
 /// else `descriptor` itself.
 pub fn select_manifest(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     target: &str,
     descriptor: Descriptor,
     platform: Option<&Platform>,
@@ -161,7 +159,7 @@ pub fn select_manifest(
         .collect();
     Err(Error::PlatformNotFound {
         reference: target.to_owned(),
-        path: store.location().to_path_buf(),
+        location: store.location().clone(),
         platform: platform.map_or_else(
             || {
                 format!(
@@ -185,7 +183,7 @@ const MAX_DEPTH: usize = 8;
 /// Every image manifest under the index `descriptor`, in order, with its platform (from the
 /// entry, or else from the manifest's config when stored).
 fn collect_manifests(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     descriptor: &Descriptor,
     out: &mut Vec<(Descriptor, Option<Platform>)>,
     depth: usize,
@@ -193,7 +191,7 @@ fn collect_manifests(
     let digest = Digest::try_from(descriptor.digest()).map_err(oci_core::Error::from)?;
     if depth > MAX_DEPTH {
         return Err(Error::InvalidImage {
-            path: store.location().join(digest.blob_path()),
+            location: store.location().of_content(digest),
             reason: format!("indexes nested more than {MAX_DEPTH} deep"),
         });
     }
@@ -216,11 +214,11 @@ fn collect_manifests(
 
 /// The platform a manifest's config names, when the manifest is stored.
 pub(crate) fn platform_from_config(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     manifest: &Descriptor,
 ) -> Result<Option<Platform>> {
     let digest = Digest::try_from(manifest.digest()).map_err(oci_core::Error::from)?;
-    if !store.has_blob(digest)? {
+    if !store.contains(ContentKind::Manifest, digest)? {
         return Ok(None);
     }
     Ok(describe::manifest_descriptor(store, digest)?
@@ -229,51 +227,34 @@ pub(crate) fn platform_from_config(
 }
 
 /// Reads a JSON document the descriptor names, verified against its digest and size.
-pub(crate) fn read_document(store: &dyn ContentStore, descriptor: &Descriptor) -> Result<Vec<u8>> {
-    let digest = Digest::try_from(descriptor.digest()).map_err(oci_core::Error::from)?;
-    let path = store.location().join(digest.blob_path());
-    if descriptor.size() > MAX_MANIFEST_SIZE {
-        return Err(Error::InvalidImage {
-            path,
-            reason: format!(
-                "descriptor claims {} bytes, over the {MAX_MANIFEST_SIZE} byte limit for JSON documents",
-                descriptor.size()
-            ),
-        });
-    }
-    let mut bytes = Vec::new();
-    store
-        .open_blob(digest, Some(descriptor.size()))?
-        .read_to_end(&mut bytes)
-        .map_err(|e| oci_core::Error::io(&path, e))?;
-    Ok(bytes)
+pub(crate) fn read_document(store: &dyn Store, descriptor: &Descriptor) -> Result<Vec<u8>> {
+    Ok(graph::read_described(store, descriptor)?)
 }
 
-fn json_error(
-    store: &dyn ContentStore,
-    descriptor: &Descriptor,
-    what: &str,
-    e: &serde_json::Error,
-) -> Error {
-    let path = Digest::try_from(descriptor.digest()).map_or_else(
-        |_| store.location().to_path_buf(),
-        |d| store.location().join(d.blob_path()),
-    );
+/// Where the content a descriptor names is, for messages.
+pub(crate) fn content_location(store: &dyn Store, descriptor: &Descriptor) -> Location {
+    Digest::try_from(descriptor.digest()).map_or_else(
+        |_| store.location().clone(),
+        |d| store.location().of_content(d),
+    )
+}
+
+fn json_error(store: &dyn Store, descriptor: &Descriptor, what: &str, e: &serde_json::Error) -> Error {
     Error::InvalidImage {
-        path,
+        location: content_location(store, descriptor),
         reason: format!("not a valid {what}: {e}"),
     }
 }
 
 /// Reads and parses an index, leniently.
-pub(crate) fn read_index(store: &dyn ContentStore, descriptor: &Descriptor) -> Result<ImageIndex> {
+pub(crate) fn read_index(store: &dyn Store, descriptor: &Descriptor) -> Result<ImageIndex> {
     let bytes = read_document(store, descriptor)?;
     index::parse_index(&bytes).map_err(|e| json_error(store, descriptor, "image index", &e))
 }
 
 /// Reads and parses an image manifest.
 pub(crate) fn read_manifest(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     descriptor: &Descriptor,
 ) -> Result<ImageManifest> {
     let bytes = read_document(store, descriptor)?;
@@ -283,17 +264,13 @@ pub(crate) fn read_manifest(
 /// Reads and parses an image config; a config of another media type (an artifact's) is
 /// refused.
 pub(crate) fn read_config(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     descriptor: &Descriptor,
 ) -> Result<ImageConfig> {
     let media_type = descriptor.media_type().to_string();
     if !matches!(media_type.as_str(), OCI_CONFIG | DOCKER_CONFIG) {
-        let path = Digest::try_from(descriptor.digest()).map_or_else(
-            |_| store.location().to_path_buf(),
-            |d| store.location().join(d.blob_path()),
-        );
         return Err(Error::InvalidImage {
-            path,
+            location: content_location(store, descriptor),
             reason: format!("config has media type {media_type}: an artifact, not an image"),
         });
     }

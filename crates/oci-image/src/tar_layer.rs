@@ -12,9 +12,9 @@ use std::path::Path;
 
 use oci_core::oci_digest::HashingWriter;
 use oci_core::oci_spec::image::Descriptor;
-use oci_core::{BlobWriter, ContentStore};
+use oci_core::{BlobWriter, Store};
 
-use crate::compression::{Compression, decoder};
+use crate::compression::{self, decoder};
 use crate::layer::{Layer, LayerOptions, LayerSink};
 use crate::progress::{NoProgress, Progress, ProgressReader, Stage};
 use crate::{Error, Result};
@@ -26,7 +26,7 @@ const READ_BUFFER: usize = 1 << 20;
 /// otherwise it is recompressed. `options.mtime` and `options.ownership` do not apply: the
 /// entries are stored as the file has them.
 pub fn write_tar_layer(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     path: &Path,
     options: &LayerOptions,
     progress: Option<&dyn Progress>,
@@ -39,7 +39,7 @@ pub fn write_tar_layer(
             reason: "not a regular file".to_owned(),
         });
     }
-    let found = Compression::of_file(path)?;
+    let found = compression::of_file(path)?;
     let progress = progress.unwrap_or(&NoProgress);
     let _stage = Stage::start(
         progress,
@@ -59,12 +59,12 @@ pub fn write_tar_layer(
 
 /// One read of the file: its bytes into the blob, and decompressed into the diff_id hash.
 fn store_as_is(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     path: &Path,
     input: impl Read,
     options: &LayerOptions,
 ) -> Result<Layer> {
-    let location = store.location().to_path_buf();
+    let location = store.location().clone();
     let mut tee = Tee {
         inner: input,
         out: store.begin_blob(options.algorithm)?,
@@ -88,7 +88,7 @@ fn store_as_is(
     let size = blob.bytes_written();
     let digest = blob.commit(Some(size), None)?;
     Ok(Layer {
-        descriptor: Descriptor::new(compression.media_type(), size, digest),
+        descriptor: Descriptor::new(compression.layer_media_type(), size, digest),
         diff_id,
         uncompressed_size,
         skipped: Vec::new(),
@@ -97,13 +97,13 @@ fn store_as_is(
 
 /// Decompresses the file into the layer chain, which hashes and compresses it anew.
 fn recompress(
-    store: &dyn ContentStore,
+    store: &dyn Store,
     path: &Path,
     input: impl Read,
     options: &LayerOptions,
 ) -> Result<Layer> {
     let mut sink = LayerSink::new(store, options)?;
-    let location = sink.location().to_path_buf();
+    let location = sink.location().clone();
     let result = {
         let mut out = BufWriter::with_capacity(READ_BUFFER, &mut sink);
         let buffered = BufReader::with_capacity(READ_BUFFER, input);

@@ -4,33 +4,7 @@ use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read};
 use std::rc::Rc;
 
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
-
-/// How an archive stream is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// A plain tar.
-    #[default]
-    None,
-    /// gzip (`.tar.gz`).
-    Gzip,
-    /// zstd (`.tar.zst`).
-    Zstd,
-}
-
-impl Compression {
-    /// Detects the compression from the first bytes of a stream.
-    pub fn detect(head: &[u8]) -> Compression {
-        if head.starts_with(&GZIP_MAGIC) {
-            Compression::Gzip
-        } else if head.starts_with(&ZSTD_MAGIC) {
-            Compression::Zstd
-        } else {
-            Compression::None
-        }
-    }
-}
+use oci_core::Compression;
 
 /// Limits on decompression, against archives that expand without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! OCI image layouts as tar archives, both ways, streaming.
 //!
-//! - [`TarWriter`] writes a layout to any `Write` through the core driver traits, so the seed
-//!   functions and [`oci_core::ContentStore`] work on it unchanged; output is deterministic.
+//! - [`TarWriter`] writes a layout to any `Write` as an [`oci_core::Store`], so the seed
+//!   functions, copies and image building work on it unchanged; output is deterministic.
 //! - [`TarArchive`] reads an archive in place: one pass over the headers, then positional reads,
 //!   verified while streaming. Nothing is extracted.
 //! - [`unpack`] takes any archive stream (a pipe, gzip, zstd) into a directory layout, verifying
@@ -12,7 +12,7 @@
 //! message; nothing is written outside the target and nothing outside the archive is read.
 //!
 //! ```
-//! use oci_core::{ContentStore, seed};
+//! use oci_core::prelude::*;
 //! use oci_core::oci_spec::image::MediaType;
 //! use oci_tar::{TarArchive, TarWriter};
 //!
@@ -21,7 +21,7 @@
 //! let archive = TarWriter::new(std::fs::File::create(&path)?, &path);
 //! seed::init(&archive, &seed::InitOptions::default())?;
 //! let config = seed::write_json_blob(&archive, &serde_json::json!({}), MediaType::ImageConfig)?;
-//! archive.tag(config.clone(), "v1")?;
+//! archive.tag(&config, "v1")?;
 //! archive.finish()?;
 //!
 //! let read = TarArchive::open(&path)?;
@@ -38,7 +38,7 @@ mod reader;
 mod unpack;
 mod writer;
 
-pub use compression::{Compression, ExpansionLimit};
+pub use compression::ExpansionLimit;
 pub use entry_name::{Disposition, EntryName, NameError, classify, disposition};
 pub use pack::{PackReport, pack, pack_to_file};
 pub use reader::TarArchive;

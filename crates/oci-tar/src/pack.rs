@@ -7,9 +7,8 @@ use std::path::Path;
 use atomic_write_file::AtomicWriteFile;
 use atomic_write_file::unix::OpenOptionsExt as _;
 
-use oci_core::{Error, ImageDriver, Result, seed};
+use oci_core::{Compression, ContentKind, Error, Result, Store, seed};
 
-use crate::compression::Compression;
 use crate::writer::TarWriter;
 
 /// What [`pack`] did.
@@ -69,32 +68,43 @@ impl<W: Write> Write for Compressor<W> {
 }
 
 /// Writes every blob of `source` (verified while copied, in digest order), then its
-/// `index.json` (canonical) and `oci-layout`, as a tar stream to `out`. Returns `out`.
+/// `index.json` (canonical) and `oci-layout`, as a tar stream to `out`. Returns `out`. The
+/// source must be able to list its blobs ([`oci_core::BlobListing`]).
 ///
 /// The same layout always gives the same bytes, so pack → unpack → pack is byte-identical.
 pub fn pack<W: Write + Send>(
-    source: &dyn ImageDriver,
+    source: &dyn Store,
     out: W,
     compression: Compression,
     label: &Path,
 ) -> Result<(W, PackReport)> {
+    let listing = source.blob_listing().ok_or_else(|| {
+        Error::unsupported(source.location(), "cannot pack: this store cannot list its blobs")
+    })?;
     let compressor = Compressor::new(out, compression).map_err(|e| Error::io(label, e))?;
     let archive = TarWriter::new(compressor, label);
-    archive.init()?;
+    seed::init(&archive, &seed::InitOptions {
+        skip_create_image_layout: true,
+        skip_create_index: true,
+        ..seed::InitOptions::default()
+    })?;
     let mut report = PackReport::default();
-    for digest in source.list_blobs()? {
-        let size = source.blob_size(digest)?;
-        archive.append_verified(seed::get_blob_reader(source, digest, Some(size))?)?;
+    for digest in listing.list_blobs()? {
+        let Some(size) = source.stat(ContentKind::Blob, digest)? else {
+            continue;
+        };
+        let reader = source.fetch(ContentKind::Blob, digest, Some(size))?;
+        archive.append_verified(digest, size, reader)?;
         report.blobs += 1;
         report.bytes += size;
     }
-    seed::write_index(&archive, &seed::read_index(source)?)?;
+    seed::write_index(&archive, &source.index()?)?;
     let layout = match seed::read_image_layout(source) {
         Ok(layout) => layout,
-        Err(e) if e.is_not_found() => serde_json::from_value(
-            serde_json::json!({ "imageLayoutVersion": seed::IMAGE_LAYOUT_VERSION }),
-        )
-        .expect("a one-string object is a valid oci-layout"),
+        // A store that is not a layout, or a layout without the file: the current version.
+        Err(e) if e.is_not_found() || matches!(e, Error::Unsupported { .. }) => {
+            seed::image_layout(seed::IMAGE_LAYOUT_VERSION)
+        }
         Err(e) => return Err(e),
     };
     seed::write_image_layout(&archive, &layout)?;
@@ -116,7 +126,7 @@ pub fn pack<W: Write + Send>(
 /// killed pack leaves it, partial (a failed one removes it). The file gets mode 0644 less the
 /// umask, whatever the mode of a file it replaces.
 pub fn pack_to_file(
-    source: &dyn ImageDriver,
+    source: &dyn Store,
     path: &Path,
     compression: Compression,
 ) -> Result<PackReport> {

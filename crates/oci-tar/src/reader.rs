@@ -6,12 +6,14 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use oci_core::oci_digest::VerifyingReader;
+use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
-    Algorithm, BlobWriter, Digest, Error, ImageDriver, LayoutFile, MetadataFile, Result, StrayFile,
-    StrayKind,
+    Algorithm, BlobListing, BlobWriter, Compression, ContentKind, Digest, Error, LayoutFile,
+    LayoutFiles, Location, MetadataFile, Result, Store, StrayFile, StrayKind, index,
 };
 
-use crate::compression::{self, Compression, ExpansionLimit};
+use crate::compression::{self, ExpansionLimit};
 use crate::entry_name::{Disposition, NameError, classify, disposition};
 
 /// Where an entry's content is in the archive file.
@@ -28,10 +30,11 @@ struct Span {
 /// serve several readers. Nothing is extracted. A compressed archive (gzip or zstd, detected by
 /// magic bytes) is first decompressed, bounded, to an anonymous temp file.
 ///
-/// Read-only: the write methods of [`ImageDriver`] fail with a message saying to unpack first.
+/// A [`Store`] with [`LayoutFiles`] and [`BlobListing`]. Read-only: its write methods fail
+/// with [`Error::Unsupported`].
 #[derive(Debug)]
 pub struct TarArchive {
-    path: PathBuf,
+    location: Location,
     file: File,
     compression: Compression,
     entries: HashMap<LayoutFile, Span>,
@@ -51,7 +54,7 @@ impl TarArchive {
         let path = path.as_ref().to_path_buf();
         let file = File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::NotFound {
-                path: path.clone(),
+                location: Location::Path(path.clone()),
                 digest: None,
             },
             _ => Error::io(&path, e),
@@ -63,7 +66,7 @@ impl TarArchive {
     /// with flags of the caller's choosing. `label` names the archive in messages.
     ///
     /// ```
-    /// use oci_core::{ContentStore, seed};
+    /// use oci_core::prelude::*;
     /// use oci_tar::{TarArchive, TarWriter};
     /// use std::io::Write;
     ///
@@ -112,12 +115,12 @@ impl TarArchive {
         } = scan(&file, &path)?;
         if !entries.contains_key(&LayoutFile::Index) {
             return Err(Error::InvalidLayout {
-                path,
+                location: Location::Path(path),
                 reason: "no index.json: not an OCI image layout archive".into(),
             });
         }
         Ok(TarArchive {
-            path,
+            location: Location::Path(path),
             file,
             compression,
             entries,
@@ -137,11 +140,10 @@ impl TarArchive {
     }
 
     fn read_only(&self) -> Error {
-        Error::Unsupported {
-            path: self.path.clone(),
-            reason: "archives are read-only; unpack it first (oci-layout unpack ARCHIVE DIR)"
-                .into(),
-        }
+        Error::unsupported(
+            &self.location,
+            "an archive is read-only: unpack it into a layout directory to change it",
+        )
     }
 
     fn span(&self, file: LayoutFile) -> Result<Span> {
@@ -149,9 +151,18 @@ impl TarArchive {
             .get(&file)
             .copied()
             .ok_or_else(|| Error::NotFound {
-                path: self.path.join(file.relative_path()),
+                location: self.location.join(file.relative_path()),
                 digest: file.digest(),
             })
+    }
+
+    fn reader(&self, file: LayoutFile) -> Result<SpanReader<'_>> {
+        let span = self.span(file)?;
+        Ok(SpanReader {
+            file: &self.file,
+            position: span.offset,
+            end: span.offset + span.size,
+        })
     }
 }
 
@@ -166,7 +177,7 @@ struct Scan {
 
 fn scan(file: &File, path: &Path) -> Result<Scan> {
     let invalid = |reason: String| Error::InvalidLayout {
-        path: path.to_path_buf(),
+        location: path.into(),
         reason,
     };
     let mut archive = tar::Archive::new(file);
@@ -190,14 +201,14 @@ fn scan(file: &File, path: &Path) -> Result<Scan> {
             Disposition::Skip(why) => {
                 let raw = entry.path_bytes();
                 let kind = match classify(&raw) {
-                    Err(NameError::InvalidBlobName { .. }) => StrayKind::NotADigest,
+                    Err(NameError::InvalidBlobName { .. }) => StrayKind::NotABlob,
                     _ => StrayKind::Other,
                 };
                 let name = String::from_utf8_lossy(&raw);
-                let path = PathBuf::from(format!("{}/{name}", path.display()));
+                let location = Location::Path(PathBuf::from(format!("{}/{name}", path.display())));
                 skipped.push(why);
                 strays.push(StrayFile {
-                    path,
+                    location,
                     kind,
                     modified: None,
                 });
@@ -248,54 +259,97 @@ impl Read for SpanReader<'_> {
     }
 }
 
-impl ImageDriver for TarArchive {
-    fn location(&self) -> &Path {
-        &self.path
+impl Store for TarArchive {
+    fn location(&self) -> &Location {
+        &self.location
     }
 
-    fn init(&self) -> Result<()> {
+    fn stat(&self, _kind: ContentKind, digest: Digest) -> Result<Option<u64>> {
+        Ok(self
+            .entries
+            .get(&LayoutFile::Blob(digest))
+            .map(|span| span.size))
+    }
+
+    fn fetch(
+        &self,
+        _kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<Box<dyn Read + Send + '_>> {
+        let reader = self.reader(LayoutFile::Blob(digest))?;
+        Ok(Box::new(VerifyingReader::new(reader, digest, size)))
+    }
+
+    fn push(&self, _: &Descriptor, _: &mut dyn Read) -> Result<()> {
         Err(self.read_only())
     }
 
-    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
-        let span = self.span(file)?;
-        Ok(Box::new(SpanReader {
-            file: &self.file,
-            position: span.offset,
-            end: span.offset + span.size,
-        }))
-    }
-
-    fn write_file(&self, _: MetadataFile, _: &[u8]) -> Result<()> {
+    fn begin_blob(&self, _: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
         Err(self.read_only())
     }
 
-    fn remove(&self, _: LayoutFile) -> Result<()> {
+    fn index(&self) -> Result<ImageIndex> {
+        let bytes = self.read_metadata(MetadataFile::Index)?;
+        index::parse_index(&bytes)
+            .map_err(|e| Error::json(self.location.join(oci_core::INDEX_FILE), e))
+    }
+
+    fn put_entry(&self, _: &Descriptor) -> Result<()> {
         Err(self.read_only())
     }
 
-    fn blob_writer(&self, _: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+    fn remove_ref(&self, _: &str) -> Result<bool> {
         Err(self.read_only())
+    }
+
+    fn layout_files(&self) -> Option<&dyn LayoutFiles> {
+        Some(self)
+    }
+
+    fn blob_listing(&self) -> Option<&dyn BlobListing> {
+        Some(self)
+    }
+}
+
+impl LayoutFiles for TarArchive {
+    fn read_metadata(&self, file: MetadataFile) -> Result<Vec<u8>> {
+        let layout_file = file.as_layout_file();
+        let mut reader = self.reader(layout_file)?;
+        oci_core::read_bounded(
+            &mut reader,
+            oci_core::MAX_INDEX_SIZE,
+            &self.location.join(layout_file.relative_path()),
+        )
+    }
+
+    fn write_metadata(&self, _: MetadataFile, _: &[u8]) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    fn create_blobs_dir(&self) -> Result<()> {
+        Err(self.read_only())
+    }
+
+    /// An archive need not hold directory entries: `blobs/` is there when the archive says so
+    /// or holds a blob, and its absence is not worth a finding.
+    fn has_blobs_dir(&self) -> Result<bool> {
+        Ok(true)
     }
 
     fn stray_files(&self) -> Result<Vec<StrayFile>> {
         Ok(self.strays.clone())
     }
 
+    fn remove_stray(&self, _: &StrayFile) -> Result<()> {
+        Err(self.read_only())
+    }
+}
+
+impl BlobListing for TarArchive {
     fn list_blobs(&self) -> Result<Vec<Digest>> {
         let mut digests: Vec<Digest> = self.entries.keys().filter_map(LayoutFile::digest).collect();
         digests.sort();
         Ok(digests)
-    }
-
-    fn blob_size(&self, digest: Digest) -> Result<u64> {
-        Ok(self.span(LayoutFile::Blob(digest))?.size)
-    }
-
-    fn update_index(
-        &self,
-        _: &mut dyn FnMut(&mut oci_core::index::IndexDocument) -> Result<()>,
-    ) -> Result<()> {
-        Err(self.read_only())
     }
 }

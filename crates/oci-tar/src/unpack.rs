@@ -3,8 +3,8 @@
 
 use std::io::Read;
 
-use oci_core::oci_spec::image::OciLayout;
-use oci_core::{Error, ImageDriver, LayoutFile, Result, index};
+use oci_core::oci_spec::image::{Descriptor, MediaType, OciLayout};
+use oci_core::{ContentKind, Error, LayoutFile, Location, Result, Store, index};
 
 use crate::compression::{self, ExpansionLimit};
 use crate::entry_name::{Disposition, disposition};
@@ -33,17 +33,13 @@ pub struct UnpackReport {
 /// Every blob is streamed through the target's blob writer with the digest and size its
 /// entry name and header give, so it is verified before it becomes visible; a corrupt blob
 /// stops the unpack with an error naming it and leaves nothing unverified behind. The archive's
-/// index entries are then merged into the target's index in one locked update: an entry with a
-/// ref name replaces the target's entries of that name, an untagged one is added unless an
-/// identical one is there.
-pub fn unpack(
-    input: impl Read,
-    target: &dyn ImageDriver,
-    limit: ExpansionLimit,
-) -> Result<UnpackReport> {
-    let label = target.location().to_path_buf();
+/// index entries are then merged into the target's index ([`Store::put_entries`], one locked
+/// update in a directory): an entry with a ref name replaces the target's entries of that
+/// name, an untagged one is added unless an identical one is there.
+pub fn unpack(input: impl Read, target: &dyn Store, limit: ExpansionLimit) -> Result<UnpackReport> {
+    let label = target.location().clone();
     let stream_error = |e| Error::InvalidLayout {
-        path: label.clone(),
+        location: label.clone(),
         reason: format!("reading the archive: {e}"),
     };
     let (_, plain) = compression::decompress(input, limit).map_err(stream_error)?;
@@ -65,13 +61,13 @@ pub fn unpack(
         let size = entry.size();
         match file {
             LayoutFile::Blob(digest) => {
-                if target.has_blob(digest)? {
+                if target.contains(ContentKind::Blob, digest)? {
                     report.blobs_present += 1;
                     continue;
                 }
-                let mut writer = target.blob_writer_for(digest, size)?;
-                writer.write_from(&mut entry).map_err(stream_error)?;
-                writer.commit(Some(size), Some(digest))?;
+                // A layout does not say what a blob is: in a layout, every kind is a blob.
+                let descriptor = Descriptor::new(MediaType::Other(OCTET_STREAM.into()), size, digest);
+                target.push(&descriptor, &mut entry)?;
                 report.blobs_written += 1;
             }
             LayoutFile::Index => {
@@ -88,13 +84,11 @@ pub fn unpack(
         }
     }
     if let Some(bytes) = layout_bytes {
-        let layout: OciLayout = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            path: label.join("oci-layout (in the archive)"),
-            source,
-        })?;
+        let layout: OciLayout = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::json(label.join("oci-layout (in the archive)"), e))?;
         if !layout.image_layout_version().starts_with("1.") {
             return Err(Error::InvalidLayout {
-                path: label,
+                location: label,
                 reason: format!(
                     "the archive's imageLayoutVersion {:?} is not 1.x",
                     layout.image_layout_version()
@@ -103,52 +97,24 @@ pub fn unpack(
         }
     }
     let bytes = index_bytes.ok_or_else(|| Error::InvalidLayout {
-        path: label.clone(),
+        location: label.clone(),
         reason: "the archive has no index.json".into(),
     })?;
-    let incoming = index::parse_index(&bytes).map_err(|source| Error::Json {
-        path: label.join("index.json (in the archive)"),
-        source,
-    })?;
+    let incoming = index::parse_index(&bytes)
+        .map_err(|e| Error::json(label.join("index.json (in the archive)"), e))?;
     for descriptor in incoming.manifests() {
         if let Some(name) = index::ref_name(descriptor) {
             oci_core::validate_ref_name(name)?;
         }
     }
-    let index_error = |source| Error::Json {
-        path: label.join("index.json"),
-        source,
-    };
-    target.update_index(&mut |idx| {
-        report.entries_merged = 0;
-        for descriptor in incoming.manifests() {
-            let tagged = index::ref_name(descriptor).is_some();
-            if tagged || !idx.contains(descriptor).map_err(index_error)? {
-                idx.put(descriptor).map_err(index_error)?;
-                report.entries_merged += 1;
-            }
-        }
-        Ok(())
-    })?;
+    target.put_entries(incoming.manifests())?;
+    report.entries_merged = incoming.manifests().len();
     Ok(report)
 }
 
-fn read_small(
-    entry: &mut impl Read,
-    limit: u64,
-    shown: &str,
-    label: &std::path::Path,
-) -> Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    entry
-        .take(limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::io(label, e))?;
-    if bytes.len() as u64 > limit {
-        return Err(Error::InvalidLayout {
-            path: label.to_path_buf(),
-            reason: format!("archive entry {shown:?} is over the {limit} byte limit"),
-        });
-    }
-    Ok(bytes)
+/// The media type of content whose type is not known.
+const OCTET_STREAM: &str = "application/octet-stream";
+
+fn read_small(entry: &mut impl Read, limit: u64, shown: &str, label: &Location) -> Result<Vec<u8>> {
+    oci_core::read_bounded(entry, limit, &label.join(format!("{shown} (in the archive)")))
 }

@@ -6,10 +6,13 @@ use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use oci_core::oci_digest::{Hasher, VerifyingReader};
+use oci_core::index::IndexDocument;
+use oci_core::oci_digest::Hasher;
+use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
-    Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
-    LayoutFile, MetadataFile, Result, check_commit, copy_stream,
+    Algorithm, BLOBS_DIR, BlobListing, BlobWriter, ContentKind, Digest, Error, IMAGE_LAYOUT_FILE,
+    INDEX_FILE, LayoutFiles, Location, MetadataFile, Result, Store, StrayFile,
+    check_commit, copy_stream, index,
 };
 use tar::EntryType;
 
@@ -19,12 +22,13 @@ const BLOB_MODE: u32 = 0o644;
 
 /// A layout written as a tar archive to any [`Write`]: a file, a pipe, standard output.
 ///
-/// It implements [`ImageDriver`], so [`oci_core::seed`] and [`oci_core::ContentStore`] work on
-/// it unchanged. Blobs go into the stream as they are committed; `index.json` and `oci-layout`
-/// are kept in memory and written by [`TarWriter::finish`], after the blobs, as every producer
-/// does. A blob whose digest and size are known up front
-/// ([`ImageDriver::blob_writer_for`]) streams straight into the archive; any other is spooled
-/// to an anonymous temp file, never to memory.
+/// It is a [`Store`] with [`LayoutFiles`] and [`BlobListing`], so [`oci_core::seed`],
+/// [`oci_core::copy_image`] and image building work on it unchanged; what has gone into the
+/// stream cannot be read back. Blobs go into the stream as they are committed; `index.json`
+/// and `oci-layout` are kept in memory and written by [`TarWriter::finish`], after the blobs,
+/// as every producer does. A blob whose digest and size are known up front ([`Store::push`])
+/// streams straight into the archive; any other ([`Store::begin_blob`]) is spooled to an
+/// anonymous temp file, never to memory.
 ///
 /// The same blobs written in the same order with the same index give the same bytes: mtime 0,
 /// uid/gid 0, no user names, fixed modes, GNU long names for `blobs/sha512/<128 hex>`.
@@ -33,6 +37,7 @@ const BLOB_MODE: u32 = 0o644;
 /// poisons the writer: every later call fails, saying the archive is invalid.
 pub struct TarWriter<W: Write + Send> {
     label: PathBuf,
+    location: Location,
     state: Mutex<State<W>>,
 }
 
@@ -50,8 +55,10 @@ struct State<W> {
 impl<W: Write + Send> TarWriter<W> {
     /// A writer onto `out`; `label` names the archive in messages (its path, or `-`).
     pub fn new(out: W, label: impl Into<PathBuf>) -> TarWriter<W> {
+        let label = label.into();
         TarWriter {
-            label: label.into(),
+            location: Location::Path(label.clone()),
+            label,
             state: Mutex::new(State {
                 out,
                 started: false,
@@ -96,22 +103,14 @@ impl<W: Write + Send> TarWriter<W> {
         Ok(state.out)
     }
 
-    /// Appends the blob `content` yields, trusting `content` to check it: a
-    /// [`VerifyingReader`] fails the read that reaches a wrong end, so the content is hashed
-    /// once, as it is read, not a second time on the way in (packing a layout hashed every
-    /// byte twice). That failure, or any other, poisons the archive. The reader must carry the
-    /// expected size: the header is written before the content.
+    /// Appends the blob `digest` of `size` bytes that `content` yields, trusting `content` to
+    /// check it: a reader from [`Store::fetch`] (a verifying reader) fails the read that
+    /// reaches a wrong end, so the content is hashed once, as it is read, not a second time
+    /// on the way in. That failure, or any other, poisons the archive.
     ///
     /// Reading (and so hashing) runs on a thread of its own, a few chunks ahead of the writes
     /// into the archive, so the hash and the output's copy overlap on two cores.
-    pub fn append_verified<R: Read + Send>(&self, content: VerifyingReader<R>) -> Result<()> {
-        let digest = content.expected_digest();
-        let Some(size) = content.expected_size() else {
-            return Err(Error::Unsupported {
-                path: self.label.join(digest.blob_path()),
-                reason: "a verified blob is appended with its size".into(),
-            });
-        };
+    pub fn append_verified(&self, digest: Digest, size: u64, content: impl Read + Send) -> Result<()> {
         let mut state = self.lock()?;
         if state.blobs.contains_key(&digest) {
             return Ok(());
@@ -141,41 +140,70 @@ impl<W: Write + Send> TarWriter<W> {
         Ok(state)
     }
 
-    fn read_only(&self, what: &str) -> Error {
-        Error::Unsupported {
-            path: self.label.clone(),
-            reason: format!("a tar stream being written cannot {what}"),
+    fn write_only(&self, what: &str) -> Error {
+        Error::unsupported(
+            &self.location,
+            format!("a tar stream being written cannot {what}"),
+        )
+    }
+
+    /// Starts a blob of known digest and size, streamed straight into the archive.
+    fn blob_writer_for(&self, digest: Digest, size: u64) -> Result<StreamingBlobWriter<'_, W>> {
+        let mut state = self.lock()?;
+        if state.blobs.contains_key(&digest) {
+            // Already in the archive: verify the content, write nothing.
+            return Ok(StreamingBlobWriter::new(self, digest, size, false));
         }
+        state.begin_blob_entry(&self.label, digest, size)?;
+        state.streaming = true;
+        Ok(StreamingBlobWriter::new(self, digest, size, true))
+    }
+
+    /// Read-modify-write of the index kept for `finish`; `edit` also sees the blobs written.
+    fn update_index(
+        &self,
+        edit: &mut dyn FnMut(&mut IndexDocument, &BTreeMap<Digest, u64>) -> Result<()>,
+    ) -> Result<()> {
+        let mut state = self.lock()?;
+        let location = self.location.join(INDEX_FILE);
+        let bytes = state
+            .index
+            .clone()
+            .ok_or_else(|| Error::NotFound {
+                location: location.clone(),
+                digest: None,
+            })?;
+        let mut document = IndexDocument::parse(bytes).map_err(|e| Error::json(&location, e))?;
+        edit(&mut document, &state.blobs)?;
+        state.index = Some(document.to_bytes());
+        Ok(())
     }
 }
 
 fn poisoned_lock(label: &Path) -> Error {
-    Error::Unsupported {
-        path: label.to_path_buf(),
-        reason: "the archive is invalid: a writer panicked".into(),
-    }
+    Error::unsupported(label, "the archive is invalid: a writer panicked")
 }
 
 impl<W: Write> State<W> {
     fn check(&self, label: &Path) -> Result<()> {
         if let Some(why) = &self.poisoned {
             return Err(Error::InvalidLayout {
-                path: label.to_path_buf(),
+                location: label.into(),
                 reason: format!("the archive is invalid and takes no more writes: {why}"),
             });
         }
         if self.streaming {
-            return Err(Error::Unsupported {
-                path: label.to_path_buf(),
-                reason: "a blob is being streamed into the archive; commit it first".into(),
-            });
+            return Err(Error::unsupported(
+                label,
+                "a blob is being streamed into the archive; commit it first",
+            ));
         }
         Ok(())
     }
 
     fn poison(&mut self, label: &Path, why: String) -> Error {
         let error = Error::InvalidLayout {
-            path: label.to_path_buf(),
+            location: label.into(),
             reason: format!("the archive is invalid: {why}"),
         };
         self.poisoned = Some(why);
@@ -218,57 +246,30 @@ impl<W: Write> State<W> {
     }
 }
 
-impl<W: Write + Send> ImageDriver for TarWriter<W> {
-    fn location(&self) -> &Path {
-        &self.label
+impl<W: Write + Send> Store for TarWriter<W> {
+    fn location(&self) -> &Location {
+        &self.location
     }
 
-    fn init(&self) -> Result<()> {
-        self.lock()?.start(&self.label)
+    fn stat(&self, _kind: ContentKind, digest: Digest) -> Result<Option<u64>> {
+        Ok(self.lock()?.blobs.get(&digest).copied())
     }
 
-    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
-        let state = self.lock()?;
-        let bytes = match file {
-            LayoutFile::Index => state.index.clone(),
-            LayoutFile::ImageLayout => state.image_layout.clone(),
-            LayoutFile::Blob(_) => return Err(self.read_only("read back a blob")),
-        };
-        bytes
-            .map(|b| Box::new(io::Cursor::new(b)) as Box<dyn Read + Send>)
-            .ok_or_else(|| Error::NotFound {
-                path: self.label.join(file.relative_path()),
-                digest: None,
-            })
+    fn fetch(&self, _: ContentKind, _: Digest, _: Option<u64>) -> Result<Box<dyn Read + Send + '_>> {
+        Err(self.write_only("read back a blob"))
     }
 
-    fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
-        let mut state = self.lock()?;
-        match file {
-            MetadataFile::Index => state.index = Some(contents.to_vec()),
-            MetadataFile::ImageLayout => state.image_layout = Some(contents.to_vec()),
-        }
+    fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()> {
+        let digest = Digest::try_from(descriptor.digest())?;
+        let mut writer = self.blob_writer_for(digest, descriptor.size())?;
+        writer
+            .write_from(content)
+            .map_err(|e| Error::io(self.location.of_content(digest), e))?;
+        Box::new(writer).commit(Some(descriptor.size()), Some(digest))?;
         Ok(())
     }
 
-    fn remove(&self, file: LayoutFile) -> Result<()> {
-        let mut state = self.lock()?;
-        let removed = match file {
-            LayoutFile::Index => state.index.take().is_some(),
-            LayoutFile::ImageLayout => state.image_layout.take().is_some(),
-            LayoutFile::Blob(_) => return Err(self.read_only("remove a blob already written")),
-        };
-        if removed {
-            Ok(())
-        } else {
-            Err(Error::NotFound {
-                path: self.label.join(file.relative_path()),
-                digest: None,
-            })
-        }
-    }
-
-    fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
         // Fail early on a poisoned or busy archive rather than after spooling the blob.
         drop(self.lock()?);
         let spool = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
@@ -280,30 +281,94 @@ impl<W: Write + Send> ImageDriver for TarWriter<W> {
         }))
     }
 
-    fn blob_writer_for(&self, digest: Digest, size: u64) -> Result<Box<dyn BlobWriter + '_>> {
-        let mut state = self.lock()?;
-        if state.blobs.contains_key(&digest) {
-            // Already in the archive: verify the content, write nothing.
-            drop(state);
-            return Ok(Box::new(StreamingBlobWriter::new(
-                self, digest, size, false,
-            )));
-        }
-        state.begin_blob_entry(&self.label, digest, size)?;
-        state.streaming = true;
-        Ok(Box::new(StreamingBlobWriter::new(self, digest, size, true)))
+    fn index(&self) -> Result<ImageIndex> {
+        let bytes = self.read_metadata(MetadataFile::Index)?;
+        index::parse_index(&bytes).map_err(|e| Error::json(self.location.join(INDEX_FILE), e))
     }
 
+    fn put_entry(&self, entry: &Descriptor) -> Result<()> {
+        if let Some(name) = index::ref_name(entry) {
+            oci_core::validate_ref_name(name)?;
+        }
+        let digest = Digest::try_from(entry.digest())?;
+        self.update_index(&mut |document, blobs| {
+            if blobs.contains_key(&digest) {
+                document
+                    .put(entry)
+                    .map_err(|e| Error::json(self.location.join(INDEX_FILE), e))
+            } else {
+                Err(Error::content_not_found(self.location.of_content(digest), digest))
+            }
+        })
+    }
+
+    fn remove_ref(&self, name: &str) -> Result<bool> {
+        if name.is_empty() {
+            return Err(Error::InvalidRefName {
+                name: String::new(),
+            });
+        }
+        let mut removed = 0;
+        self.update_index(&mut |document, _| {
+            removed = document
+                .remove_ref(name)
+                .map_err(|e| Error::json(self.location.join(INDEX_FILE), e))?;
+            Ok(())
+        })?;
+        Ok(removed > 0)
+    }
+
+    fn layout_files(&self) -> Option<&dyn LayoutFiles> {
+        Some(self)
+    }
+
+    fn blob_listing(&self) -> Option<&dyn BlobListing> {
+        Some(self)
+    }
+}
+
+impl<W: Write + Send> LayoutFiles for TarWriter<W> {
+    fn read_metadata(&self, file: MetadataFile) -> Result<Vec<u8>> {
+        let state = self.lock()?;
+        let bytes = match file {
+            MetadataFile::Index => state.index.clone(),
+            MetadataFile::ImageLayout => state.image_layout.clone(),
+        };
+        bytes.ok_or_else(|| Error::NotFound {
+            location: self.location.join(file.as_layout_file().relative_path()),
+            digest: None,
+        })
+    }
+
+    fn write_metadata(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
+        let mut state = self.lock()?;
+        match file {
+            MetadataFile::Index => state.index = Some(contents.to_vec()),
+            MetadataFile::ImageLayout => state.image_layout = Some(contents.to_vec()),
+        }
+        Ok(())
+    }
+
+    fn create_blobs_dir(&self) -> Result<()> {
+        self.lock()?.start(&self.label)
+    }
+
+    fn has_blobs_dir(&self) -> Result<bool> {
+        Ok(true)
+    }
+
+    fn stray_files(&self) -> Result<Vec<StrayFile>> {
+        Ok(Vec::new())
+    }
+
+    fn remove_stray(&self, _: &StrayFile) -> Result<()> {
+        Err(self.write_only("remove a file"))
+    }
+}
+
+impl<W: Write + Send> BlobListing for TarWriter<W> {
     fn list_blobs(&self) -> Result<Vec<Digest>> {
         Ok(self.lock()?.blobs.keys().copied().collect())
-    }
-
-    fn blob_size(&self, digest: Digest) -> Result<u64> {
-        self.lock()?
-            .blobs
-            .get(&digest)
-            .copied()
-            .ok_or_else(|| Error::blob_not_found(self.label.join(digest.blob_path()), digest))
     }
 }
 

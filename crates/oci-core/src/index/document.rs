@@ -28,9 +28,9 @@ use crate::ref_name::REF_NAME_ANNOTATION;
 /// [`IndexDocument::to_bytes`].
 #[derive(Clone)]
 pub struct IndexDocument {
-    /// The text parsed, in memory its reader chose; entries and members point into it. Shared,
-    /// so a clone does not copy it.
-    source: Arc<dyn AsRef<[u8]> + Send + Sync>,
+    /// The text parsed; entries and members point into it. Shared, so a clone does not copy
+    /// it.
+    source: Arc<Vec<u8>>,
     /// Entries written by edits, one after another. A [`Span`] past the end of the source is
     /// in here.
     written: Vec<u8>,
@@ -51,27 +51,16 @@ impl IndexDocument {
     /// object; what is inside an entry is checked only when an edit looks at it. Checking all
     /// of them would cost more than the rest of a tag (fsck checks them all).
     pub fn parse(bytes: Vec<u8>) -> serde_json::Result<IndexDocument> {
-        IndexDocument::parse_from(bytes)
-    }
-
-    /// [`IndexDocument::parse`] of text held in any memory: a reader of a large index can give
-    /// a buffer that is cheaper to fill than a `Vec` (the directory driver uses huge pages).
-    pub fn parse_from(
-        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
-    ) -> serde_json::Result<IndexDocument> {
         IndexDocument::parse_recorded(bytes, None)
     }
 
-    /// [`IndexDocument::parse_from`], except that when `record` is what
+    /// [`IndexDocument::parse`], except that when `record` is what
     /// [`IndexDocument::write_recorded`] gave for exactly these bytes, the places of the
     /// entries are taken from it instead of a parse: the text was checked before it was
     /// written. A record for any other text, or a damaged one, is ignored.
-    pub fn parse_recorded(
-        bytes: impl AsRef<[u8]> + Send + Sync + 'static,
-        record: Option<&[u8]>,
-    ) -> serde_json::Result<IndexDocument> {
-        let source: Arc<dyn AsRef<[u8]> + Send + Sync> = Arc::new(bytes);
-        let text = (*source).as_ref();
+    pub fn parse_recorded(bytes: Vec<u8>, record: Option<&[u8]>) -> serde_json::Result<IndexDocument> {
+        let source = Arc::new(bytes);
+        let text = source.as_slice();
         let outline = match record.and_then(|record| outline::from_record(record, text)) {
             Some(outline) => outline,
             None => outline_by_serde(text)?,
@@ -108,11 +97,17 @@ impl IndexDocument {
         self.entries.is_empty()
     }
 
-    /// Appends `descriptor`; when it has a ref name, every older entry with that name is
-    /// removed first, as [`super::put_descriptor`] does.
+    /// Appends `descriptor`, as [`super::put_descriptor`] does: when it has a ref name, every
+    /// older entry with that name is removed first; an untagged one identical to an entry
+    /// already there is not added again (that looks at every entry: untagged puts are for
+    /// merges and artifacts, not the tag path).
     pub fn put(&mut self, descriptor: &Descriptor) -> serde_json::Result<()> {
-        if let Some(name) = super::ref_name(descriptor).filter(|n| !n.is_empty()) {
-            self.remove_ref(name)?;
+        match super::ref_name(descriptor).filter(|n| !n.is_empty()) {
+            Some(name) => {
+                self.remove_ref(name)?;
+            }
+            None if self.contains(descriptor)? => return Ok(()),
+            None => {}
         }
         let json = to_canonical_json(descriptor)?;
         let start = self.source_text().len() + self.written.len();
@@ -151,7 +146,7 @@ impl IndexDocument {
 
     /// Whether an entry equal to `descriptor` (as spec types compare) is there. Parses every
     /// entry: for merges, not the tag path.
-    pub fn contains(&self, descriptor: &Descriptor) -> serde_json::Result<bool> {
+    fn contains(&self, descriptor: &Descriptor) -> serde_json::Result<bool> {
         for piece in &self.entries {
             if parse_entry(self.text(piece))? == *descriptor {
                 return Ok(true);
@@ -224,7 +219,7 @@ impl IndexDocument {
     }
 
     fn source_text(&self) -> &[u8] {
-        (*self.source).as_ref()
+        &self.source
     }
 
     fn text(&self, span: &Span) -> &[u8] {

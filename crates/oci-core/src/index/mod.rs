@@ -133,11 +133,16 @@ pub fn remove_ref(index: &mut ImageIndex, name: &str) -> usize {
 }
 
 /// Appends `descriptor`; when it has a ref name, every older entry with that name is removed
-/// first, so a name always resolves to exactly one entry.
+/// first, so a name always resolves to exactly one entry. An untagged descriptor identical to
+/// an entry already there is not added again.
 pub fn put_descriptor(index: &mut ImageIndex, descriptor: Descriptor) {
-    if let Some(name) = ref_name(&descriptor).filter(|n| !n.is_empty()) {
-        let name = name.to_owned();
-        remove_ref(index, &name);
+    match ref_name(&descriptor).filter(|n| !n.is_empty()) {
+        Some(name) => {
+            let name = name.to_owned();
+            remove_ref(index, &name);
+        }
+        None if index.manifests().contains(&descriptor) => return,
+        None => {}
     }
     let mut manifests = index.manifests().clone();
     manifests.push(descriptor);

@@ -1,0 +1,96 @@
+//! What only some stores can do, each a small trait of its own.
+//!
+//! A [`Store`](crate::Store) offers these through its `Option`-returning methods. The
+//! operations that need one ask for it and fail with [`Error::Unsupported`](crate::Error)
+//! when it is absent:
+//!
+//! | capability | offered by | needed by |
+//! |---|---|---|
+//! | [`LayoutFiles`] | directory, archive | `seed::init`, `seed::write_index`, the layout checks of fsck, gc's temp-file sweep |
+//! | [`BlobListing`] | directory, archive, memory | gc, `blob ls` |
+//! | [`BlobRemoval`] | directory, memory | gc, `seed::delete_blob` |
+//! | [`ExclusiveLock`] | directory, memory | gc |
+
+use std::time::SystemTime;
+
+use oci_digest::Digest;
+
+use crate::{Location, MetadataFile, Result};
+
+/// The files a layout has besides its content: `oci-layout`, `index.json` as a file, the
+/// `blobs/` directory, and files that do not belong.
+pub trait LayoutFiles {
+    /// Reads `oci-layout` or `index.json` whole, as stored, refusing more than
+    /// [`MAX_INDEX_SIZE`](crate::MAX_INDEX_SIZE) bytes.
+    fn read_metadata(&self, file: MetadataFile) -> Result<Vec<u8>>;
+
+    /// Replaces `oci-layout` or `index.json` whole, atomically. `index.json` is replaced under
+    /// the lock every index change takes, so it cannot lose a concurrent tag's update.
+    fn write_metadata(&self, file: MetadataFile, contents: &[u8]) -> Result<()>;
+
+    /// Creates the empty `blobs/` directory (the seed's driver `init`).
+    fn create_blobs_dir(&self) -> Result<()>;
+
+    /// Whether `blobs/` exists (the image-layout spec requires it, even when empty).
+    fn has_blobs_dir(&self) -> Result<bool>;
+
+    /// Files in the layout that are not layout files: temp files of interrupted writes, names
+    /// under `blobs/` that are not digests, things that are not regular files. fsck reports
+    /// them; gc removes stale temp files.
+    fn stray_files(&self) -> Result<Vec<StrayFile>>;
+
+    /// Removes a stray temp file reported by [`LayoutFiles::stray_files`].
+    fn remove_stray(&self, stray: &StrayFile) -> Result<()>;
+}
+
+/// Listing every blob a store holds, whatever refers to it.
+pub trait BlobListing {
+    /// Every stored blob, by digest, in digest order. Names that are not valid digests, and
+    /// entries that are not regular files, are not listed (fsck reports them as strays).
+    fn list_blobs(&self) -> Result<Vec<Digest>>;
+}
+
+/// Removing blobs.
+pub trait BlobRemoval {
+    /// Removes a blob; a missing one is [`Error::NotFound`](crate::Error::NotFound).
+    fn remove_blob(&self, digest: Digest) -> Result<()>;
+
+    /// When a blob was last written or written again; `None` where the store keeps no such
+    /// time (gc then treats the blob as old).
+    fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>>;
+
+    /// Removes each blob last modified at or before `cutoff`, judging its age again at the
+    /// moment it goes, so a blob written again since gc looked stays; returns those removed.
+    /// A missing blob is skipped.
+    fn remove_stale_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>>;
+}
+
+/// The lock that index changes take, held across a longer piece of work.
+pub trait ExclusiveLock {
+    /// Runs `work` while holding the lock every index change takes, so no entry is added or
+    /// removed meanwhile (gc marks and sweeps under it). `work` must not change the index.
+    fn run_exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()>;
+}
+
+/// What a stray file is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrayKind {
+    /// A temp file of a write that never finished.
+    Temporary,
+    /// Something under `blobs/<alg>/` that is not a blob: a name that is not a valid digest,
+    /// or a digest name on something that is not a regular file (a FIFO, a directory).
+    NotABlob,
+    /// Something else that is not a layout file (a directory of an unknown algorithm, a link).
+    Other,
+}
+
+/// A file in a layout that is not part of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StrayFile {
+    /// Where it is.
+    pub location: Location,
+    /// What it is.
+    pub kind: StrayKind,
+    /// When it was last modified, where known.
+    pub modified: Option<SystemTime>,
+}
