@@ -4,6 +4,7 @@
 //! cargo xtask ci                               fmt check, clippy -D warnings, every test,
 //!                                              the crash harness, fuzz corpus replay
 //!                                              (what CI runs)
+//! cargo xtask tidy                             the boundaries of docs/architecture.md, checked
 //! cargo xtask demo [DIR]                       build a layout from examples/hello with the CLI
 //! cargo xtask fuzz [TARGET] [--seconds N]      run the fuzz targets (all in turn, 60 s each)
 //! cargo xtask bench [--quick] [--only NAME]    our commands against their references,
@@ -18,8 +19,9 @@ use anyhow::{Context, Result, bail};
 mod bench;
 mod demo;
 mod fuzz;
+mod tidy;
 
-const USAGE: &str = "usage: cargo xtask ci | cargo xtask demo [DIR] | \
+const USAGE: &str = "usage: cargo xtask ci | cargo xtask tidy | cargo xtask demo [DIR] | \
                      cargo xtask fuzz [TARGET] [--seconds N] | \
                      cargo xtask bench [--quick] [--only NAME[,NAME]]";
 
@@ -29,6 +31,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("demo") => demo::run(args.get(1).map(PathBuf::from)),
         Some("fuzz") => fuzz::run(&args[1..]),
+        Some("tidy") => tidy::run(),
         Some("bench") => bench::Options::parse(&args[1..]).and_then(|options| bench::run(&options)),
         _ => {
             eprintln!("{USAGE}");
@@ -55,9 +58,15 @@ pub fn workspace_root() -> PathBuf {
 
 /// Runs a command in the workspace root, echoing it, and fails when it fails.
 pub fn run(program: &str, args: &[&str]) -> Result<()> {
+    run_with_env(program, args, &[])
+}
+
+/// [`run`] with environment variables set for the command.
+pub fn run_with_env(program: &str, args: &[&str], env: &[(&str, &str)]) -> Result<()> {
     eprintln!("$ {program} {}", args.join(" "));
     let status = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .status()
         .with_context(|| format!("starting {program}"))?;
@@ -69,6 +78,7 @@ pub fn run(program: &str, args: &[&str]) -> Result<()> {
 
 fn ci() -> Result<()> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
+    tidy::run()?;
     run(
         "cargo",
         &[
@@ -81,6 +91,12 @@ fn ci() -> Result<()> {
         ],
     )?;
     run("cargo", &["test", "--workspace", "--no-fail-fast"])?;
+    // Every public item documented, every intra-doc link resolving.
+    run_with_env(
+        "cargo",
+        &["doc", "--workspace", "--no-deps", "--exclude", "xtask"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )?;
     // The crash-safety harness: ignored by a plain `cargo test` (it takes about a minute).
     run(
         "cargo",

@@ -78,7 +78,6 @@ pub struct CreateArgs {
     algorithm: AlgorithmArg,
 }
 
-
 /// Show the tree of an image: index → manifests (platform) → config summary and layers.
 #[derive(Debug, Args)]
 pub struct InspectArgs {

@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 use oci_core::oci_spec::image::Descriptor;
 use oci_core::referrers::ArtifactFile;
-use oci_core::{Digest, Location, Store, describe, fsck as check, gc as collect, referrers as refs};
+use oci_core::{
+    Digest, Location, Store, describe, fsck as check, gc as collect, referrers as refs,
+};
 use serde_json::json;
 
 use crate::commands::{print_json, print_out};

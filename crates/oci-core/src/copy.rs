@@ -80,7 +80,9 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
     while let Some(visit) = stack.pop() {
         match visit {
             Visit::Leave => {
-                let node = open.pop().expect("every Leave follows the Enter that opened it");
+                let node = open
+                    .pop()
+                    .expect("every Leave follows the Enter that opened it");
                 in_progress.remove(&node.digest);
                 nodes.push(node);
             }
@@ -98,8 +100,7 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
                     });
                 }
                 let document = graph::may_have_references(&media_type) && size <= MAX_MANIFEST_SIZE;
-                if !planned.insert((digest, document)) || in_progress.contains(&digest)
-                {
+                if !planned.insert((digest, document)) || in_progress.contains(&digest) {
                     continue;
                 }
                 if !document {

@@ -351,10 +351,12 @@ fn verify_content(
         Ok(None) => return BlobState::Missing,
         Err(e) => return BlobState::Broken(error_chain(&e)),
     };
-    let result = store.fetch(kind, digest, Some(size)).and_then(|mut reader| {
-        crate::copy_stream(&mut reader, &mut io::sink())
-            .map_err(|e| Error::io(store.location().of_content(digest), e))
-    });
+    let result = store
+        .fetch(kind, digest, Some(size))
+        .and_then(|mut reader| {
+            crate::copy_stream(&mut reader, &mut io::sink())
+                .map_err(|e| Error::io(store.location().of_content(digest), e))
+        });
     match result {
         Ok(n) => {
             report.blobs_checked += 1;

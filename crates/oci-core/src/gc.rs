@@ -55,8 +55,12 @@ pub fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
             format!("cannot collect garbage: this store cannot {what}"),
         )
     };
-    let listing = store.blob_listing().ok_or_else(|| missing("list its blobs"))?;
-    let removal = store.blob_removal().ok_or_else(|| missing("remove blobs"))?;
+    let listing = store
+        .blob_listing()
+        .ok_or_else(|| missing("list its blobs"))?;
+    let removal = store
+        .blob_removal()
+        .ok_or_else(|| missing("remove blobs"))?;
     let lock = store
         .exclusive_lock()
         .ok_or_else(|| missing("lock out index changes"))?;
@@ -189,11 +193,7 @@ fn children(store: &dyn Store, descriptor: &Descriptor, digest: Digest) -> Resul
 
 /// Keeps unreferenced manifests whose subject is live (OCI 1.1 referrers), until nothing
 /// changes: a signature of an SBOM of a live image stays too.
-fn keep_referrers(
-    store: &dyn Store,
-    stored: &[Digest],
-    live: &mut HashSet<Digest>,
-) -> Result<()> {
+fn keep_referrers(store: &dyn Store, stored: &[Digest], live: &mut HashSet<Digest>) -> Result<()> {
     let mut candidates: Vec<(Digest, Digest)> = stored
         .iter()
         .filter(|d| !live.contains(*d))

@@ -75,7 +75,9 @@ impl MemoryStore {
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while the lock was held left no half-made change: every change is one insert
         // or one replacement.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn index_lock(&self) -> MutexGuard<'_, ()> {
@@ -117,12 +119,10 @@ impl Store for MemoryStore {
         digest: Digest,
         size: Option<u64>,
     ) -> Result<Box<dyn Read + Send + '_>> {
-        let stored = self
-            .state()
-            .blobs
-            .get(&digest)
-            .cloned()
-            .ok_or_else(|| Error::content_not_found(self.location.of_content(digest), digest))?;
+        let stored =
+            self.state().blobs.get(&digest).cloned().ok_or_else(|| {
+                Error::content_not_found(self.location.of_content(digest), digest)
+            })?;
         let reader = io::Cursor::new(stored.bytes);
         Ok(Box::new(VerifyingReader::new(reader, digest, size)))
     }

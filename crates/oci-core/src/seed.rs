@@ -90,7 +90,10 @@ pub fn get_blob_reader(
 }
 
 /// Starts writing a blob (the seed's `NewBlobWriter`).
-pub fn new_blob_writer(store: &dyn Store, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+pub fn new_blob_writer(
+    store: &dyn Store,
+    algorithm: Algorithm,
+) -> Result<Box<dyn BlobWriter + '_>> {
     store.begin_blob(algorithm)
 }
 
@@ -130,7 +133,8 @@ pub fn write_index(store: &dyn Store, index: &ImageIndex) -> Result<()> {
 /// Reads `oci-layout`. Needs [`LayoutFiles`].
 pub fn read_image_layout(store: &dyn Store) -> Result<OciLayout> {
     let bytes = layout_files(store, "read oci-layout")?.read_metadata(MetadataFile::ImageLayout)?;
-    serde_json::from_slice(&bytes).map_err(|e| Error::json(metadata_location(store, MetadataFile::ImageLayout), e))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::json(metadata_location(store, MetadataFile::ImageLayout), e))
 }
 
 /// Writes `oci-layout`. Needs [`LayoutFiles`].
@@ -168,14 +172,20 @@ pub(crate) fn metadata_location(store: &dyn Store, file: MetadataFile) -> crate:
 
 /// The store's [`LayoutFiles`], or the error that says it has none.
 pub(crate) fn layout_files<'s>(store: &'s dyn Store, to: &str) -> Result<&'s dyn LayoutFiles> {
-    store
-        .layout_files()
-        .ok_or_else(|| Error::unsupported(store.location(), format!("cannot {to}: not an image layout")))
+    store.layout_files().ok_or_else(|| {
+        Error::unsupported(
+            store.location(),
+            format!("cannot {to}: not an image layout"),
+        )
+    })
 }
 
 /// The store's [`BlobRemoval`], or the error that says it has none.
 pub(crate) fn blob_removal<'s>(store: &'s dyn Store, to: &str) -> Result<&'s dyn BlobRemoval> {
-    store
-        .blob_removal()
-        .ok_or_else(|| Error::unsupported(store.location(), format!("cannot {to}: this store cannot remove blobs")))
+    store.blob_removal().ok_or_else(|| {
+        Error::unsupported(
+            store.location(),
+            format!("cannot {to}: this store cannot remove blobs"),
+        )
+    })
 }

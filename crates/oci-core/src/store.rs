@@ -127,7 +127,9 @@ pub trait Store: Send + Sync {
         if let Some(size) = size.filter(|&size| size > MAX_MANIFEST_SIZE) {
             return Err(Error::InvalidLayout {
                 location,
-                reason: format!("document of {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"),
+                reason: format!(
+                    "document of {size} bytes, over the {MAX_MANIFEST_SIZE} byte limit"
+                ),
             });
         }
         let mut reader = self.fetch(kind, digest, size)?;

@@ -407,8 +407,16 @@ type Entries<'a> = &'a [(Option<&'a str>, &'a str)];
 
 fn check_put(start: Entries<'_>, put: (Option<&str>, &str), expected: Entries<'_>) {
     let mut idx = index_of(start);
+    let mut document = IndexDocument::from_index(&idx).unwrap();
     index::put_descriptor(&mut idx, entry(put.1, put.0));
     assert_eq!(summary(&idx), owned(expected), "put {put:?} into {start:?}");
+    document.put(&entry(put.1, put.0)).unwrap();
+    let edited = document.to_index().unwrap();
+    assert_eq!(
+        summary(&edited),
+        owned(expected),
+        "document: put {put:?} into {start:?}"
+    );
 }
 
 #[test]
@@ -454,8 +462,20 @@ fn put_descriptor_keeps_untagged_entries() {
     check_put(&[], (None, "a"), &[(None, "a")]);
     check_put(
         &[(None, "a"), (Some("v1"), "b")],
+        (None, "c"),
+        &[(None, "a"), (Some("v1"), "b"), (None, "c")],
+    );
+    // The same untagged entry again is not a second entry (a merge, an artifact re-attached).
+    check_put(
+        &[(None, "a"), (Some("v1"), "b")],
         (None, "a"),
-        &[(None, "a"), (Some("v1"), "b"), (None, "a")],
+        &[(None, "a"), (Some("v1"), "b")],
+    );
+    // Untagged and tagged entries of one manifest are different entries.
+    check_put(
+        &[(Some("v1"), "a")],
+        (None, "a"),
+        &[(Some("v1"), "a"), (None, "a")],
     );
     check_put(
         &[(None, "a"), (Some("v1"), "b")],
@@ -911,5 +931,239 @@ fn walk_media_type_classes() {
             "{media_type}"
         );
         assert_eq!(walk::is_index_like(media_type), index_like, "{media_type}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stores: everything written over `&dyn Store` runs on the in-memory store, which has no files
+// ---------------------------------------------------------------------------------------------
+
+mod stores {
+    use std::collections::BTreeMap;
+    use std::io::Read;
+    use std::time::Duration;
+
+    use oci_core::gc::{GcOptions, gc};
+    use oci_core::oci_spec::image::{Descriptor, ImageIndex, MediaType};
+    use oci_core::prelude::*;
+    use oci_core::referrers::{ArtifactFile, attach};
+    use oci_core::{Error, Location, MemoryStore, Result, copy_image, fsck::fsck};
+    use serde_json::json;
+
+    /// A small image: a layer, a config, a manifest, tagged `v1`.
+    fn image(store: &MemoryStore, layer: &[u8]) -> Descriptor {
+        let layer = store.write_blob(Algorithm::Sha256, layer).unwrap();
+        let config = seed::write_json_blob(
+            store,
+            &json!({"architecture": "amd64", "os": "linux", "rootfs": {"type": "layers", "diff_ids": [layer.to_string()]}}),
+            MediaType::ImageConfig,
+        )
+        .unwrap();
+        let manifest = seed::write_json_blob(
+            store,
+            &json!({
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": config,
+                "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.to_string(), "size": 5}],
+            }),
+            MediaType::ImageManifest,
+        )
+        .unwrap();
+        store.tag(&manifest, "v1").unwrap();
+        manifest
+    }
+
+    fn no_grace() -> GcOptions {
+        GcOptions {
+            grace: Duration::ZERO,
+            dry_run: false,
+        }
+    }
+
+    #[test]
+    fn the_memory_store_reads_back_verified_content() {
+        let store = MemoryStore::new();
+        let digest = store.write_blob(Algorithm::Sha256, b"hello").unwrap();
+        let mut text = String::new();
+        store
+            .fetch(ContentKind::Blob, digest, Some(5))
+            .unwrap()
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "hello");
+        // A size the caller expects and the content does not have is a read error.
+        let mut sink = Vec::new();
+        let err = store
+            .fetch(ContentKind::Blob, digest, Some(6))
+            .unwrap()
+            .read_to_end(&mut sink)
+            .unwrap_err();
+        assert!(err.to_string().contains("unexpected size"), "{err}");
+        // A commit that does not match what the caller expected publishes nothing.
+        let other = Algorithm::Sha256.digest(b"other");
+        let mut writer = store.begin_blob(Algorithm::Sha256).unwrap();
+        writer.write_all(b"wrong").unwrap();
+        assert!(matches!(
+            writer.commit(None, Some(other)),
+            Err(Error::UnexpectedDigest { .. })
+        ));
+        assert!(!store.contains(ContentKind::Blob, other).unwrap());
+        assert_eq!(
+            store
+                .stat(ContentKind::Blob, Algorithm::Sha256.digest(b"wrong"))
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn an_entry_for_content_that_is_not_stored_is_refused() {
+        let store = MemoryStore::new();
+        let absent = Descriptor::new(MediaType::ImageManifest, 2, Algorithm::Sha256.digest(b"{}"));
+        let err = store.tag(&absent, "v1").unwrap_err();
+        assert!(err.is_not_found(), "{err}");
+        assert!(store.index().unwrap().manifests().is_empty());
+    }
+
+    #[test]
+    fn copy_fsck_and_gc_run_on_stores_without_files() {
+        let source = MemoryStore::named("source");
+        let manifest = image(&source, b"layer");
+        let orphan = source.write_blob(Algorithm::Sha256, b"orphan").unwrap();
+
+        let target = MemoryStore::named("target");
+        let report = copy_image(&source, &target, &manifest).unwrap();
+        assert_eq!(report.blobs_copied, 3, "layer, config, manifest");
+        target.tag(&manifest, "copied").unwrap();
+        assert!(!target.contains(ContentKind::Blob, orphan).unwrap());
+        let again = copy_image(&source, &target, &manifest).unwrap();
+        assert_eq!((again.blobs_copied, again.blobs_present), (0, 3));
+
+        let checked = fsck(&target).unwrap();
+        assert!(checked.is_clean(), "{:?}", checked.findings);
+        assert_eq!(checked.blobs_checked, 3);
+
+        let swept = gc(&source, &no_grace()).unwrap();
+        assert_eq!(swept.removed, vec![(orphan, 6)]);
+        assert_eq!(swept.live, 3);
+        assert!(fsck(&source).unwrap().is_clean());
+    }
+
+    #[test]
+    fn fsck_of_a_store_finds_a_missing_part() {
+        let store = MemoryStore::new();
+        let manifest = image(&store, b"layer");
+        let layer = Algorithm::Sha256.digest(b"layer");
+        store
+            .blob_removal()
+            .expect("the memory store removes blobs")
+            .remove_blob(layer)
+            .unwrap();
+        let report = fsck(&store).unwrap();
+        assert!(!report.is_clean());
+        assert!(
+            report
+                .errors()
+                .any(|f| f.subject == layer.to_string() && f.problem.contains("missing")),
+            "{:?}",
+            report.findings
+        );
+        // The image as a whole is reported through its root too.
+        assert!(
+            !oci_core::fsck::fsck_image(&store, &manifest)
+                .unwrap()
+                .is_clean()
+        );
+    }
+
+    #[test]
+    fn referrers_and_attach_run_on_a_store_without_files() {
+        let store = MemoryStore::new();
+        let manifest = image(&store, b"layer");
+        let subject = Digest::try_from(manifest.digest()).unwrap();
+        let sbom = attach(
+            &store,
+            &manifest,
+            "application/spdx+json",
+            vec![ArtifactFile {
+                title: "sbom.json".into(),
+                source: Location::Url("test".into()),
+                media_type: "application/spdx+json".into(),
+                content: Box::new(&b"{}"[..]),
+            }],
+            BTreeMap::new(),
+        )
+        .unwrap();
+        let found = referrers(&store, subject, None).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].digest, sbom.digest().to_string());
+        assert_eq!(
+            found[0].artifact_type.as_deref(),
+            Some("application/spdx+json")
+        );
+        assert!(
+            referrers(&store, subject, Some("application/other"))
+                .unwrap()
+                .is_empty()
+        );
+        // gc keeps the artifact: its subject is live.
+        let swept = gc(&store, &no_grace()).unwrap();
+        assert!(swept.removed.is_empty(), "{:?}", swept.removed);
+    }
+
+    /// A store with content and an index but no capabilities: what a registry offers.
+    struct Bare(MemoryStore);
+
+    impl Store for Bare {
+        fn location(&self) -> &Location {
+            self.0.location()
+        }
+        fn stat(&self, kind: ContentKind, digest: Digest) -> Result<Option<u64>> {
+            self.0.stat(kind, digest)
+        }
+        fn fetch(
+            &self,
+            kind: ContentKind,
+            digest: Digest,
+            size: Option<u64>,
+        ) -> Result<Box<dyn Read + Send + '_>> {
+            self.0.fetch(kind, digest, size)
+        }
+        fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()> {
+            self.0.push(descriptor, content)
+        }
+        fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+            self.0.begin_blob(algorithm)
+        }
+        fn index(&self) -> Result<ImageIndex> {
+            self.0.index()
+        }
+        fn put_entry(&self, entry: &Descriptor) -> Result<()> {
+            self.0.put_entry(entry)
+        }
+        fn remove_ref(&self, name: &str) -> Result<bool> {
+            self.0.remove_ref(name)
+        }
+    }
+
+    #[test]
+    fn an_operation_needing_a_capability_the_store_lacks_says_which() {
+        let store = Bare(MemoryStore::named("docker://example.invalid/repo"));
+        image(&store.0, b"layer");
+        let err = gc(&store, &no_grace()).unwrap_err();
+        assert!(matches!(err, Error::Unsupported { .. }), "{err}");
+        let message = err.to_string();
+        assert!(
+            message.contains("docker://example.invalid/repo") && message.contains("list its blobs"),
+            "{message}"
+        );
+        let err = seed::delete_blob(&store, Algorithm::Sha256.digest(b"layer")).unwrap_err();
+        assert!(err.to_string().contains("cannot remove blobs"), "{err}");
+        let err = seed::write_index(&store, &index::empty_index()).unwrap_err();
+        assert!(err.to_string().contains("not an image layout"), "{err}");
+        // What needs no capability works: fsck checks content, not layout files.
+        assert!(fsck(&store).unwrap().is_clean());
+        use oci_core::index;
     }
 }

@@ -10,12 +10,12 @@ use oci_core::oci_digest::VerifyingReader;
 use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
     Algorithm, BLOBS_DIR, BlobListing, BlobRemoval, BlobWriter, ContentKind, Digest, Error,
-    ExclusiveLock, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile, LayoutFiles, Location,
-    MetadataFile, Result, Store, StrayFile, StrayKind, index, seed,
+    ExclusiveLock, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile, LayoutFiles, Location, MetadataFile,
+    Result, Store, StrayFile, StrayKind, index, seed,
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::{create, fsio, index_record};
+use crate::{create, fsio};
 
 pub use oci_core::CACHE_DIR;
 
@@ -322,32 +322,10 @@ impl DirLayout {
     fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
         let _lock = self.lock()?;
         let path = self.path_of(LayoutFile::Index);
-        let cache = self.root.join(CACHE_DIR);
         let bytes = fsio::read_regular(&path, oci_core::MAX_INDEX_SIZE)?;
-        // Any trouble reading the record (a cache directory leading outside, say) means none.
-        let record = self.read_cache(index_record::INDEX_RECORD);
-        let mut document = IndexDocument::parse_recorded(bytes, record.as_deref())
-            .map_err(|e| Error::json(&path, e))?;
+        let mut document = IndexDocument::parse(bytes).map_err(|e| Error::json(&path, e))?;
         edit(&mut document)?;
-        let mut record = Vec::new();
-        self.replace_metadata(MetadataFile::Index, &mut |out| {
-            record = document.write_recorded(out)?;
-            Ok(())
-        })?;
-        index_record::write(&self.root, &cache, MetadataFile::Index.mode(), &record);
-        Ok(())
-    }
-
-    /// A cache file's content; `None` when it is missing or cannot be read (a cache is only
-    /// ever a shortcut).
-    fn read_cache(&self, name: &str) -> Option<Vec<u8>> {
-        let dir = self.root.join(CACHE_DIR);
-        fsio::ensure_within(&self.root, &dir).ok()?;
-        let path = dir.join(name);
-        let mut file = fsio::open_regular(&path, None).ok()?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
-        Some(bytes)
+        self.replace_metadata(MetadataFile::Index, &mut |out| document.write_to(out))
     }
 
     fn blob_path(&self, digest: Digest) -> Result<PathBuf> {
@@ -475,7 +453,10 @@ impl Store for DirLayout {
 
 impl LayoutFiles for DirLayout {
     fn read_metadata(&self, file: MetadataFile) -> Result<Vec<u8>> {
-        fsio::read_regular(&self.path_of(file.as_layout_file()), oci_core::MAX_INDEX_SIZE)
+        fsio::read_regular(
+            &self.path_of(file.as_layout_file()),
+            oci_core::MAX_INDEX_SIZE,
+        )
     }
 
     fn write_metadata(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {

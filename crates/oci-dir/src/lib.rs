@@ -60,7 +60,6 @@
 mod blob_writer;
 mod create;
 mod fsio;
-mod index_record;
 mod layout;
 mod pipeline;
 

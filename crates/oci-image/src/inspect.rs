@@ -192,11 +192,7 @@ impl ImageSummary {
 
 /// The tree under `target` (a ref name or a digest). With `platform`, an index shows only
 /// the manifests for it, and naming none is an error.
-pub fn inspect(
-    store: &dyn Store,
-    target: &str,
-    platform: Option<&Platform>,
-) -> Result<Node> {
+pub fn inspect(store: &dyn Store, target: &str, platform: Option<&Platform>) -> Result<Node> {
     let descriptor = resolve::resolve_target(store, target)?;
     let mut node = describe_node(store, &descriptor, platform, 0)?;
     if Digest::parse(target).map_or(true, |d| d.to_string() != node.digest) {

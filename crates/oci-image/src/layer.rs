@@ -107,11 +107,12 @@ pub(crate) struct LayerSink<'s> {
 impl<'s> LayerSink<'s> {
     pub(crate) fn new(store: &'s dyn Store, options: &LayerOptions) -> Result<Self> {
         let compression = options.compression;
-        let level =
-            crate::compression::check_level(
-                compression,
-                options.level.unwrap_or(crate::compression::default_level(compression)),
-            )?;
+        let level = crate::compression::check_level(
+            compression,
+            options
+                .level
+                .unwrap_or(crate::compression::default_level(compression)),
+        )?;
         let blob = store.begin_blob(options.algorithm)?;
         let location = store.location().clone();
         let encoder = Encoder::new(blob, compression, level, options.threads)

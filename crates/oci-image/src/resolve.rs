@@ -239,7 +239,12 @@ pub(crate) fn content_location(store: &dyn Store, descriptor: &Descriptor) -> Lo
     )
 }
 
-fn json_error(store: &dyn Store, descriptor: &Descriptor, what: &str, e: &serde_json::Error) -> Error {
+fn json_error(
+    store: &dyn Store,
+    descriptor: &Descriptor,
+    what: &str,
+    e: &serde_json::Error,
+) -> Error {
     Error::InvalidImage {
         location: content_location(store, descriptor),
         reason: format!("not a valid {what}: {e}"),
@@ -253,20 +258,14 @@ pub(crate) fn read_index(store: &dyn Store, descriptor: &Descriptor) -> Result<I
 }
 
 /// Reads and parses an image manifest.
-pub(crate) fn read_manifest(
-    store: &dyn Store,
-    descriptor: &Descriptor,
-) -> Result<ImageManifest> {
+pub(crate) fn read_manifest(store: &dyn Store, descriptor: &Descriptor) -> Result<ImageManifest> {
     let bytes = read_document(store, descriptor)?;
     serde_json::from_slice(&bytes).map_err(|e| json_error(store, descriptor, "image manifest", &e))
 }
 
 /// Reads and parses an image config; a config of another media type (an artifact's) is
 /// refused.
-pub(crate) fn read_config(
-    store: &dyn Store,
-    descriptor: &Descriptor,
-) -> Result<ImageConfig> {
+pub(crate) fn read_config(store: &dyn Store, descriptor: &Descriptor) -> Result<ImageConfig> {
     let media_type = descriptor.media_type().to_string();
     if !matches!(media_type.as_str(), OCI_CONFIG | DOCKER_CONFIG) {
         return Err(Error::InvalidImage {

@@ -79,15 +79,21 @@ pub fn pack<W: Write + Send>(
     label: &Path,
 ) -> Result<(W, PackReport)> {
     let listing = source.blob_listing().ok_or_else(|| {
-        Error::unsupported(source.location(), "cannot pack: this store cannot list its blobs")
+        Error::unsupported(
+            source.location(),
+            "cannot pack: this store cannot list its blobs",
+        )
     })?;
     let compressor = Compressor::new(out, compression).map_err(|e| Error::io(label, e))?;
     let archive = TarWriter::new(compressor, label);
-    seed::init(&archive, &seed::InitOptions {
-        skip_create_image_layout: true,
-        skip_create_index: true,
-        ..seed::InitOptions::default()
-    })?;
+    seed::init(
+        &archive,
+        &seed::InitOptions {
+            skip_create_image_layout: true,
+            skip_create_index: true,
+            ..seed::InitOptions::default()
+        },
+    )?;
     let mut report = PackReport::default();
     for digest in listing.list_blobs()? {
         let Some(size) = source.stat(ContentKind::Blob, digest)? else {

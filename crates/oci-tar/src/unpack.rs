@@ -66,7 +66,8 @@ pub fn unpack(input: impl Read, target: &dyn Store, limit: ExpansionLimit) -> Re
                     continue;
                 }
                 // A layout does not say what a blob is: in a layout, every kind is a blob.
-                let descriptor = Descriptor::new(MediaType::Other(OCTET_STREAM.into()), size, digest);
+                let descriptor =
+                    Descriptor::new(MediaType::Other(OCTET_STREAM.into()), size, digest);
                 target.push(&descriptor, &mut entry)?;
                 report.blobs_written += 1;
             }
@@ -116,5 +117,9 @@ pub fn unpack(input: impl Read, target: &dyn Store, limit: ExpansionLimit) -> Re
 const OCTET_STREAM: &str = "application/octet-stream";
 
 fn read_small(entry: &mut impl Read, limit: u64, shown: &str, label: &Location) -> Result<Vec<u8>> {
-    oci_core::read_bounded(entry, limit, &label.join(format!("{shown} (in the archive)")))
+    oci_core::read_bounded(
+        entry,
+        limit,
+        &label.join(format!("{shown} (in the archive)")),
+    )
 }

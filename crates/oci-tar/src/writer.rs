@@ -11,8 +11,8 @@ use oci_core::oci_digest::Hasher;
 use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
     Algorithm, BLOBS_DIR, BlobListing, BlobWriter, ContentKind, Digest, Error, IMAGE_LAYOUT_FILE,
-    INDEX_FILE, LayoutFiles, Location, MetadataFile, Result, Store, StrayFile,
-    check_commit, copy_stream, index,
+    INDEX_FILE, LayoutFiles, Location, MetadataFile, Result, Store, StrayFile, check_commit,
+    copy_stream, index,
 };
 use tar::EntryType;
 
@@ -110,7 +110,12 @@ impl<W: Write + Send> TarWriter<W> {
     ///
     /// Reading (and so hashing) runs on a thread of its own, a few chunks ahead of the writes
     /// into the archive, so the hash and the output's copy overlap on two cores.
-    pub fn append_verified(&self, digest: Digest, size: u64, content: impl Read + Send) -> Result<()> {
+    pub fn append_verified(
+        &self,
+        digest: Digest,
+        size: u64,
+        content: impl Read + Send,
+    ) -> Result<()> {
         let mut state = self.lock()?;
         if state.blobs.contains_key(&digest) {
             return Ok(());
@@ -166,13 +171,10 @@ impl<W: Write + Send> TarWriter<W> {
     ) -> Result<()> {
         let mut state = self.lock()?;
         let location = self.location.join(INDEX_FILE);
-        let bytes = state
-            .index
-            .clone()
-            .ok_or_else(|| Error::NotFound {
-                location: location.clone(),
-                digest: None,
-            })?;
+        let bytes = state.index.clone().ok_or_else(|| Error::NotFound {
+            location: location.clone(),
+            digest: None,
+        })?;
         let mut document = IndexDocument::parse(bytes).map_err(|e| Error::json(&location, e))?;
         edit(&mut document, &state.blobs)?;
         state.index = Some(document.to_bytes());
@@ -255,7 +257,12 @@ impl<W: Write + Send> Store for TarWriter<W> {
         Ok(self.lock()?.blobs.get(&digest).copied())
     }
 
-    fn fetch(&self, _: ContentKind, _: Digest, _: Option<u64>) -> Result<Box<dyn Read + Send + '_>> {
+    fn fetch(
+        &self,
+        _: ContentKind,
+        _: Digest,
+        _: Option<u64>,
+    ) -> Result<Box<dyn Read + Send + '_>> {
         Err(self.write_only("read back a blob"))
     }
 
@@ -297,7 +304,10 @@ impl<W: Write + Send> Store for TarWriter<W> {
                     .put(entry)
                     .map_err(|e| Error::json(self.location.join(INDEX_FILE), e))
             } else {
-                Err(Error::content_not_found(self.location.of_content(digest), digest))
+                Err(Error::content_not_found(
+                    self.location.of_content(digest),
+                    digest,
+                ))
             }
         })
     }

@@ -20,7 +20,6 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::outline::{self, Outline, Recorder};
 use super::{parse_index, to_canonical_json};
 use crate::ref_name::REF_NAME_ANNOTATION;
 
@@ -51,20 +50,9 @@ impl IndexDocument {
     /// object; what is inside an entry is checked only when an edit looks at it. Checking all
     /// of them would cost more than the rest of a tag (fsck checks them all).
     pub fn parse(bytes: Vec<u8>) -> serde_json::Result<IndexDocument> {
-        IndexDocument::parse_recorded(bytes, None)
-    }
-
-    /// [`IndexDocument::parse`], except that when `record` is what
-    /// [`IndexDocument::write_recorded`] gave for exactly these bytes, the places of the
-    /// entries are taken from it instead of a parse: the text was checked before it was
-    /// written. A record for any other text, or a damaged one, is ignored.
-    pub fn parse_recorded(bytes: Vec<u8>, record: Option<&[u8]>) -> serde_json::Result<IndexDocument> {
         let source = Arc::new(bytes);
         let text = source.as_slice();
-        let outline = match record.and_then(|record| outline::from_record(record, text)) {
-            Some(outline) => outline,
-            None => outline_by_serde(text)?,
-        };
+        let outline = outline(text)?;
         let members = outline.members.into_iter().collect();
         let document = IndexDocument {
             members,
@@ -180,17 +168,6 @@ impl IndexDocument {
     /// Writes [`IndexDocument::to_bytes`] to `out` without building it in memory first (a
     /// large index is then not held twice).
     pub fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
-        self.write(Recorder::new(out, false)).map(drop)
-    }
-
-    /// [`IndexDocument::write_to`], and a record of where the parts of what was written lie,
-    /// for [`IndexDocument::parse_recorded`] of that text. The record is a few bytes per
-    /// entry; keep it beside the text.
-    pub fn write_recorded(&self, out: &mut dyn Write) -> io::Result<Vec<u8>> {
-        self.write(Recorder::new(out, true))
-    }
-
-    fn write(&self, mut out: Recorder<'_>) -> io::Result<Vec<u8>> {
         let media_type = format!("\"{}\"", MediaType::ImageIndex);
         let schema_version = SCHEMA_VERSION.to_string();
         let mut members: BTreeMap<&str, &[u8]> = self
@@ -206,16 +183,22 @@ impl IndexDocument {
             if i > 0 {
                 out.write_all(b",")?;
             }
-            serde_json::to_writer(&mut out, key)?;
+            serde_json::to_writer(&mut *out, key)?;
             out.write_all(b":")?;
             if key == "manifests" {
-                out.entries(self.entries.iter().map(|span| self.text(span)))?;
+                out.write_all(b"[")?;
+                for (i, span) in self.entries.iter().enumerate() {
+                    if i > 0 {
+                        out.write_all(b",")?;
+                    }
+                    out.write_all(self.text(span))?;
+                }
+                out.write_all(b"]")?;
             } else {
-                out.member(key, text)?;
+                out.write_all(text)?;
             }
         }
-        out.write_all(b"}")?;
-        Ok(out.finish())
+        out.write_all(b"}")
     }
 
     fn source_text(&self) -> &[u8] {
@@ -268,9 +251,16 @@ impl<F: FnMut(usize) -> Option<usize>> NextHit<F> {
     }
 }
 
-/// Where the members and entries of `text` lie, found by serde_json in one pass: for text no
-/// record describes, and the errors.
-pub(super) fn outline_by_serde(text: &[u8]) -> serde_json::Result<Outline> {
+/// The members and entries of a document, as ranges of its text.
+struct Outline {
+    /// Top-level members other than `manifests`: for a repeated key, the last one.
+    members: Vec<(String, Span)>,
+    /// The entries of `manifests`, each an object.
+    entries: Vec<Span>,
+}
+
+/// Where the members and entries of `text` lie, found by serde_json in one validating pass.
+fn outline(text: &[u8]) -> serde_json::Result<Outline> {
     let top = serde_json::from_slice::<TopLevel<'_>>(text)?;
     let range_of = |raw: &RawValue| {
         let start = raw.get().as_ptr() as usize - text.as_ptr() as usize;

@@ -4,7 +4,6 @@
 use oci_spec::image::{Descriptor, ImageIndex, MediaType, SCHEMA_VERSION};
 
 mod document;
-mod outline;
 pub use document::IndexDocument;
 
 use crate::ref_name::REF_NAME_ANNOTATION;
