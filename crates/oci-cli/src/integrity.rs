@@ -122,6 +122,7 @@ pub fn attach(
         );
         artifact_files.push(ArtifactFile {
             title,
+            source: path.clone(),
             media_type: "application/octet-stream".to_owned(),
             content: Box::new(content),
         });

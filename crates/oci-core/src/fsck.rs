@@ -307,7 +307,7 @@ fn verify_blob(driver: &dyn ImageDriver, digest: Digest, report: &mut FsckReport
     };
     let result = seed::get_blob_reader(driver, digest, Some(size)).and_then(|mut reader| {
         crate::copy_stream(&mut reader, &mut io::sink())
-            .map_err(|e| Error::io(driver.location(), e))
+            .map_err(|e| Error::io(driver.location().join(digest.blob_path()), e.into_inner()))
     });
     match result {
         Ok(n) => {

@@ -51,7 +51,7 @@ pub use error::{Error, Result};
 pub use layout_file::{BLOBS_DIR, CACHE_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile};
 pub use ref_name::{REF_NAME_ANNOTATION, is_valid_ref_name, validate_ref_name};
 pub use store::{ContentStore, CopyReport, MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, copy_image};
-pub use stream::copy_stream;
+pub use stream::{CopyError, copy_stream};
 
 pub use oci_digest::{self, Algorithm, Digest};
 pub use oci_spec;

@@ -374,3 +374,143 @@ fn a_plain_file_given_as_the_layout_fails_cleanly() {
         fs::remove_file(&file).unwrap();
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Messages name the thing at fault, with its whole path
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pack_into_a_pipe_closed_early_exits_quietly() {
+    let layout = Layout::new();
+    layout.put(&pseudo_random(4 << 20, 51));
+    for compress in ["none", "gzip", "zstd"] {
+        let a = args!["pack", layout.dir, "-", "--compress", compress];
+        let mut child = command(&a).spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut head = [0u8; 100];
+        std::io::Read::read_exact(&mut stdout, &mut head).unwrap();
+        drop(stdout);
+        let finished = wait(a, child);
+        assert_eq!(finished.code, 0, "{compress}: {}", finished.stderr);
+        assert!(
+            finished.stderr.is_empty(),
+            "{compress}: {}",
+            finished.stderr
+        );
+    }
+}
+
+#[test]
+fn a_bad_archive_is_blamed_not_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.tar");
+    fs::write(&bad, "garbage".repeat(200)).unwrap();
+    let out = tmp.path().join("out");
+    let failed = run(args!["unpack", bad, out])
+        .failure_naming(&[bad.to_str().unwrap(), "not a tar archive"]);
+    assert!(
+        !failed.stderr.contains(out.to_str().unwrap()),
+        "{}",
+        failed.stderr
+    );
+}
+
+/// A file that is not an archive is refused without a byte of it in the message: the tar
+/// parser's errors quote the header they failed on.
+#[test]
+fn a_file_that_is_not_an_archive_is_never_echoed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("passwd");
+    fs::write(
+        &secret,
+        "root:x:0:0:SECRET-LINE:/root:/bin/bash\n".repeat(20),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    for a in [
+        args!["ls", secret],
+        args!["fsck", secret],
+        args!["blob", "ls", secret],
+        args!["inspect", secret, "v1"],
+        args!["unpack", secret, out],
+    ] {
+        let failed = run(a).failure_naming(&["passwd", "not a tar archive"]);
+        assert!(
+            !failed.stderr.contains("SECRET") && !failed.stderr.contains("root:x"),
+            "{}",
+            failed.stderr
+        );
+    }
+}
+
+#[test]
+fn init_where_nothing_can_be_made_names_the_directory() {
+    run(args!["init", "/proc/oci-layout-cannot-be-here"])
+        .failure_naming(&["/proc/oci-layout-cannot-be-here"]);
+}
+
+#[test]
+fn attach_of_a_directory_names_its_whole_path() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "attach-dir");
+    layout.tag(&image.digest, "v1");
+    let dir = layout.scratch().join("not-a-file");
+    fs::create_dir(&dir).unwrap();
+    run(args![
+        "attach",
+        layout.dir,
+        "v1",
+        "--artifact-type",
+        "a/b",
+        dir
+    ])
+    .failure_naming(&[dir.to_str().unwrap()]);
+}
+
+#[test]
+fn inspect_of_a_malformed_digest_says_it_is_malformed() {
+    let layout = Layout::new();
+    let target = format!("SHA256:{}", "a".repeat(64));
+    run(args!["inspect", layout.dir, target]).failure_naming(&["invalid digest", "no ref"]);
+}
+
+/// A full disk is the fault of what is being written: the layout a blob goes into, the
+/// archive being written; never of the source being read.
+#[test]
+fn a_full_disk_is_blamed_on_what_is_written() {
+    let Some(small) = SmallFs::mount(4 << 20, "a full disk") else {
+        return;
+    };
+    let source = Layout::new();
+    source.put(&pseudo_random(6 << 20, 52));
+    let archive = source.scratch().join("a.tar");
+    run(args!["pack", source.dir, archive]).success();
+
+    let into = small.dir.join("layout");
+    run(args!["init", into]).success();
+    let big = source.scratch().join("big");
+    fs::write(&big, pseudo_random(32 << 20, 53)).unwrap();
+    let failed = run(args!["blob", "put", into, big]).failure_naming(&["No space left"]);
+    assert!(
+        failed.stderr.contains(into.to_str().unwrap()),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("reading"), "{}", failed.stderr);
+
+    // Refused before writing (the blob does not fit), or failing as it writes: either way
+    // about the layout, not the archive.
+    let failed = run(args!["unpack", archive, into]).failure_naming(&[into.to_str().unwrap()]);
+    assert!(!failed.stderr.contains("a.tar"), "{}", failed.stderr);
+    assert!(!failed.stderr.contains("reading"), "{}", failed.stderr);
+
+    let output = small.dir.join("out.tar");
+    let failed = run(args!["pack", source.dir, output])
+        .failure_naming(&[output.to_str().unwrap(), "No space left"]);
+    assert!(
+        !failed.stderr.contains("invalid layout"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("blob"), "{}", failed.stderr);
+}

@@ -678,3 +678,82 @@ fn a_manifest_nested_10000_deep_is_a_finding_and_an_error() {
     ])
     .failure_naming(&["recursion limit"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Decompression bombs: bounded by what they cost (disk), not by a ratio honest data exceeds
+// ---------------------------------------------------------------------------------------------
+
+/// The original failure: a blob of zeros (a sparse disk image, say) packed with zstd goes
+/// far past 2048:1, and our own archive was refused as a bomb by unpack, ls and fsck.
+#[test]
+fn our_own_zstd_pack_of_very_compressible_data_reads_and_unpacks() {
+    const SIZE: usize = 128 << 20;
+    let layout = Layout::new();
+    let digest = layout.put(&vec![0u8; SIZE]);
+    let archive = layout.scratch().join("zeros.tar.zst");
+    run(args!["pack", layout.dir, archive, "--compress", "zstd"]).success();
+    let packed = fs::metadata(&archive).unwrap().len();
+    assert!(
+        packed * 2048 < SIZE as u64,
+        "{packed} bytes is not past 2048:1: the test shows nothing"
+    );
+    run(args!["ls", archive]).success();
+    run(args!["fsck", archive]).success();
+    run(args!["blob", "ls", archive]).success();
+    let out = layout.scratch().join("out");
+    run(args!["unpack", archive, out]).success();
+    let (algorithm, encoded) = digest.split_once(':').unwrap();
+    let unpacked = out.join("blobs").join(algorithm).join(encoded);
+    assert_eq!(fs::metadata(unpacked).unwrap().len(), SIZE as u64);
+}
+
+/// A real bomb: a blob entry claiming 100 GiB, then 1 GiB of zeros as zstd RLE blocks (32 KiB
+/// of archive), then the end of the stream. `unpack` refuses it at its header, before writing
+/// anything; reading it in place stops when its temp file would eat into the reserve of the
+/// filesystem it is on. Both onto a small tmpfs, which is left as empty as it was.
+#[test]
+fn a_zstd_bomb_is_refused_without_filling_the_disk() {
+    let Some(small) = SmallFs::mount(32 << 20, "the bomb's filesystem") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("blobs/sha256/{}", "0".repeat(64));
+    let bomb = zstd_rle_frame(&tar_header(&name, 100 << 30), 1 << 30);
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    let path = tmp.path().join("bomb.tar.zst");
+    fs::write(&path, &bomb).unwrap();
+    let empty = small.used();
+
+    let out = small.dir.join("out");
+    run_bounded(args!["unpack", path, out]).failure_naming(&["107374182400 bytes", "free"]);
+    assert!(
+        small.used() < empty + (1 << 20),
+        "unpack wrote into the small filesystem"
+    );
+
+    for a in [args!["ls", path], args!["fsck", path]] {
+        let mut listing = command(&a);
+        listing.env("TMPDIR", &small.dir);
+        let failed = finish(a, &listing.output().unwrap()).failure_naming(&["free"]);
+        assert!(
+            failed.stderr.contains(small.dir.to_str().unwrap()),
+            "names where the temp file was: {}",
+            failed.stderr
+        );
+    }
+    assert!(small.used() < empty + (1 << 20));
+}
+
+/// `--max-size` bounds the time too: 64 MiB of an entry that is skipped is never written, but
+/// is decompressed, and an absolute bound stops it.
+#[test]
+fn unpack_max_size_bounds_the_decompressed_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = zstd_rle_frame(&tar_header("junk", 64 << 20), 64 << 20);
+    let path = tmp.path().join("junk.tar.zst");
+    fs::write(&path, &junk).unwrap();
+    let out = tmp.path().join("out");
+    run(args!["unpack", path, out, "--max-size", "1M"])
+        .failure_naming(&["junk.tar.zst", "over the 1048576 byte limit"]);
+    run(args!["unpack", path, out, "--max-size", "many"]).usage_error();
+}
