@@ -177,12 +177,15 @@ pub enum BlobCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Delete a blob.
+    /// Delete a blob; one that a ref still uses (as gc judges it) only with --force.
     Rm {
         /// The layout.
         dir: PathBuf,
         /// The blob's digest.
         digest: String,
+        /// Delete it even if the index still uses it (the images that do become incomplete).
+        #[arg(long)]
+        force: bool,
     },
     /// List the blobs.
     Ls {

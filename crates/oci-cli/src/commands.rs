@@ -7,7 +7,8 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use oci_core::oci_spec::image::{Descriptor, MediaType, Platform};
 use oci_core::{
-    Algorithm, ContentStore, CopyError, Digest, ImageDriver, copy_stream, describe, index, seed,
+    Algorithm, ContentStore, CopyError, Digest, ImageDriver, copy_stream, describe, index,
+    printable, seed,
 };
 use oci_dir::{DirLayout, DirOptions, Durability};
 use oci_tar::{ExpansionLimit, OutputFile, TarArchive};
@@ -159,9 +160,19 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
                 output.as_deref(),
             )
         }
-        BlobCommand::Rm { dir, digest } => {
+        BlobCommand::Rm { dir, digest, force } => {
             let digest = Digest::parse(&digest)?;
-            seed::delete_blob(&open_writable(&dir, options)?, digest)?;
+            let layout = open_writable(&dir, options)?;
+            if force {
+                seed::delete_blob(&layout, digest)?;
+            } else {
+                match oci_core::gc::remove_blob(&layout, digest) {
+                    Err(e @ oci_core::Error::BlobInUse { .. }) => {
+                        bail!("{e} (--force removes it anyway)")
+                    }
+                    other => other?,
+                }
+            }
             Ok(())
         }
         BlobCommand::Ls { dir, json } => list_blobs(open_readable(&dir, options)?.as_ref(), json),
@@ -265,13 +276,15 @@ fn list_entries(layout: &dyn ImageDriver, as_json: bool) -> Result<()> {
             .as_ref()
             .map(platform_string)
             .unwrap_or_else(|| "-".into());
+        // Names from the index, which anyone may have written: escaped, so that none can
+        // forge a line or a column.
         out.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\n",
-            index::ref_name(d).unwrap_or("-"),
-            d.digest(),
-            d.media_type(),
+            printable(index::ref_name(d).unwrap_or("-")),
+            printable(&d.digest().to_string()),
+            printable(&d.media_type().to_string()),
             d.size(),
-            platform
+            printable(&platform)
         ));
     }
     print_out(&out)

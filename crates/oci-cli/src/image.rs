@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use oci_core::{ContentStore, ImageDriver, seed};
+use oci_core::{ContentStore, ImageDriver, printable, seed};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
@@ -264,11 +264,23 @@ pub fn inspect(args: &InspectArgs, layout: &dyn ImageDriver) -> Result<()> {
     let platform = args.platform.as_deref().map(platform::parse).transpose()?;
     let node = oci_image::inspect(&layout, &args.target, platform.as_ref())?;
     if args.json {
-        return crate::commands::println_out(&serde_json::to_string_pretty(&node)?);
+        crate::commands::println_out(&serde_json::to_string_pretty(&node)?)?;
+    } else {
+        let mut out = String::new();
+        render(&node, 0, &mut out);
+        crate::commands::print_out(&out)?;
     }
-    let mut out = String::new();
-    render(&node, 0, &mut out);
-    crate::commands::print_out(&out)
+    // Shown, then a failure: what was asked for cannot be used as it is.
+    let missing = node.missing_blobs();
+    if let Some(first) = missing.first() {
+        bail!(
+            "{} is incomplete: {} blob(s) not in {}, first {first}",
+            args.target.escape_debug(),
+            missing.len(),
+            layout.location().display()
+        );
+    }
+    Ok(())
 }
 
 /// The tree as text, two spaces per level.
@@ -280,21 +292,23 @@ fn render(node: &Node, depth: usize, out: &mut String) {
         Content::Missing => "missing",
         Content::Other => "blob",
     };
+    // Every string here comes from the layout, which anyone may have written: escaped, so
+    // that none can forge a line.
     let _ = write!(
         out,
         "{pad}{kind} {} {} {}",
-        node.digest,
-        node.media_type,
+        printable(&node.digest),
+        printable(&node.media_type),
         human(node.size)
     );
     if let Some(reference) = &node.reference {
-        let _ = write!(out, " ref={reference}");
+        let _ = write!(out, " ref={}", printable(reference));
     }
     if let Some(platform) = &node.platform {
-        let _ = write!(out, " platform={platform}");
+        let _ = write!(out, " platform={}", printable(&platform.to_string()));
     }
     if let Some(artifact_type) = &node.artifact_type {
-        let _ = write!(out, " artifactType={artifact_type}");
+        let _ = write!(out, " artifactType={}", printable(artifact_type));
     }
     if matches!(node.content, Content::Missing) {
         out.push_str(" (not in this layout)");
@@ -311,8 +325,8 @@ fn render(node: &Node, depth: usize, out: &mut String) {
             let _ = write!(
                 out,
                 "{pad}config {} {} {}",
-                config.blob.digest,
-                config.blob.media_type,
+                printable(&config.blob.digest),
+                printable(&config.blob.media_type),
                 human(config.blob.size)
             );
             if config.missing {
@@ -322,7 +336,7 @@ fn render(node: &Node, depth: usize, out: &mut String) {
             if let Some(image) = &config.image {
                 let detail = format!("{pad}  ");
                 let mut line = |key: &str, value: String| {
-                    let _ = writeln!(out, "{detail}{key}: {value}");
+                    let _ = writeln!(out, "{detail}{key}: {}", printable(&value));
                 };
                 line("platform", image.platform.to_string());
                 if let Some(created) = &image.created {
@@ -360,13 +374,17 @@ fn render(node: &Node, depth: usize, out: &mut String) {
             }
             let _ = writeln!(out, "{pad}layers ({})", layers.len());
             for layer in layers {
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "{pad}  {} {} {}",
-                    layer.digest,
-                    layer.media_type,
-                    human(layer.size)
+                    printable(&layer.blob.digest),
+                    printable(&layer.blob.media_type),
+                    human(layer.blob.size)
                 );
+                if layer.missing {
+                    out.push_str(" (not in this layout)");
+                }
+                out.push('\n');
             }
         }
         Content::Missing | Content::Other => {}

@@ -9,7 +9,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use oci_core::oci_spec::image::Descriptor;
 use oci_core::referrers::ArtifactFile;
 use oci_core::{
-    ContentStore, Digest, ImageDriver, describe, fsck as check, gc as collect, referrers as refs,
+    ContentStore, Digest, ImageDriver, describe, fsck as check, gc as collect, printable,
+    referrers as refs,
 };
 use serde_json::json;
 
@@ -57,7 +58,8 @@ pub fn fsck(driver: &dyn ImageDriver, as_json: bool) -> Result<()> {
             };
             out.push_str(&format!(
                 "{level}: {}: {}\n",
-                finding.subject, finding.problem
+                printable(&finding.subject),
+                printable(&finding.problem)
             ));
         }
         let errors = report.errors().count();
@@ -85,7 +87,10 @@ pub fn gc(driver: &dyn ImageDriver, dry_run: bool, grace: Duration) -> Result<()
         out.push_str(&format!("{verb} {digest} ({size} bytes)\n"));
     }
     for path in &report.temp_files_removed {
-        out.push_str(&format!("{verb} {}\n", path.display()));
+        out.push_str(&format!(
+            "{verb} {}\n",
+            printable(&path.to_string_lossy())
+        ));
     }
     let freed: u64 = report.removed.iter().map(|(_, size)| size).sum();
     out.push_str(&format!(
@@ -148,8 +153,8 @@ pub fn referrers(
         .map(|r| {
             format!(
                 "{}\t{}\t{}\n",
-                r.digest,
-                r.artifact_type.as_deref().unwrap_or("-"),
+                printable(&r.digest),
+                printable(r.artifact_type.as_deref().unwrap_or("-")),
                 r.size
             )
         })

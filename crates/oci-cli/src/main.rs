@@ -47,5 +47,6 @@ fn one_line(err: &anyhow::Error) -> String {
             message.push_str(&text);
         }
     }
-    message.replace('\n', " ")
+    // One line, and nothing in it (a name from a crafted layout) that a terminal acts on.
+    oci_core::printable(&message.replace('\n', " ")).into_owned()
 }

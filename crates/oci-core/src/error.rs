@@ -82,6 +82,14 @@ pub enum Error {
         /// Why, and what to do instead.
         reason: String,
     },
+    /// A blob something in the index still uses was to be removed.
+    #[error("{digest} is still used by {users}: not removed")]
+    BlobInUse {
+        /// The blob.
+        digest: Digest,
+        /// The index entries that use it, for the message.
+        users: String,
+    },
     /// An I/O error, with the path it happened on.
     #[error("{path}: {source}")]
     Io {

@@ -12,7 +12,7 @@ use crate::driver::{ImageDriver, StrayKind};
 use crate::layout_file::LayoutFile;
 use crate::ref_name::is_valid_ref_name;
 use crate::store::MAX_MANIFEST_SIZE;
-use crate::{Error, Result, graph, index, seed, walk};
+use crate::{Error, Result, graph, index, printable, seed, walk};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,14 +122,14 @@ pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
     for descriptor in idx.manifests() {
         if let Some(name) = index::ref_name(descriptor).filter(|n| !is_valid_ref_name(n)) {
             report.error(
-                format!("ref {name:?}"),
+                format!("ref \"{}\"", printable(name)),
                 "invalid ref name (image-spec annotation grammar)",
             );
         }
     }
     walk_and_verify(driver, idx.manifests(), &mut report)?;
     for stray in driver.stray_files()? {
-        let subject = stray.path.display();
+        let subject = printable(&stray.path.to_string_lossy()).into_owned();
         match stray.kind {
             StrayKind::Temporary => report.warning(
                 subject,

@@ -757,3 +757,83 @@ fn unpack_max_size_bounds_the_decompressed_stream() {
         .failure_naming(&["junk.tar.zst", "over the 1048576 byte limit"]);
     run(args!["unpack", path, out, "--max-size", "many"]).usage_error();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Names from a crafted index cannot forge output lines
+// ---------------------------------------------------------------------------------------------
+
+/// Ref names, media types, platforms, artifact types and config fields with escape sequences
+/// and line breaks: every human-readable printer escapes them (as fsck always did), so each
+/// entry is one line and no ESC reaches the terminal.
+#[test]
+fn names_from_a_crafted_index_are_escaped_in_every_printer() {
+    const FORGED_REF: &str = "v1\nsha256:0000\tforged\u{1b}[2K";
+    let layout = Layout::new();
+    let config = json!({
+        "architecture": "amd64\u{1b}[31m",
+        "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": [] },
+        "config": { "Env": ["A=1\nforged: line"], "User": "\u{1b}]0;title\u{7}" },
+    });
+    let image = layout.image_with(&config, OCI_CONFIG, Some(OCI_MANIFEST));
+    let size = image.bytes.len();
+    write_index(
+        &layout,
+        &[
+            json!({"mediaType": OCI_MANIFEST, "digest": image.digest, "size": size,
+                   "annotations": {REF_NAME: FORGED_REF}}),
+            json!({"mediaType": "application/vnd.oci.image.manifest.v1+json\n\u{1b}[1mx",
+                   "digest": image.digest, "size": size,
+                   "platform": {"os": "linux\nforged", "architecture": "amd64"}}),
+        ],
+    );
+    run(args![
+        "attach",
+        layout.dir,
+        image.digest,
+        "--artifact-type",
+        "application/vnd.x+json",
+        layout.index_path()
+    ])
+    .success();
+    let clean = |what: &str, out: &str, lines: usize| {
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{what}: {out:?}");
+        assert_eq!(out.lines().count(), lines, "{what}: {out:?}");
+    };
+    let listed = run(args!["ls", layout.dir]).success().stdout_str();
+    clean("ls", &listed, 3);
+    assert!(listed.contains("v1\\nsha256:0000\\tforged\\u{1b}[2K"), "{listed}");
+    assert!(listed.contains("linux\\nforged/amd64"), "{listed}");
+
+    let shown = run(args!["inspect", layout.dir, image.digest]).success().stdout_str();
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(shown.contains("A=1\\nforged: line"), "{shown}");
+    assert!(!shown.lines().any(|l| l.starts_with("forged")), "{shown}");
+
+    let referrers = run(args!["referrers", layout.dir, image.digest])
+        .success()
+        .stdout_str();
+    clean("referrers", &referrers, 1);
+
+    // fsck reports the invalid ref name, escaped (as it always was), on one line.
+    let checked = run(args!["fsck", layout.dir]);
+    let out = String::from_utf8(checked.stdout.clone()).unwrap();
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(out.contains("ref \"v1\\nsha256:0000\\tforged\\u{1b}[2K\""), "{out}");
+}
+
+/// A stray file whose name holds an escape sequence: fsck and gc print it escaped.
+#[test]
+fn a_stray_file_name_with_escapes_is_printed_escaped() {
+    let layout = Layout::new();
+    let name = ".tmp-\u{1b}[2Kforged\nline";
+    let dir = layout.dir.join("blobs").join("sha256");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name), b"x").unwrap();
+    let checked = run(args!["fsck", layout.dir]).success().stdout_str();
+    assert!(!checked.contains('\u{1b}'), "{checked:?}");
+    assert_eq!(checked.lines().count(), 2, "{checked:?}");
+    let collected = run(args!["gc", layout.dir, "--grace", "0s"]).success().stdout_str();
+    assert!(!collected.contains('\u{1b}'), "{collected:?}");
+    assert_eq!(collected.lines().count(), 2, "{collected:?}");
+}
