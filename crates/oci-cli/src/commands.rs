@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::args::{BlobCommand, Cli, Command};
 use crate::integrity;
+use crate::usage::usage;
 
 pub fn run(cli: Cli) -> Result<()> {
     let options = DirOptions {
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<()> {
             reference,
         } => tag(&open_writable(&dir, options)?, &digest, &reference),
         Command::Untag { dir, reference } => {
+            oci_core::validate_ref_name(&reference).map_err(usage)?;
             open_writable(&dir, options)?.remove_ref(&reference)?;
             Ok(())
         }
@@ -131,7 +133,12 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             json,
         } => {
             let layout = open_writable(&dir, options)?;
-            let expected = expect_digest.as_deref().map(Digest::parse).transpose()?;
+            let expected = expect_digest
+                .as_deref()
+                .map(Digest::parse)
+                .transpose()
+                .map_err(usage)?;
+            oci_core::validate_media_type(&media_type).map_err(usage)?;
             // An expected digest decides the algorithm: hashing with another could never match.
             let algorithm = expected.map_or(Algorithm::from(algorithm), |d| d.algorithm());
             let descriptor = put_blob(
@@ -153,7 +160,7 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             digest,
             output,
         } => {
-            let digest = Digest::parse(&digest)?;
+            let digest = Digest::parse(&digest).map_err(usage)?;
             get_blob(
                 open_readable(&dir, options)?.as_ref(),
                 digest,
@@ -161,7 +168,7 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             )
         }
         BlobCommand::Rm { dir, digest, force } => {
-            let digest = Digest::parse(&digest)?;
+            let digest = Digest::parse(&digest).map_err(usage)?;
             let layout = open_writable(&dir, options)?;
             if force {
                 seed::delete_blob(&layout, digest)?;
@@ -235,8 +242,8 @@ fn get_blob(layout: &dyn ImageDriver, digest: Digest, output: Option<&Path>) -> 
 }
 
 fn tag(layout: &DirLayout, digest: &str, reference: &str) -> Result<()> {
-    let digest = Digest::parse(digest)?;
-    oci_core::validate_ref_name(reference)?;
+    let digest = Digest::parse(digest).map_err(usage)?;
+    oci_core::validate_ref_name(reference).map_err(usage)?;
     let descriptor = describe::manifest_descriptor(layout, digest)?;
     layout.tag(descriptor, reference)?;
     Ok(())
@@ -281,8 +288,8 @@ fn list_entries(layout: &dyn ImageDriver, as_json: bool) -> Result<()> {
         out.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\n",
             printable(index::ref_name(d).unwrap_or("-")),
-            printable(&d.digest().to_string()),
-            printable(&d.media_type().to_string()),
+            printable(d.digest().as_ref()),
+            printable(d.media_type().as_ref()),
             d.size(),
             printable(&platform)
         ));

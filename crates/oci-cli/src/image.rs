@@ -11,10 +11,12 @@ use oci_core::{ContentStore, ImageDriver, printable, seed};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
-    Compression, ImageBuilder, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides, platform,
+    Compression, ImageBuilder, ImageConfig, LayerOptions, Mtime, Ownership, Progress,
+    RuntimeOverrides, platform,
 };
 
 use crate::args::AlgorithmArg;
+use crate::usage::usage;
 
 /// Build images.
 #[derive(Debug, Subcommand)]
@@ -117,10 +119,28 @@ pub fn run(command: ImageCommand, options: DirOptions) -> Result<()> {
 }
 
 fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
-    oci_core::validate_ref_name(&args.tag)?;
-    let platform = args.platform.as_deref().map(platform::parse).transpose()?;
-    let overrides = overrides(args)?;
-    let epoch = oci_image::source_date_epoch()?;
+    // Every value given is checked before anything is written (a usage error, exit 2).
+    oci_core::validate_ref_name(&args.tag).map_err(usage)?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(platform::parse)
+        .transpose()
+        .map_err(usage)?;
+    let overrides = overrides(args).map_err(usage)?;
+    ImageConfig::new(&platform::host())
+        .apply(&overrides)
+        .map_err(usage)?;
+    let epoch = oci_image::source_date_epoch().map_err(usage)?;
+    let compression = match (&args.from_dir, &args.from_tar, args.compression) {
+        (_, _, Some(compression)) => compression.into(),
+        (Some(_), _, None) => Compression::Gzip,
+        (None, Some(file), None) => Compression::of_file(file)?,
+        (None, None, None) => bail!("give --from-dir SRC or --from-tar FILE"),
+    };
+    if let Some(level) = args.level {
+        compression.check_level(level).map_err(usage)?;
+    }
     let layout = open_or_create(&args.layout, options)?;
 
     let mut builder = match &args.base {
@@ -135,8 +155,8 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     if let Some(epoch) = epoch {
         builder.created_at(epoch);
     }
-    let mut layer_options = LayerOptions {
-        compression: Compression::Gzip,
+    let layer_options = LayerOptions {
+        compression,
         level: args.level,
         algorithm,
         mtime: epoch.map_or(Mtime::Keep, Mtime::Fixed),
@@ -150,17 +170,8 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     let bar = TerminalProgress::new();
     let progress = bar.as_ref().map(|b| b as &dyn Progress);
     let layer = match (&args.from_dir, &args.from_tar) {
-        (Some(dir), _) => {
-            layer_options.compression = args.compression.map_or(Compression::Gzip, Into::into);
-            builder.add_dir_layer(dir, &layer_options, progress)?
-        }
-        (None, Some(file)) => {
-            layer_options.compression = match args.compression {
-                Some(compression) => compression.into(),
-                None => Compression::of_file(file)?,
-            };
-            builder.add_tar_layer(file, &layer_options, progress)?
-        }
+        (Some(dir), _) => builder.add_dir_layer(dir, &layer_options, progress)?,
+        (None, Some(file)) => builder.add_tar_layer(file, &layer_options, progress)?,
         (None, None) => bail!("give --from-dir SRC or --from-tar FILE"),
     };
     let mut stderr = io::stderr().lock();
@@ -261,7 +272,12 @@ impl Progress for TerminalProgress {
 
 /// `layout` is a directory or an archive, as `open_readable` opened it.
 pub fn inspect(args: &InspectArgs, layout: &dyn ImageDriver) -> Result<()> {
-    let platform = args.platform.as_deref().map(platform::parse).transpose()?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(platform::parse)
+        .transpose()
+        .map_err(usage)?;
     let node = oci_image::inspect(&layout, &args.target, platform.as_ref())?;
     if args.json {
         crate::commands::println_out(&serde_json::to_string_pretty(&node)?)?;

@@ -12,6 +12,7 @@ mod args;
 mod commands;
 mod image;
 mod integrity;
+mod usage;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -21,7 +22,11 @@ fn main() -> ExitCode {
         Err(err) => {
             let message = one_line(&err);
             let _ = writeln!(io::stderr(), "error: {message}");
-            ExitCode::FAILURE
+            if usage::is_usage(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

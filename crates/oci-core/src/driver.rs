@@ -47,6 +47,9 @@ pub enum StrayKind {
     NotADigest,
     /// Something else that is not a layout file (a directory of an unknown algorithm, a link).
     Other,
+    /// A valid digest name under `blobs/<alg>/` that is not a regular file (a FIFO, a device,
+    /// a socket, a directory, a symlink): no blob can be read from it, and gc leaves it.
+    NotRegular(Digest),
 }
 
 /// A file in a layout that is not part of it.

@@ -58,6 +58,14 @@ pub enum Error {
         /// The offending name.
         name: String,
     },
+    /// A media type does not match the RFC 6838 grammar.
+    #[error(
+        "invalid media type {value:?}: must be type/subtype (RFC 6838), e.g. application/spdx+json"
+    )]
+    InvalidMediaType {
+        /// The offending value.
+        value: String,
+    },
     /// The layout's structure or metadata is broken.
     #[error("invalid layout {path}: {reason}")]
     InvalidLayout {

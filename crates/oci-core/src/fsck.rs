@@ -127,7 +127,7 @@ pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
             );
         }
     }
-    walk_and_verify(driver, idx.manifests(), &mut report)?;
+    let judged = walk_and_verify(driver, idx.manifests(), &mut report)?;
     for stray in driver.stray_files()? {
         let subject = printable(&stray.path.to_string_lossy()).into_owned();
         match stray.kind {
@@ -140,6 +140,13 @@ pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
                 "file under blobs/ whose name is not a valid digest",
             ),
             StrayKind::Other => report.warning(subject, "not a layout file"),
+            // Reachable, it was reported by its digest already.
+            StrayKind::NotRegular(digest) if judged.contains(&digest) => {}
+            StrayKind::NotRegular(_) => report.error(
+                subject,
+                "not a regular file under a blob's name (a FIFO, device, socket, directory or \
+                 link): no blob; gc leaves it",
+            ),
         }
     }
     Ok(report)
@@ -209,11 +216,12 @@ fn check_index(
     }
 }
 
+/// Returns the digests it judged.
 fn walk_and_verify(
     driver: &dyn ImageDriver,
     entries: &[Descriptor],
     report: &mut FsckReport,
-) -> Result<()> {
+) -> Result<HashSet<Digest>> {
     let mut states: HashMap<Digest, BlobState> = HashMap::new();
     let mut checked: HashSet<(Digest, u64, bool)> = HashSet::new();
     let mut pending: Vec<(Descriptor, Edge)> = entries
@@ -284,7 +292,7 @@ fn walk_and_verify(
             }
         }
     }
-    Ok(())
+    Ok(states.into_keys().collect())
 }
 
 fn document_media_type(bytes: &[u8], descriptor: &Descriptor) -> String {

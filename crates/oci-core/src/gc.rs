@@ -65,6 +65,15 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
     let is_old = |modified: Option<SystemTime>| modified.is_none_or(|m| m <= cutoff);
     let index = seed::read_index(driver)?;
     let stored = driver.list_blobs()?;
+    let strays = driver.stray_files()?;
+    // Not blobs (a FIFO under a digest's name): nothing to judge, left for fsck to report.
+    let not_regular: HashSet<Digest> = strays
+        .iter()
+        .filter_map(|stray| match stray.kind {
+            StrayKind::NotRegular(digest) => Some(digest),
+            _ => None,
+        })
+        .collect();
     let mut live = HashSet::new();
     mark(driver, index.manifests().iter().cloned(), &mut live)?;
     let referrers = referrer_candidates(driver, &stored, &live);
@@ -77,7 +86,10 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
     // Decided in full before anything goes: a blob that cannot be judged (not a regular file,
     // say) stops gc with nothing removed.
     let mut doomed = Vec::new();
-    for digest in stored.into_iter().filter(|d| !live.contains(d)) {
+    for digest in stored
+        .into_iter()
+        .filter(|d| !live.contains(d) && !not_regular.contains(d))
+    {
         if is_old(driver.blob_modified(digest)?) {
             doomed.push((digest, driver.blob_size(digest)?));
         } else {
@@ -101,7 +113,7 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
             }
         }
     }
-    for stray in driver.stray_files()? {
+    for stray in strays {
         if stray.kind == StrayKind::Temporary && is_old(stray.modified) {
             if !options.dry_run {
                 driver.remove_stray(&stray)?;

@@ -178,6 +178,7 @@ pub fn attach(
     files: Vec<ArtifactFile>,
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor> {
+    crate::validate_media_type(artifact_type)?;
     let empty = seed::write_json_blob(driver, &json!({}), MediaType::EmptyJSON)?;
     let mut layers = Vec::new();
     for mut file in files {

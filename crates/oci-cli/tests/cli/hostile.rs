@@ -514,20 +514,6 @@ fn a_cache_directory_linked_out_of_the_root_is_neither_read_nor_written() {
     );
 }
 
-/// Every path under `dir`, without opening anything (a FIFO would block a read).
-fn paths_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if fs::symlink_metadata(&path).unwrap().is_dir() {
-            found.extend(paths_under(&path));
-        }
-        found.push(path);
-    }
-    found.sort();
-    found
-}
-
 /// What the integrity commands do with a blob that is not a regular file, in both roles: as
 /// the tagged image's layer (referenced) and as an unreferenced blob.
 fn check_not_regular_blob(make: impl Fn(&Path), what: &str) {
@@ -588,20 +574,29 @@ fn check_not_regular_blob(make: impl Fn(&Path), what: &str) {
     run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"]).failure_naming(&[encoded]);
     run_bounded(args!["referrers", scene.layout.dir, "v1"]).success();
 
-    // Unreferenced (both of them now): gc names one and stops rather than guess, having
-    // removed nothing, not even the regular blobs it could judge.
+    // Unreferenced (both of them now): no blobs, so gc leaves them (for a human to judge) and
+    // collects the rest; fsck reports each as an error.
     run(args!["untag", scene.layout.dir, "v1"]).success();
-    let inside = paths_under(&scene.layout.dir);
-    run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"])
-        .failure_naming(&["not a regular file"]);
-    assert_eq!(
-        paths_under(&scene.layout.dir),
-        inside,
-        "{what}: gc removed something"
-    );
+    let (code, report) = fsck_json(&scene.layout.dir);
+    assert_eq!(code, 1, "{what}: {report:#}");
+    for path in [&path, &target] {
+        assert!(
+            report["findings"].as_array().unwrap().iter().any(|f| {
+                f["severity"] == json!("error") && f["subject"] == json!(path.to_str().unwrap())
+            }),
+            "{what}: {report:#}"
+        );
+    }
+    run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"]).success();
+    for path in [&path, &target] {
+        assert!(
+            fs::symlink_metadata(path).is_ok(),
+            "{what}: still there for a human to judge"
+        );
+    }
     assert!(
-        fs::symlink_metadata(&target).is_ok(),
-        "{what}: still there for a human to judge"
+        !scene.layout.blob_path(&scene.image.config).exists(),
+        "{what}: gc collected the regular blobs"
     );
     assert_eq!(scene.outside_snapshot(), before, "{what}: outside changed");
 }
@@ -797,15 +792,23 @@ fn names_from_a_crafted_index_are_escaped_in_every_printer() {
     ])
     .success();
     let clean = |what: &str, out: &str, lines: usize| {
-        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{what}: {out:?}");
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{what}: {out:?}"
+        );
         assert_eq!(out.lines().count(), lines, "{what}: {out:?}");
     };
     let listed = run(args!["ls", layout.dir]).success().stdout_str();
     clean("ls", &listed, 3);
-    assert!(listed.contains("v1\\nsha256:0000\\tforged\\u{1b}[2K"), "{listed}");
+    assert!(
+        listed.contains("v1\\nsha256:0000\\tforged\\u{1b}[2K"),
+        "{listed}"
+    );
     assert!(listed.contains("linux\\nforged/amd64"), "{listed}");
 
-    let shown = run(args!["inspect", layout.dir, image.digest]).success().stdout_str();
+    let shown = run(args!["inspect", layout.dir, image.digest])
+        .success()
+        .stdout_str();
     assert!(!shown.contains('\u{1b}'), "{shown:?}");
     assert!(shown.contains("A=1\\nforged: line"), "{shown}");
     assert!(!shown.lines().any(|l| l.starts_with("forged")), "{shown}");
@@ -819,7 +822,10 @@ fn names_from_a_crafted_index_are_escaped_in_every_printer() {
     let checked = run(args!["fsck", layout.dir]);
     let out = String::from_utf8(checked.stdout.clone()).unwrap();
     assert!(!out.contains('\u{1b}'), "{out:?}");
-    assert!(out.contains("ref \"v1\\nsha256:0000\\tforged\\u{1b}[2K\""), "{out}");
+    assert!(
+        out.contains("ref \"v1\\nsha256:0000\\tforged\\u{1b}[2K\""),
+        "{out}"
+    );
 }
 
 /// A stray file whose name holds an escape sequence: fsck and gc print it escaped.
@@ -833,7 +839,31 @@ fn a_stray_file_name_with_escapes_is_printed_escaped() {
     let checked = run(args!["fsck", layout.dir]).success().stdout_str();
     assert!(!checked.contains('\u{1b}'), "{checked:?}");
     assert_eq!(checked.lines().count(), 2, "{checked:?}");
-    let collected = run(args!["gc", layout.dir, "--grace", "0s"]).success().stdout_str();
+    let collected = run(args!["gc", layout.dir, "--grace", "0s"])
+        .success()
+        .stdout_str();
     assert!(!collected.contains('\u{1b}'), "{collected:?}");
     assert_eq!(collected.lines().count(), 2, "{collected:?}");
+}
+
+/// A FIFO under a digest's name that nothing refers to (the case gc used to fail on while
+/// fsck said clean): fsck reports it as an error, gc skips it and succeeds.
+#[test]
+fn a_stray_fifo_under_a_digest_name_is_an_fsck_error_and_gc_skips_it() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "fifo-stray");
+    layout.tag(&image.digest, "v1");
+    let garbage = layout.put(b"garbage");
+    let fifo = layout.blob_path(&format!("sha256:{}", "0".repeat(64)));
+    tool("mkfifo", &[fifo.as_os_str()]);
+    let (code, report) = fsck_json(&layout.dir);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        report["findings"][0]["subject"],
+        json!(fifo.to_str().unwrap())
+    );
+    assert_eq!(report["findings"][0]["severity"], json!("error"));
+    run_bounded(args!["gc", layout.dir, "--grace", "0s"]).success();
+    assert!(!layout.blob_path(&garbage).exists(), "gc did its work");
+    assert!(fs::symlink_metadata(&fifo).is_ok(), "the FIFO is left");
 }

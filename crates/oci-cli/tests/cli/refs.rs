@@ -204,7 +204,7 @@ fn tag_refuses_every_invalid_ref_name_vector_and_keeps_the_index() {
         // lets names starting with `-` through clap to the ref-name check.
         let quoted = quoted_prefix(name, 40);
         let failed =
-            run(args!["tag", layout.dir, image.digest, "--", name]).failure_naming(&[&quoted]);
+            run(args!["tag", layout.dir, image.digest, "--", name]).usage_error_naming(&[&quoted]);
         // A hostile name is shortened in the message, not echoed whole.
         assert!(
             failed.stderr.len() < 1024,
@@ -307,7 +307,7 @@ fn untag_removes_the_ref_and_an_absent_ref_is_fine() {
     assert!(layout.ls().is_empty());
 
     // An empty name is not "absent": it is not a name at all.
-    run(args!["untag", layout.dir, ""]).failure_naming(&["invalid ref name"]);
+    run(args!["untag", layout.dir, ""]).usage_error_naming(&["invalid ref name"]);
 }
 
 #[test]
@@ -433,6 +433,8 @@ fn inspect_of_an_index_with_an_absent_platform_succeeds() {
         OCI_INDEX,
     );
     layout.tag(index["digest"].as_str().unwrap(), "multi");
-    let shown = run(args!["inspect", layout.dir, "multi"]).success().stdout_str();
+    let shown = run(args!["inspect", layout.dir, "multi"])
+        .success()
+        .stdout_str();
     assert!(shown.contains(&format!("missing {absent}")), "{shown}");
 }

@@ -156,6 +156,20 @@ impl Run {
         run
     }
 
+    /// Exit 2 (usage) from our own parsing: one error line, naming every one of `needles`.
+    pub fn usage_error_naming(self, needles: &[&str]) -> Run {
+        assert_eq!(self.code, 2, "expected a usage error: {}", self.context());
+        assert_one_error_line(&self.stderr, &self.context());
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle),
+                "the error does not name {needle:?}: {}",
+                self.context()
+            );
+        }
+        self
+    }
+
     /// Exit 2 (usage), the message starting with `error: ` (clap adds a usage hint below it).
     pub fn usage_error(self) -> Run {
         assert_eq!(self.code, 2, "expected a usage error: {}", self.context());
