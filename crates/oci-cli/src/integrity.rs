@@ -5,15 +5,17 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use oci_core::oci_spec::image::Descriptor;
 use oci_core::referrers::ArtifactFile;
 use oci_core::{
-    ContentStore, Digest, ImageDriver, describe, fsck as check, gc as collect, referrers as refs,
+    ContentStore, Digest, ImageDriver, describe, fsck as check, gc as collect, printable,
+    referrers as refs,
 };
 use serde_json::json;
 
 use crate::commands::{print_json, print_out};
+use crate::usage::usage;
 
 /// The digest a subject names: a digest as such, else a ref of the index. An input that is
 /// neither says both why it is not a digest and that no ref has that name.
@@ -57,7 +59,8 @@ pub fn fsck(driver: &dyn ImageDriver, as_json: bool) -> Result<()> {
             };
             out.push_str(&format!(
                 "{level}: {}: {}\n",
-                finding.subject, finding.problem
+                printable(&finding.subject),
+                printable(&finding.problem)
             ));
         }
         let errors = report.errors().count();
@@ -85,7 +88,7 @@ pub fn gc(driver: &dyn ImageDriver, dry_run: bool, grace: Duration) -> Result<()
         out.push_str(&format!("{verb} {digest} ({size} bytes)\n"));
     }
     for path in &report.temp_files_removed {
-        out.push_str(&format!("{verb} {}\n", path.display()));
+        out.push_str(&format!("{verb} {}\n", printable(&path.to_string_lossy())));
     }
     let freed: u64 = report.removed.iter().map(|(_, size)| size).sum();
     out.push_str(&format!(
@@ -105,11 +108,12 @@ pub fn attach(
     files: &[PathBuf],
     annotations: &[String],
 ) -> Result<()> {
+    oci_core::validate_media_type(artifact_type).map_err(usage)?;
     let subject = subject_descriptor(driver, subject)?;
     let mut parsed = BTreeMap::new();
     for annotation in annotations {
         let Some((key, value)) = annotation.split_once('=') else {
-            bail!("annotation {annotation:?} is not KEY=VALUE");
+            return Err(usage(anyhow!("annotation {annotation:?} is not KEY=VALUE")));
         };
         parsed.insert(key.to_owned(), value.to_owned());
     }
@@ -122,6 +126,7 @@ pub fn attach(
         );
         artifact_files.push(ArtifactFile {
             title,
+            source: path.clone(),
             media_type: "application/octet-stream".to_owned(),
             content: Box::new(content),
         });
@@ -136,6 +141,9 @@ pub fn referrers(
     artifact_type: Option<&str>,
     as_json: bool,
 ) -> Result<()> {
+    if let Some(artifact_type) = artifact_type {
+        oci_core::validate_media_type(artifact_type).map_err(usage)?;
+    }
     // Only the digest matters: a subject need not be stored to have referrers.
     let digest = subject_digest(driver, subject)?;
     let found = refs::referrers(driver, digest, artifact_type)?;
@@ -147,8 +155,8 @@ pub fn referrers(
         .map(|r| {
             format!(
                 "{}\t{}\t{}\n",
-                r.digest,
-                r.artifact_type.as_deref().unwrap_or("-"),
+                printable(&r.digest),
+                printable(r.artifact_type.as_deref().unwrap_or("-")),
                 r.size
             )
         })

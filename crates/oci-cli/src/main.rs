@@ -12,6 +12,7 @@ mod args;
 mod commands;
 mod image;
 mod integrity;
+mod usage;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -21,7 +22,11 @@ fn main() -> ExitCode {
         Err(err) => {
             let message = one_line(&err);
             let _ = writeln!(io::stderr(), "error: {message}");
-            ExitCode::FAILURE
+            if usage::is_usage(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -47,5 +52,6 @@ fn one_line(err: &anyhow::Error) -> String {
             message.push_str(&text);
         }
     }
-    message.replace('\n', " ")
+    // One line, and nothing in it (a name from a crafted layout) that a terminal acts on.
+    oci_core::printable(&message.replace('\n', " ")).into_owned()
 }

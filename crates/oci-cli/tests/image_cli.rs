@@ -267,7 +267,7 @@ fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
         ],
         &[("SOURCE_DATE_EPOCH", "yesterday")],
     )
-    .fails(1);
+    .fails(2);
     assert!(bad.error().contains("SOURCE_DATE_EPOCH"), "{}", bad.stderr);
 }
 
@@ -399,9 +399,19 @@ fn errors_are_one_line_naming_what_is_wrong() {
         ),
         (os(a!["inspect", layout, "nothing"]), "\"nothing\""),
     ];
+    // A value refused as given is a usage error (2); what is missing or wrong on disk, a
+    // failure (1).
+    const USAGE: [&str; 5] = [
+        "invalid ref name",
+        "OS/ARCH",
+        "NAME=VALUE",
+        "KEY=VALUE",
+        "gzip level",
+    ];
     for (args, expected) in cases {
         let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
-        let failed = run(&args).fails(1);
+        let code = if USAGE.contains(&expected) { 2 } else { 1 };
+        let failed = run(&args).fails(code);
         assert!(
             failed.error().contains(expected),
             "{}: {}",

@@ -8,7 +8,7 @@ use oci_digest::{Algorithm, Digest};
 
 use crate::index::IndexDocument;
 use crate::layout_file::LayoutFile;
-use crate::{Error, Result};
+use crate::{CopyError, Error, Result};
 
 /// The small metadata files a driver writes whole (the seed's `Writer(path, perm)`). Blobs
 /// are never written this way: they go through a [`BlobWriter`], which verifies them.
@@ -47,6 +47,9 @@ pub enum StrayKind {
     NotADigest,
     /// Something else that is not a layout file (a directory of an unknown algorithm, a link).
     Other,
+    /// A valid digest name under `blobs/<alg>/` that is not a regular file (a FIFO, a device,
+    /// a socket, a directory, a symlink): no blob can be read from it, and gc leaves it.
+    NotRegular(Digest),
 }
 
 /// A file in a layout that is not part of it.
@@ -70,10 +73,11 @@ pub trait BlobWriter: Write + Send {
     /// Bytes written so far.
     fn bytes_written(&self) -> u64;
 
-    /// Writes everything `reader` yields, to its end; returns how many bytes. The default
-    /// copies through a buffer; a writer with buffers of its own (the directory driver's
-    /// chunks) reads straight into them and saves a copy of every byte.
-    fn write_from(&mut self, reader: &mut dyn Read) -> io::Result<u64> {
+    /// Writes everything `reader` yields, to its end; returns how many bytes. A failure says
+    /// whether reading `reader` or writing the blob failed. The default copies through a
+    /// buffer; a writer with buffers of its own (the directory driver's chunks) reads straight
+    /// into them and saves a copy of every byte.
+    fn write_from(&mut self, reader: &mut dyn Read) -> Result<u64, CopyError> {
         crate::copy_stream(reader, self)
     }
 

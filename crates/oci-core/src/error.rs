@@ -58,6 +58,14 @@ pub enum Error {
         /// The offending name.
         name: String,
     },
+    /// A media type does not match the RFC 6838 grammar.
+    #[error(
+        "invalid media type {value:?}: must be type/subtype (RFC 6838), e.g. application/spdx+json"
+    )]
+    InvalidMediaType {
+        /// The offending value.
+        value: String,
+    },
     /// The layout's structure or metadata is broken.
     #[error("invalid layout {path}: {reason}")]
     InvalidLayout {
@@ -81,6 +89,14 @@ pub enum Error {
         path: PathBuf,
         /// Why, and what to do instead.
         reason: String,
+    },
+    /// A blob something in the index still uses was to be removed.
+    #[error("{digest} is still used by {users}: not removed")]
+    BlobInUse {
+        /// The blob.
+        digest: Digest,
+        /// The index entries that use it, for the message.
+        users: String,
     },
     /// An I/O error, with the path it happened on.
     #[error("{path}: {source}")]

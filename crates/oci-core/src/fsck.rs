@@ -12,7 +12,7 @@ use crate::driver::{ImageDriver, StrayKind};
 use crate::layout_file::LayoutFile;
 use crate::ref_name::is_valid_ref_name;
 use crate::store::MAX_MANIFEST_SIZE;
-use crate::{Error, Result, graph, index, seed, walk};
+use crate::{Error, Result, graph, index, printable, seed, walk};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -122,14 +122,14 @@ pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
     for descriptor in idx.manifests() {
         if let Some(name) = index::ref_name(descriptor).filter(|n| !is_valid_ref_name(n)) {
             report.error(
-                format!("ref {name:?}"),
+                format!("ref \"{}\"", printable(name)),
                 "invalid ref name (image-spec annotation grammar)",
             );
         }
     }
-    walk_and_verify(driver, idx.manifests(), &mut report)?;
+    let judged = walk_and_verify(driver, idx.manifests(), &mut report)?;
     for stray in driver.stray_files()? {
-        let subject = stray.path.display();
+        let subject = printable(&stray.path.to_string_lossy()).into_owned();
         match stray.kind {
             StrayKind::Temporary => report.warning(
                 subject,
@@ -140,6 +140,13 @@ pub fn fsck(driver: &dyn ImageDriver) -> Result<FsckReport> {
                 "file under blobs/ whose name is not a valid digest",
             ),
             StrayKind::Other => report.warning(subject, "not a layout file"),
+            // Reachable, it was reported by its digest already.
+            StrayKind::NotRegular(digest) if judged.contains(&digest) => {}
+            StrayKind::NotRegular(_) => report.error(
+                subject,
+                "not a regular file under a blob's name (a FIFO, device, socket, directory or \
+                 link): no blob; gc leaves it",
+            ),
         }
     }
     Ok(report)
@@ -209,11 +216,12 @@ fn check_index(
     }
 }
 
+/// Returns the digests it judged.
 fn walk_and_verify(
     driver: &dyn ImageDriver,
     entries: &[Descriptor],
     report: &mut FsckReport,
-) -> Result<()> {
+) -> Result<HashSet<Digest>> {
     let mut states: HashMap<Digest, BlobState> = HashMap::new();
     let mut checked: HashSet<(Digest, u64, bool)> = HashSet::new();
     let mut pending: Vec<(Descriptor, Edge)> = entries
@@ -284,7 +292,7 @@ fn walk_and_verify(
             }
         }
     }
-    Ok(())
+    Ok(states.into_keys().collect())
 }
 
 fn document_media_type(bytes: &[u8], descriptor: &Descriptor) -> String {
@@ -307,7 +315,7 @@ fn verify_blob(driver: &dyn ImageDriver, digest: Digest, report: &mut FsckReport
     };
     let result = seed::get_blob_reader(driver, digest, Some(size)).and_then(|mut reader| {
         crate::copy_stream(&mut reader, &mut io::sink())
-            .map_err(|e| Error::io(driver.location(), e))
+            .map_err(|e| Error::io(driver.location().join(digest.blob_path()), e.into_inner()))
     });
     match result {
         Ok(n) => {

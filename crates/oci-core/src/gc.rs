@@ -65,9 +65,19 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
     let is_old = |modified: Option<SystemTime>| modified.is_none_or(|m| m <= cutoff);
     let index = seed::read_index(driver)?;
     let stored = driver.list_blobs()?;
+    let strays = driver.stray_files()?;
+    // Not blobs (a FIFO under a digest's name): nothing to judge, left for fsck to report.
+    let not_regular: HashSet<Digest> = strays
+        .iter()
+        .filter_map(|stray| match stray.kind {
+            StrayKind::NotRegular(digest) => Some(digest),
+            _ => None,
+        })
+        .collect();
     let mut live = HashSet::new();
     mark(driver, index.manifests().iter().cloned(), &mut live)?;
-    keep_referrers(driver, &stored, &mut live)?;
+    let referrers = referrer_candidates(driver, &stored, &live);
+    keep_referrers(driver, referrers, &mut live)?;
 
     let mut report = GcReport {
         live: stored.iter().filter(|d| live.contains(*d)).count(),
@@ -76,7 +86,10 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
     // Decided in full before anything goes: a blob that cannot be judged (not a regular file,
     // say) stops gc with nothing removed.
     let mut doomed = Vec::new();
-    for digest in stored.into_iter().filter(|d| !live.contains(d)) {
+    for digest in stored
+        .into_iter()
+        .filter(|d| !live.contains(d) && !not_regular.contains(d))
+    {
         if is_old(driver.blob_modified(digest)?) {
             doomed.push((digest, driver.blob_size(digest)?));
         } else {
@@ -100,7 +113,7 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
             }
         }
     }
-    for stray in driver.stray_files()? {
+    for stray in strays {
         if stray.kind == StrayKind::Temporary && is_old(stray.modified) {
             if !options.dry_run {
                 driver.remove_stray(&stray)?;
@@ -109,6 +122,58 @@ fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcRep
         }
     }
     Ok(report)
+}
+
+/// The index entries that keep `digest` from gc: those it is reachable from, through what
+/// gc follows (manifests, indexes, and the referrers it keeps). Empty when gc would take it.
+pub fn users_of(driver: &dyn ImageDriver, digest: Digest) -> Result<Vec<Descriptor>> {
+    let index = seed::read_index(driver)?;
+    let stored = driver.list_blobs()?;
+    let mut live = HashSet::new();
+    mark(driver, index.manifests().iter().cloned(), &mut live)?;
+    let referrers = referrer_candidates(driver, &stored, &live);
+    keep_referrers(driver, referrers.clone(), &mut live)?;
+    if !live.contains(&digest) {
+        return Ok(Vec::new());
+    }
+    // Which entries: the same walk from each alone.
+    let mut users = Vec::new();
+    for entry in index.manifests() {
+        let mut reached = HashSet::new();
+        mark(driver, std::iter::once(entry.clone()), &mut reached)?;
+        keep_referrers(driver, referrers.clone(), &mut reached)?;
+        if reached.contains(&digest) {
+            users.push(entry.clone());
+        }
+    }
+    Ok(users)
+}
+
+/// Removes the blob `digest` unless gc would keep it ([`users_of`]): refused with
+/// [`Error::BlobInUse`] naming the entries that use it. Runs under the layout's exclusive
+/// lock, so no entry that uses it is added between the check and the removal.
+pub fn remove_blob(driver: &dyn ImageDriver, digest: Digest) -> Result<()> {
+    let mut outcome = Ok(());
+    driver.exclusive(&mut || {
+        outcome = users_of(driver, digest).and_then(|users| {
+            if users.is_empty() {
+                return seed::delete_blob(driver, digest);
+            }
+            let names: Vec<String> = users
+                .iter()
+                .map(|entry| match crate::index::ref_name(entry) {
+                    Some(name) => format!("ref \"{}\"", crate::printable(name)),
+                    None => format!("the untagged entry {}", entry.digest()),
+                })
+                .collect();
+            Err(Error::BlobInUse {
+                digest,
+                users: names.join(", "),
+            })
+        });
+        Ok(())
+    })?;
+    outcome
 }
 
 /// Adds everything reachable from `roots` to `live`. A live manifest or index that is stored
@@ -179,14 +244,13 @@ fn children(
     }
 }
 
-/// Keeps unreferenced manifests whose subject is live (OCI 1.1 referrers), until nothing
-/// changes: a signature of an SBOM of a live image stays too.
-fn keep_referrers(
+/// The stored blobs not in `live` that are manifests with a subject: (referrer, subject).
+fn referrer_candidates(
     driver: &dyn ImageDriver,
     stored: &[Digest],
-    live: &mut HashSet<Digest>,
-) -> Result<()> {
-    let mut candidates: Vec<(Digest, Digest)> = stored
+    live: &HashSet<Digest>,
+) -> Vec<(Digest, Digest)> {
+    stored
         .iter()
         .filter(|d| !live.contains(*d))
         .filter_map(|d| {
@@ -194,7 +258,16 @@ fn keep_referrers(
             let subject = walk::references(&bytes).ok()?.subject?;
             Some((*d, Digest::try_from(subject.digest()).ok()?))
         })
-        .collect();
+        .collect()
+}
+
+/// Keeps the `candidates` (see [`referrer_candidates`]) whose subject is live, until nothing
+/// changes: a signature of an SBOM of a live image stays too.
+fn keep_referrers(
+    driver: &dyn ImageDriver,
+    mut candidates: Vec<(Digest, Digest)>,
+    live: &mut HashSet<Digest>,
+) -> Result<()> {
     loop {
         let (kept, rest): (Vec<_>, Vec<_>) = candidates
             .into_iter()

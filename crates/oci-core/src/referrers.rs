@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
+use std::path::PathBuf;
 
 use oci_digest::{Algorithm, Digest};
 use oci_spec::image::{Descriptor, MediaType};
@@ -10,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::driver::ImageDriver;
 use crate::layout_file::LayoutFile;
-use crate::{ContentStore, Error, Result, graph, index, seed, walk};
+use crate::{ContentStore, CopyError, Error, Result, graph, index, seed, walk};
 
 /// Name of the cache [`referrers`] keeps through [`ImageDriver::write_cache`].
 pub const REFERRERS_CACHE: &str = "referrers.json";
@@ -159,6 +160,8 @@ fn describe_referrer(digest: Digest, bytes: &[u8], descriptor: &Descriptor) -> R
 pub struct ArtifactFile {
     /// Its name, recorded as the layer's `org.opencontainers.image.title`.
     pub title: String,
+    /// Where its content comes from (its whole path), for messages.
+    pub source: PathBuf,
     /// The layer media type.
     pub media_type: String,
     /// Its content.
@@ -175,13 +178,15 @@ pub fn attach(
     files: Vec<ArtifactFile>,
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor> {
+    crate::validate_media_type(artifact_type)?;
     let empty = seed::write_json_blob(driver, &json!({}), MediaType::EmptyJSON)?;
     let mut layers = Vec::new();
     for mut file in files {
         let mut writer = driver.blob_writer(Algorithm::Sha256)?;
-        writer
-            .write_from(&mut file.content)
-            .map_err(|e| Error::io(&file.title, e))?;
+        writer.write_from(&mut file.content).map_err(|e| match e {
+            CopyError::Read(e) => Error::io(&file.source, e),
+            CopyError::Write(e) => Error::io(driver.location(), e),
+        })?;
         let size = writer.bytes_written();
         let digest = writer.commit(None, None)?;
         layers.push(json!({

@@ -15,7 +15,7 @@ use oci_spec::image::{Descriptor, ImageIndex};
 use crate::driver::{BlobWriter, ImageDriver};
 use crate::layout_file::LayoutFile;
 use crate::ref_name::validate_ref_name;
-use crate::{Error, Result, graph, index, seed, walk};
+use crate::{CopyError, Error, Result, graph, index, seed, walk};
 
 /// Blobs by digest, index entries by ref name.
 pub trait ContentStore {
@@ -207,7 +207,14 @@ pub fn copy_image(
                 Err(_) => {}
             }
             if copied.insert(digest) {
-                copy_blob(&mut io::Cursor::new(bytes), dst, digest, size, &mut report)?;
+                copy_blob(
+                    &mut io::Cursor::new(bytes),
+                    src,
+                    dst,
+                    digest,
+                    size,
+                    &mut report,
+                )?;
             }
         } else if !copied.insert(digest) {
             continue;
@@ -215,7 +222,7 @@ pub fn copy_image(
             report.blobs_present += 1;
         } else {
             let mut reader = src.open_blob(digest, Some(size))?;
-            copy_blob(&mut reader, dst, digest, size, &mut report)?;
+            copy_blob(&mut reader, src, dst, digest, size, &mut report)?;
         }
     }
     Ok(report)
@@ -223,6 +230,7 @@ pub fn copy_image(
 
 fn copy_blob(
     reader: &mut dyn Read,
+    src: &dyn ContentStore,
     dst: &dyn ContentStore,
     digest: Digest,
     size: u64,
@@ -233,9 +241,10 @@ fn copy_blob(
         return Ok(());
     }
     let mut writer = dst.begin_known_blob(digest, size)?;
-    writer
-        .write_from(reader)
-        .map_err(|e| Error::io(dst.location().join(digest.blob_path()), e))?;
+    writer.write_from(reader).map_err(|e| match e {
+        CopyError::Read(e) => Error::io(src.location().join(digest.blob_path()), e),
+        CopyError::Write(e) => Error::io(dst.location().join(digest.blob_path()), e),
+    })?;
     writer.commit(Some(size), Some(digest))?;
     report.blobs_copied += 1;
     report.bytes_copied += size;

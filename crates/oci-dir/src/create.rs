@@ -42,7 +42,16 @@ pub(crate) fn create_by_rename(
     let parent = fsio::parent_of(root);
     fsio::create_dir(parent, layout.durable())?;
     sweep_stale(parent, &prefix);
-    let Some(mut staging) = Staging::create(parent, &prefix)? else {
+    // What cannot be made beside the root (in `/proc`, say) cannot be made at all: the root
+    // is what the message must name.
+    let staging = Staging::create(parent, &prefix).map_err(|e| match e {
+        Error::Io { source, .. } => Error::Io {
+            path: root.to_path_buf(),
+            source: io::Error::new(source.kind(), format!("cannot be created: {source}")),
+        },
+        other => other,
+    })?;
+    let Some(mut staging) = staging else {
         return Ok(false);
     };
 

@@ -478,11 +478,34 @@ impl ImageDriver for DirLayout {
                 continue;
             };
             fsio::ensure_within(&self.root, &dir)?;
-            for name in fsio::list_dir(&dir)? {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            };
+            let mut named = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                if let Some(name) = entry.file_name().to_str() {
+                    // The type from the directory entry: no stat per blob.
+                    named.push((
+                        name.to_owned(),
+                        entry.file_type().is_ok_and(|t| t.is_file()),
+                    ));
+                }
+            }
+            named.sort();
+            for (name, is_file) in named {
                 if name.starts_with(TEMP_PREFIX) {
                     strays.push(stray(dir.join(&name), StrayKind::Temporary));
-                } else if Digest::parse(&format!("{algorithm}:{name}")).is_err() {
-                    strays.push(stray(dir.join(&name), StrayKind::NotADigest));
+                    continue;
+                }
+                match Digest::parse(&format!("{algorithm}:{name}")) {
+                    Err(_) => strays.push(stray(dir.join(&name), StrayKind::NotADigest)),
+                    Ok(digest) if !is_file => {
+                        strays.push(stray(dir.join(&name), StrayKind::NotRegular(digest)));
+                    }
+                    Ok(_) => {}
                 }
             }
         }

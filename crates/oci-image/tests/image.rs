@@ -467,6 +467,8 @@ fn levels_are_checked() {
         (Compression::Gzip, 10),
         (Compression::Gzip, -1),
         (Compression::Zstd, 23),
+        (Compression::Zstd, 0),
+        (Compression::Zstd, -5),
     ] {
         let options = LayerOptions {
             level: Some(level),

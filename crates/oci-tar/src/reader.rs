@@ -7,12 +7,13 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use oci_core::{
-    Algorithm, BlobWriter, Digest, Error, ImageDriver, LayoutFile, MetadataFile, Result, StrayFile,
-    StrayKind,
+    Algorithm, BlobWriter, CopyError, Digest, Error, ImageDriver, LayoutFile, MetadataFile, Result,
+    StrayFile, StrayKind,
 };
 
-use crate::compression::{self, Compression, ExpansionLimit};
+use crate::compression::{self, Compression, ExpansionLimit, tar_error_text};
 use crate::entry_name::{Disposition, NameError, classify, disposition};
+use crate::space::RoomChecked;
 
 /// Where an entry's content is in the archive file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +27,8 @@ struct Span {
 /// Opening reads the tar headers only, in one pass, recording where each layout file's content
 /// is; reads then go straight to those offsets with positional reads, so one open archive can
 /// serve several readers. Nothing is extracted. A compressed archive (gzip or zstd, detected by
-/// magic bytes) is first decompressed, bounded, to an anonymous temp file.
+/// magic bytes) is first decompressed to an anonymous temp file, checked against the free space
+/// there as it grows (see [`ExpansionLimit`] for why not against a ratio).
 ///
 /// Read-only: the write methods of [`ImageDriver`] fail with a message saying to unpack first.
 #[derive(Debug)]
@@ -96,11 +98,23 @@ impl TarArchive {
             .map_err(|e| Error::io(&path, e))?;
         let compression = Compression::detect(&head[..n]);
         if compression != Compression::None {
-            let mut spool = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            // Bounded by the free space where it goes (see `space`), not by a ratio.
+            let temp_dir = std::env::temp_dir();
+            let mut spool = tempfile::tempfile().map_err(|e| Error::io(&temp_dir, e))?;
             {
                 let (_, mut plain) =
                     compression::decompress(&file, limit).map_err(|e| Error::io(&path, e))?;
-                oci_core::copy_stream(&mut plain, &mut spool).map_err(|e| Error::io(&path, e))?;
+                let mut room_checked = RoomChecked::new(&mut spool);
+                oci_core::copy_stream(&mut plain, &mut room_checked).map_err(|e| match e {
+                    CopyError::Read(e) => Error::io(&path, e),
+                    CopyError::Write(e) => Error::Io {
+                        source: io::Error::new(
+                            e.kind(),
+                            format!("decompressing {} into a temp file: {e}", path.display()),
+                        ),
+                        path: temp_dir.clone(),
+                    },
+                })?;
             }
             spool.rewind().map_err(|e| Error::io(&path, e))?;
             file = spool;
@@ -175,9 +189,11 @@ fn scan(file: &File, path: &Path) -> Result<Scan> {
     let mut strays = Vec::new();
     let iter = archive
         .entries_with_seek()
-        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
+        .map_err(|e| invalid(tar_error_text(&e, true)))?;
+    let mut first = true;
     for entry in iter {
-        let entry = entry.map_err(|e| invalid(format!("corrupt or truncated tar: {e}")))?;
+        let entry = entry.map_err(|e| invalid(tar_error_text(&e, first)))?;
+        first = false;
         match disposition(&entry.path_bytes(), entry.header().entry_type()) {
             Disposition::Take(layout_file) => {
                 let span = Span {

@@ -1,13 +1,15 @@
 //! Streaming unpack: any archive stream (plain, gzip, zstd; a file or a pipe) into a directory
 //! layout, verifying every blob before it is published.
 
-use std::io::Read;
+use std::io::{self, Read};
+use std::path::Path;
 
 use oci_core::oci_spec::image::OciLayout;
-use oci_core::{Error, ImageDriver, LayoutFile, Result, index};
+use oci_core::{CopyError, Error, ImageDriver, LayoutFile, Result, index};
 
-use crate::compression::{self, ExpansionLimit};
+use crate::compression::{self, ExpansionLimit, tar_error_text};
 use crate::entry_name::{Disposition, disposition};
+use crate::space::Room;
 
 /// `index.json` is read whole; the bound every driver reads it with (a larger one unpacked
 /// could not be read back).
@@ -28,31 +30,36 @@ pub struct UnpackReport {
     pub skipped: Vec<String>,
 }
 
-/// Unpacks the archive stream `input` into `target`.
+/// Unpacks the archive stream `input` (named `source` in messages) into `target`.
 ///
 /// Every blob is streamed through the target's blob writer with the digest and size its
 /// entry name and header give, so it is verified before it becomes visible; a corrupt blob
-/// stops the unpack with an error naming it and leaves nothing unverified behind. The archive's
-/// index entries are then merged into the target's index in one locked update: an entry with a
-/// ref name replaces the target's entries of that name, an untagged one is added unless an
-/// identical one is there.
+/// stops the unpack with an error naming it and leaves nothing unverified behind. Before a
+/// blob is written, the size its header claims is checked against the free space where the
+/// target is (a reserve kept free): a decompression bomb is refused before it fills the disk.
+/// The archive's index entries are then merged into the target's index in one locked update:
+/// an entry with a ref name replaces the target's entries of that name, an untagged one is
+/// added unless an identical one is there.
 pub fn unpack(
     input: impl Read,
+    source: &Path,
     target: &dyn ImageDriver,
     limit: ExpansionLimit,
 ) -> Result<UnpackReport> {
     let label = target.location().to_path_buf();
-    let stream_error = |e| Error::InvalidLayout {
-        path: label.clone(),
-        reason: format!("reading the archive: {e}"),
+    let stream_error = |e: io::Error, at_start: bool| Error::InvalidLayout {
+        path: source.to_path_buf(),
+        reason: tar_error_text(&e, at_start),
     };
-    let (_, plain) = compression::decompress(input, limit).map_err(stream_error)?;
+    let (_, plain) = compression::decompress(input, limit).map_err(|e| stream_error(e, true))?;
     let mut archive = tar::Archive::new(plain);
     let mut report = UnpackReport::default();
     let mut index_bytes = None;
     let mut layout_bytes = None;
-    for entry in archive.entries().map_err(stream_error)? {
-        let mut entry = entry.map_err(stream_error)?;
+    let mut at_start = true;
+    for entry in archive.entries().map_err(|e| stream_error(e, true))? {
+        let mut entry = entry.map_err(|e| stream_error(e, at_start))?;
+        at_start = false;
         let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let file = match disposition(&entry.path_bytes(), entry.header().entry_type()) {
             Disposition::Take(file) => file,
@@ -69,46 +76,53 @@ pub fn unpack(
                     report.blobs_present += 1;
                     continue;
                 }
+                if let Some(room) = Room::at(&label) {
+                    room.check(size, &format!("the archive's blob {digest}"))
+                        .map_err(|e| Error::io(&label, e))?;
+                }
                 let mut writer = target.blob_writer_for(digest, size)?;
-                writer.write_from(&mut entry).map_err(stream_error)?;
+                writer.write_from(&mut entry).map_err(|e| match e {
+                    CopyError::Read(e) => stream_error(e, false),
+                    CopyError::Write(e) => Error::io(&label, e),
+                })?;
                 writer.commit(Some(size), Some(digest))?;
                 report.blobs_written += 1;
             }
             LayoutFile::Index => {
-                index_bytes = Some(read_small(&mut entry, MAX_INDEX_SIZE, &shown, &label)?);
+                index_bytes = Some(read_small(&mut entry, MAX_INDEX_SIZE, &shown, source)?);
             }
             LayoutFile::ImageLayout => {
                 layout_bytes = Some(read_small(
                     &mut entry,
                     MAX_IMAGE_LAYOUT_SIZE,
                     &shown,
-                    &label,
+                    source,
                 )?);
             }
         }
     }
     if let Some(bytes) = layout_bytes {
-        let layout: OciLayout = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-            path: label.join("oci-layout (in the archive)"),
-            source,
+        let layout: OciLayout = serde_json::from_slice(&bytes).map_err(|e| Error::Json {
+            path: source.join("oci-layout"),
+            source: e,
         })?;
         if !layout.image_layout_version().starts_with("1.") {
             return Err(Error::InvalidLayout {
-                path: label,
+                path: source.to_path_buf(),
                 reason: format!(
-                    "the archive's imageLayoutVersion {:?} is not 1.x",
+                    "imageLayoutVersion {:?} is not 1.x",
                     layout.image_layout_version()
                 ),
             });
         }
     }
     let bytes = index_bytes.ok_or_else(|| Error::InvalidLayout {
-        path: label.clone(),
-        reason: "the archive has no index.json".into(),
+        path: source.to_path_buf(),
+        reason: "no index.json: not an OCI image layout archive".into(),
     })?;
-    let incoming = index::parse_index(&bytes).map_err(|source| Error::Json {
-        path: label.join("index.json (in the archive)"),
-        source,
+    let incoming = index::parse_index(&bytes).map_err(|e| Error::Json {
+        path: source.join("index.json"),
+        source: e,
     })?;
     for descriptor in incoming.manifests() {
         if let Some(name) = index::ref_name(descriptor) {
@@ -133,12 +147,7 @@ pub fn unpack(
     Ok(report)
 }
 
-fn read_small(
-    entry: &mut impl Read,
-    limit: u64,
-    shown: &str,
-    label: &std::path::Path,
-) -> Result<Vec<u8>> {
+fn read_small(entry: &mut impl Read, limit: u64, shown: &str, label: &Path) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     entry
         .take(limit + 1)

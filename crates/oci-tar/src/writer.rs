@@ -1,6 +1,7 @@
 //! [`TarWriter`]: a layout written as a tar stream, through the core driver traits.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -8,8 +9,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use oci_core::oci_digest::{Hasher, VerifyingReader};
 use oci_core::{
-    Algorithm, BLOBS_DIR, BlobWriter, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, ImageDriver,
-    LayoutFile, MetadataFile, Result, check_commit, copy_stream,
+    Algorithm, BLOBS_DIR, BlobWriter, CopyError, Digest, Error, IMAGE_LAYOUT_FILE, INDEX_FILE,
+    ImageDriver, LayoutFile, MetadataFile, Result, check_commit, copy_stream,
 };
 use tar::EntryType;
 
@@ -117,19 +118,22 @@ impl<W: Write + Send> TarWriter<W> {
             return Ok(());
         }
         state.begin_blob_entry(&self.label, digest, size)?;
-        let copied = read_ahead::copy(content, &mut state.out, size);
-        let failure = match copied {
-            Ok(n) if n == size => None,
+        match read_ahead::copy(content, &mut state.out, size) {
+            Ok(n) if n == size => {}
             // The reader checked the size; this keeps the stream's framing right whatever.
-            Ok(n) => Some(format!("blob {digest} gave {n} of its {size} bytes")),
-            Err(read_ahead::Failed::Read(e)) => Some(format!("reading blob {digest}: {e}")),
-            Err(read_ahead::Failed::Write(e)) => Some(format!("writing blob {digest}: {e}")),
-        };
-        if let Some(why) = failure {
-            return Err(state.poison(&self.label, why));
+            Ok(n) => {
+                let why = format!("blob {digest} gave {n} of its {size} bytes");
+                return Err(state.poison(&self.label, why));
+            }
+            // The source's fault (it did not verify, or could not be read): named by digest.
+            Err(CopyError::Read(e)) => {
+                let _ = state.poison(&self.label, format!("reading blob {digest}: {e}"));
+                return Err(Error::io(format!("blob {digest}"), e));
+            }
+            Err(CopyError::Write(e)) => return Err(state.output_failed(&self.label, digest, e)),
         }
         if let Err(e) = framing::write_padding(&mut state.out, size) {
-            return Err(state.poison(&self.label, format!("writing blob {digest}: {e}")));
+            return Err(state.output_failed(&self.label, digest, e));
         }
         state.blobs.insert(digest, size);
         Ok(())
@@ -182,12 +186,20 @@ impl<W: Write> State<W> {
         error
     }
 
+    /// Writing the output failed (a full disk, a reader that went away): the stream is cut
+    /// short, so the writer is poisoned, and the error names the output with the system's
+    /// error as it is, so a closed pipe can still be told from a real failure.
+    fn output_failed(&mut self, label: &Path, digest: impl fmt::Display, e: io::Error) -> Error {
+        self.poisoned = Some(format!("writing {digest} failed: {e}"));
+        Error::io(label, e)
+    }
+
     /// The `blobs/` entry comes first. A failed write may have left part of a header in the
     /// stream, so it poisons the writer.
     fn start(&mut self, label: &Path) -> Result<()> {
         if !self.started {
             if let Err(e) = framing::write_dir(&mut self.out, &format!("{BLOBS_DIR}/")) {
-                return Err(self.poison(label, format!("writing the {BLOBS_DIR}/ entry: {e}")));
+                return Err(self.output_failed(label, format_args!("the {BLOBS_DIR}/ entry"), e));
             }
             self.started = true;
         }
@@ -214,7 +226,7 @@ impl<W: Write> State<W> {
                 size,
             )
         });
-        written.map_err(|e| self.poison(label, format!("writing the header of {digest}: {e}")))
+        written.map_err(|e| self.output_failed(label, format_args!("the header of {digest}"), e))
     }
 }
 
@@ -363,10 +375,13 @@ impl<W: Write + Send> BlobWriter for SpooledBlobWriter<'_, W> {
                     format!("spooled blob {digest} shrank to {n} of {written} bytes"),
                 ));
             }
-            Err(e) => return Err(state.poison(label, format!("writing blob {digest}: {e}"))),
+            Err(CopyError::Read(e)) => {
+                return Err(state.poison(label, format!("reading spooled blob {digest}: {e}")));
+            }
+            Err(CopyError::Write(e)) => return Err(state.output_failed(label, digest, e)),
         }
         if let Err(e) = framing::write_padding(&mut state.out, written) {
-            return Err(state.poison(label, format!("writing blob {digest}: {e}")));
+            return Err(state.output_failed(label, digest, e));
         }
         state.blobs.insert(digest, written);
         Ok(digest)
@@ -427,8 +442,10 @@ impl<W: Write + Send> Write for StreamingBlobWriter<'_, W> {
                 .lock()
                 .map_err(|_| io::Error::other("archive lock poisoned"))?;
             if let Err(e) = state.out.write_all(data) {
-                drop(state);
-                return Err(self.fail(&format!("writing blob {}: {e}", self.expected)));
+                // The output's own error, kind and all: the caller names the output.
+                state.streaming = false;
+                state.poisoned = Some(format!("writing blob {} failed: {e}", self.expected));
+                return Err(e);
             }
         }
         self.hasher.update(data);
@@ -470,7 +487,7 @@ impl<W: Write + Send> BlobWriter for StreamingBlobWriter<'_, W> {
             return Err(state.poison(label, e.to_string()));
         }
         if let Err(e) = framing::write_padding(&mut state.out, self.written) {
-            return Err(state.poison(label, format!("writing blob {actual}: {e}")));
+            return Err(state.output_failed(label, actual, e));
         }
         state.blobs.insert(actual, self.written);
         Ok(actual)

@@ -500,6 +500,7 @@ fn attach_then_referrers_through_the_library() {
         "application/spdx+json",
         vec![ArtifactFile {
             title: "sbom.json".into(),
+            source: "sbom.json".into(),
             media_type: "application/spdx+json".into(),
             content: Box::new(&b"{}"[..]),
         }],

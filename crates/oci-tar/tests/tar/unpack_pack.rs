@@ -25,7 +25,13 @@ fn unpack_into_a_missing_directory() {
     let target = dir.path().join("does/not/exist");
     assert!(!target.exists());
     let layout = new_layout(&target);
-    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
     assert_eq!(report.blobs_written, 3);
     assert_eq!(report.blobs_present, 0);
     assert_eq!(report.entries_merged, 1);
@@ -93,7 +99,13 @@ fn unpack_merges_into_an_existing_layout() {
     )
     .unwrap();
 
-    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
     assert_eq!(
         report.blobs_written, 2,
         "the new manifest and the sha512 blob"
@@ -125,7 +137,13 @@ fn unpack_merges_into_an_existing_layout() {
     assert_eq!(entries.len(), 4, "{entries:#?}");
 
     // Unpacking the same archive again changes nothing.
-    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
     assert_eq!(report.blobs_written, 0);
     assert_eq!(report.blobs_present, 3);
     assert_eq!(manifests(&layout).len(), 4);
@@ -162,6 +180,7 @@ fn pack_unpack_pack_is_byte_identical() {
         let copy = new_layout(&dir.path().join("copy"));
         unpack(
             fs::File::open(&first).unwrap(),
+            std::path::Path::new("archive"),
             &copy,
             ExpansionLimit::default(),
         )
@@ -312,7 +331,7 @@ proptest! {
         let (bytes, report) = pack(&source, Vec::new(), Compression::None, "p.tar".as_ref()).unwrap();
         prop_assert_eq!(report.blobs, source.list_blobs().unwrap().len());
         let target = new_layout(&dir.path().join("target"));
-        let unpacked = unpack(&bytes[..], &target, ExpansionLimit::default()).unwrap();
+        let unpacked = unpack(&bytes[..], std::path::Path::new("archive"), &target, ExpansionLimit::default()).unwrap();
         prop_assert!(unpacked.skipped.is_empty());
         prop_assert_eq!(read_all_blobs(&target), read_all_blobs(&source));
         prop_assert_eq!(verify_blob_files(target.root()), source.list_blobs().unwrap());
