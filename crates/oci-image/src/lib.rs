@@ -59,6 +59,7 @@ mod pgzip;
 pub mod platform;
 mod progress;
 mod resolve;
+mod source_tree;
 mod tar_layer;
 
 pub use build::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ImageBuilder};

@@ -1189,3 +1189,6 @@ fn inspect_reads_every_corpus_layout() {
         }
     }
 }
+
+#[path = "image/source_walk.rs"]
+mod source_walk;
