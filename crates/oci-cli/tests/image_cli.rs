@@ -1001,3 +1001,120 @@ fn copy_tree(from: &Path, to: &Path) {
         .unwrap();
     assert!(status.success());
 }
+
+// ---------------------------------------------------------------------------------------------
+// What a layer from a directory keeps and leaves out, read back by GNU tar and umoci
+// ---------------------------------------------------------------------------------------------
+
+/// The blob of the first layer of `reference` in `layout`.
+fn first_layer_blob(layout: &Path, reference: &str) -> PathBuf {
+    let tree = run(a!["inspect", layout, reference, "--json"]).ok().json();
+    let digest = tree["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let (algorithm, hex) = digest.split_once(':').unwrap();
+    layout.join("blobs").join(algorithm).join(hex)
+}
+
+/// GNU tar, in UTC; its stdout, after checking it succeeded.
+fn gnu_tar(args: &[&OsStr]) -> String {
+    let output = Command::new("tar")
+        .args(args)
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "`tar {args:?}` failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn warnings(run: &Run) -> Vec<&str> {
+    run.stderr.lines().collect()
+}
+
+#[test]
+fn sockets_and_their_hard_links_are_skipped_with_a_warning_and_gnu_tar_extracts_the_layer() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    fs::create_dir_all(src.join("run")).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(src.join("run/a.sock")).unwrap();
+    fs::hard_link(src.join("run/a.sock"), src.join("run/b.sock")).unwrap();
+    let layout = t.path().join("layout");
+    let created = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "s",
+        "--from-dir",
+        src,
+        "--compression",
+        "none"
+    ])
+    .ok();
+    assert_eq!(
+        warnings(&created),
+        [
+            "warning: run/a.sock: a socket cannot be stored in a layer; skipped",
+            "warning: run/b.sock: a socket cannot be stored in a layer; skipped"
+        ]
+    );
+    let out = t.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    gnu_tar(a!["-xf", first_layer_blob(&layout, "s"), "-C", out]);
+    assert_eq!(fs::read_dir(out.join("run")).unwrap().count(), 0);
+    assert_eq!(fs::read(out.join("etc/motd")).unwrap(), b"welcome\n");
+}
+
+#[test]
+fn a_layout_inside_the_source_directory_is_left_out_of_the_layer_with_a_warning() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let layout = src.join("img");
+    // Twice: the second time the layout holds the first image's blobs.
+    for tag in ["one", "two"] {
+        let created = run(a![
+            "image",
+            "create",
+            layout,
+            "--tag",
+            tag,
+            "--from-dir",
+            src,
+            "--compression",
+            "none"
+        ])
+        .ok();
+        assert_eq!(
+            warnings(&created),
+            ["warning: img: the layout the layer is written into cannot be part of it; skipped"]
+        );
+        let listing = gnu_tar(a!["-tf", first_layer_blob(&layout, tag)]);
+        assert!(listing.lines().any(|name| name == "etc/motd"), "{listing}");
+        assert!(
+            !listing.lines().any(|name| name.starts_with("img")),
+            "{listing}"
+        );
+    }
+    let refused = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "self",
+        "--from-dir",
+        layout
+    ])
+    .fails(1);
+    assert_eq!(
+        refused.error(),
+        format!(
+            "error: {}: is the layout the layer is written into",
+            layout.display()
+        )
+    );
+}

@@ -13,13 +13,18 @@
 //! not UTF-8 too); long names and link targets use GNU long-name entries.
 //!
 //! What is stored of each kind of entry:
-//! - A file with several links becomes a regular entry at its first path (in walk order) and
-//!   a hard-link entry to that path everywhere else; a hard-link entry is a name, so nothing
-//!   is opened for it.
+//! - A file with several links becomes a regular entry at the first path written (in walk
+//!   order) and a hard-link entry to that path everywhere else; a hard-link entry is a name,
+//!   so nothing is opened for it.
 //! - Symlinks are stored, never followed; their targets are kept as they are.
 //! - Empty directories, FIFOs and device nodes are stored (FIFOs and devices are never opened
 //!   for reading).
-//! - Sockets cannot be stored and are skipped (listed in [`Layer::skipped`]).
+//! - Sockets cannot be stored and are skipped, listed in [`Layer::skipped`]; so are their
+//!   other hard links (all names of an inode have its type), so a hard link never names an
+//!   entry that is not in the layer.
+//! - The layout the layer is written into, when it lies inside the tree (known by the device
+//!   and inode of the store's location, whatever path it was opened by), is skipped and
+//!   listed; a source that is the layout itself is refused.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Read, Write};
@@ -29,7 +34,7 @@ use oci_core::ContentStore;
 use rustix::fs::FileType;
 use tar::{EntryType, Header};
 
-use crate::layer::{Layer, LayerOptions, LayerSink, Mtime, Ownership};
+use crate::layer::{Layer, LayerOptions, LayerSink, Mtime, Ownership, SkipReason, Skipped};
 use crate::progress::{NoProgress, Progress, Stage};
 use crate::source_tree::{EntryStat, Listed, Node, SourceDir};
 use crate::{Error, Result};
@@ -48,10 +53,18 @@ pub fn write_dir_layer(
     options: &LayerOptions,
     progress: Option<&dyn Progress>,
 ) -> Result<Layer> {
-    let root = SourceDir::open_root(dir)?;
+    let (root, root_stat) = SourceDir::open_root(dir)?;
+    let layout = EntryStat::identity_of(store.location());
+    if layout == Some(root_stat.identity()) {
+        return Err(Error::Source {
+            path: dir.to_path_buf(),
+            reason: "is the layout the layer is written into".to_owned(),
+        });
+    }
     let total = match progress {
         Some(_) => {
             let mut size = TreeSize {
+                layout,
                 linked: HashSet::new(),
                 total: 0,
             };
@@ -72,6 +85,7 @@ pub fn write_dir_layer(
         skipped: Vec::new(),
         progress,
         location: &location,
+        layout,
     };
     walker.walk(&root, Path::new(""))?;
     let Walker {
@@ -91,6 +105,7 @@ pub fn write_dir_layer(
 /// The bytes of regular files in a tree (a file with several links once), for a progress
 /// total; walked as the layer is, through descriptors.
 struct TreeSize {
+    layout: Option<(u64, u64)>,
     linked: HashSet<(u64, u64)>,
     total: u64,
 }
@@ -99,6 +114,9 @@ impl TreeSize {
     fn add(&mut self, dir: &SourceDir) -> Result<()> {
         for entry in dir.list()? {
             let stat = entry.stat;
+            if Some(stat.identity()) == self.layout {
+                continue;
+            }
             match stat.file_type {
                 FileType::Directory => {
                     if let Node::Dir(sub) = dir.open(&entry)?.node {
@@ -120,9 +138,11 @@ struct Walker<'a, 's> {
     builder: tar::Builder<BufWriter<LayerSink<'s>>>,
     /// (device, inode) of files with several links → the path of their first entry.
     links: HashMap<(u64, u64), PathBuf>,
-    skipped: Vec<PathBuf>,
+    skipped: Vec<Skipped>,
     progress: &'a dyn Progress,
     location: &'a Path,
+    /// (device, inode) of the store's location.
+    layout: Option<(u64, u64)>,
 }
 
 impl Walker<'_, '_> {
@@ -137,6 +157,13 @@ impl Walker<'_, '_> {
         Ok(())
     }
 
+    fn skip(&mut self, relative: &Path, reason: SkipReason) {
+        self.skipped.push(Skipped {
+            path: relative.to_path_buf(),
+            reason,
+        });
+    }
+
     /// Appends one entry; a directory is returned, opened, for the walk to go into.
     fn append(
         &mut self,
@@ -145,16 +172,21 @@ impl Walker<'_, '_> {
         relative: &Path,
     ) -> Result<Option<SourceDir>> {
         let listed = entry.stat;
+        if Some(listed.identity()) == self.layout {
+            self.skip(relative, SkipReason::Layout);
+            return Ok(None);
+        }
+        // Before the hard-link check: every name of a socket is a socket, and none is stored.
+        if listed.file_type == FileType::Socket {
+            self.skip(relative, SkipReason::Socket);
+            return Ok(None);
+        }
         let linked = listed.file_type != FileType::Directory && listed.nlink > 1;
         if linked && let Some(first) = self.links.get(&listed.identity()) {
             let first = first.clone();
             let mut header = self.header(&listed, EntryType::Link);
             let full = parent.path_of(entry);
             self.write(&full, |b| b.append_link(&mut header, relative, &first))?;
-            return Ok(None);
-        }
-        if listed.file_type == FileType::Socket {
-            self.skipped.push(relative.to_path_buf());
             return Ok(None);
         }
 

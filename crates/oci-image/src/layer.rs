@@ -28,8 +28,40 @@ pub struct Layer {
     pub diff_id: Digest,
     /// The length of the uncompressed tar.
     pub uncompressed_size: u64,
-    /// Files of the source that a tar cannot hold (sockets), left out.
-    pub skipped: Vec<PathBuf>,
+    /// What of the source the layer leaves out, in walk order (empty for a layer from a tar).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Something of a source tree that a layer leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry, relative to the source directory.
+    pub path: PathBuf,
+    /// Why it is left out.
+    pub reason: SkipReason,
+}
+
+/// Why a layer leaves something of its source out. `Display` says it in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A socket: tar has no entry type for one. Its other hard links are sockets too, and are
+    /// left out as well.
+    Socket,
+    /// The layout the layer is being written into, found inside the source tree (by device
+    /// and inode, whatever path it was opened by).
+    Layout,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Socket => f.write_str("a socket cannot be stored in a layer"),
+            SkipReason::Layout => {
+                f.write_str("the layout the layer is written into cannot be part of it")
+            }
+        }
+    }
 }
 
 /// The modification time recorded for each entry of a layer made from a directory.

@@ -68,7 +68,7 @@ pub use config::{ImageConfig, RuntimeOverrides, rfc3339, source_date_epoch};
 pub use dir_layer::write_dir_layer;
 pub use error::{Error, Result};
 pub use inspect::{Node, inspect};
-pub use layer::{Layer, LayerOptions, Mtime, Ownership};
+pub use layer::{Layer, LayerOptions, Mtime, Ownership, SkipReason, Skipped};
 pub use progress::{NoProgress, Progress};
 pub use resolve::{
     ResolvedImage, is_image_manifest, resolve_image, resolve_target, select_manifest,

@@ -60,6 +60,14 @@ impl EntryStat {
     pub(crate) fn identity(&self) -> (u64, u64) {
         (self.dev, self.ino)
     }
+
+    /// The identity of what `path` names, following symlinks; `None` when it cannot be
+    /// stat'ed.
+    pub(crate) fn identity_of(path: &Path) -> Option<(u64, u64)> {
+        rustix::fs::stat(path)
+            .ok()
+            .map(|stat| EntryStat::from(stat).identity())
+    }
 }
 
 impl From<Stat> for EntryStat {
@@ -134,7 +142,7 @@ pub(crate) enum Node {
 
 impl SourceDir {
     /// Opens the root of the tree, following symlinks in `path` (the caller named it).
-    pub(crate) fn open_root(path: &Path) -> Result<SourceDir> {
+    pub(crate) fn open_root(path: &Path) -> Result<(SourceDir, EntryStat)> {
         let flags = OFlags::RDONLY
             | OFlags::DIRECTORY
             | OFlags::NONBLOCK
@@ -147,10 +155,12 @@ impl SourceDir {
             },
             other => Error::io(path, other.into()),
         })?;
-        Ok(SourceDir {
+        let stat = fstat(&fd, path)?;
+        let dir = SourceDir {
             fd,
             path: path.to_path_buf(),
-        })
+        };
+        Ok((dir, stat))
     }
 
     /// The path of the entry `name` of this directory, for messages.

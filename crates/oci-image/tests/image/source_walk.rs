@@ -1,7 +1,9 @@
 //! The walk of a source tree: a tree that changes under it (an entry swapped between its
-//! listing and its opening).
+//! listing and its opening), and what it leaves out (sockets and their hard links, the layout
+//! being written).
 
 use std::cell::Cell;
+use std::os::unix::net::UnixListener;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -20,6 +22,15 @@ fn names(tar_bytes: &[u8]) -> Vec<String> {
         .entries()
         .unwrap()
         .map(|entry| String::from_utf8_lossy(&entry.unwrap().path_bytes()).into_owned())
+        .collect()
+}
+
+/// What the layer left out, as `(path, reason)`.
+fn skipped(layer: &Layer) -> Vec<(String, String)> {
+    layer
+        .skipped
+        .iter()
+        .map(|s| (s.path.display().to_string(), s.reason.to_string()))
         .collect()
 }
 
@@ -161,4 +172,90 @@ fn a_source_given_through_a_symlink_is_the_directory_it_names() {
     let layout = DirLayout::create(t.path().join("layout")).unwrap();
     let layer = write_dir_layer(&layout, &t.path().join("alias"), &plain(), None).unwrap();
     assert_eq!(names(&layer_tar(&layout, &layer)), ["etc/", "etc/motd"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sockets and their hard links
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_socket_and_its_hard_links_are_left_out_and_the_layer_extracts_with_gnu_tar() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("rootfs");
+    fs::create_dir_all(root.join("run")).unwrap();
+    let _listener = UnixListener::bind(root.join("run/a.sock")).unwrap();
+    fs::hard_link(root.join("run/a.sock"), root.join("run/b.sock")).unwrap();
+    fs::write(root.join("run/c"), "c").unwrap();
+    let layout = DirLayout::create(t.path().join("layout")).unwrap();
+    let layer = write_dir_layer(&layout, &root, &plain(), None).unwrap();
+    let tar_bytes = layer_tar(&layout, &layer);
+    assert_eq!(names(&tar_bytes), ["run/", "run/c"]);
+    let socket = "a socket cannot be stored in a layer".to_owned();
+    assert_eq!(
+        skipped(&layer),
+        [
+            ("run/a.sock".to_owned(), socket.clone()),
+            ("run/b.sock".to_owned(), socket)
+        ]
+    );
+
+    let tar_file = t.path().join("layer.tar");
+    fs::write(&tar_file, &tar_bytes).unwrap();
+    let out = t.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let extract = std::process::Command::new("tar")
+        .arg("-xf")
+        .arg(&tar_file)
+        .arg("-C")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        extract.status.success(),
+        "tar -x: {}",
+        String::from_utf8_lossy(&extract.stderr)
+    );
+    assert_eq!(fs::read(out.join("run/c")).unwrap(), b"c");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The layout being written
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_layout_being_written_is_left_out_of_a_layer_of_a_tree_that_holds_it() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("rootfs");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::write(root.join("etc/motd"), "hi").unwrap();
+    fs::write(root.join("zzz"), "last").unwrap();
+    DirLayout::create(root.join("img")).unwrap();
+    // The same layout by another path: it is known by its device and inode, not its name.
+    symlink(root.join("img"), t.path().join("alias")).unwrap();
+    for layout_path in [root.join("img"), t.path().join("alias")] {
+        let layout = DirLayout::open(&layout_path).unwrap();
+        let layer = write_dir_layer(&layout, &root, &plain(), None).unwrap();
+        assert_eq!(
+            names(&layer_tar(&layout, &layer)),
+            ["etc/", "etc/motd", "zzz"],
+            "{}",
+            layout_path.display()
+        );
+        assert_eq!(
+            skipped(&layer),
+            [(
+                "img".to_owned(),
+                "the layout the layer is written into cannot be part of it".to_owned()
+            )]
+        );
+    }
+    let layout = DirLayout::open(root.join("img")).unwrap();
+    let err = write_dir_layer(&layout, &root.join("img"), &plain(), None).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: is the layout the layer is written into",
+            root.join("img").display()
+        )
+    );
 }
