@@ -12,10 +12,20 @@
 //! so the same tree gives the same bytes on any machine. Names are kept as bytes (names that are
 //! not UTF-8 too); long names and link targets use GNU long-name entries.
 //!
+//! A PAX extended header before the entry carries what the GNU header cannot:
+//! - an mtime before 1970 (`mtime=-315619200`; the header's own field says 0);
+//! - the entry's extended attributes, as `SCHILY.xattr.<name>` records with the raw value
+//!   (file capabilities in `security.capability`, `user.*`, `trusted.*`, POSIX ACLs in
+//!   `system.posix_acl_*`), in byte order of their names, as GNU tar (`--xattrs`) and umoci
+//!   write and restore them. Not stored: `security.selinux` and `system.nfs4_acl`, which
+//!   describe the host (its SELinux policy, its NFS server) rather than the file, as umoci
+//!   decides too; and, with a [`SkipReason`] in [`Layer::skipped`], an attribute with an empty
+//!   value or a name that is not UTF-8 or holds `=`, which a PAX record cannot carry.
+//!
 //! What is stored of each kind of entry:
 //! - A file with several links becomes a regular entry at the first path written (in walk
 //!   order) and a hard-link entry to that path everywhere else; a hard-link entry is a name,
-//!   so nothing is opened for it.
+//!   so nothing is opened for it, and it carries no attributes (the first entry has them).
 //! - Symlinks are stored, never followed; their targets are kept as they are.
 //! - Empty directories, FIFOs and device nodes are stored (FIFOs and devices are never opened
 //!   for reading).
@@ -36,12 +46,19 @@ use tar::{EntryType, Header};
 
 use crate::layer::{Layer, LayerOptions, LayerSink, Mtime, Ownership, SkipReason, Skipped};
 use crate::progress::{NoProgress, Progress, Stage};
-use crate::source_tree::{EntryStat, Listed, Node, SourceDir};
+use crate::source_tree::{EntryStat, Listed, Node, OpenedEntry, SourceDir, Xattr};
 use crate::{Error, Result};
 
 /// Buffer between the tar builder and the hashing chain: file contents are read straight into
 /// it, and the chain gets large writes.
 const TAR_BUFFER: usize = 1 << 20;
+
+/// Extended attributes that describe the host, not the file; never stored (see the module
+/// docs).
+const HOST_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
+
+/// The PAX record prefix GNU tar, star, Go's archive/tar and umoci use for an attribute.
+const XATTR_RECORD: &str = "SCHILY.xattr.";
 
 /// Writes a layer of the tree at `dir` into `store`; see the module docs for what is kept.
 ///
@@ -86,6 +103,7 @@ pub fn write_dir_layer(
         progress,
         location: &location,
         layout,
+        proc_missing_reported: false,
     };
     walker.walk(&root, Path::new(""))?;
     let Walker {
@@ -133,6 +151,9 @@ impl TreeSize {
     }
 }
 
+/// A PAX record: key and raw value.
+type Record = (String, Vec<u8>);
+
 struct Walker<'a, 's> {
     options: &'a LayerOptions,
     builder: tar::Builder<BufWriter<LayerSink<'s>>>,
@@ -143,6 +164,8 @@ struct Walker<'a, 's> {
     location: &'a Path,
     /// (device, inode) of the store's location.
     layout: Option<(u64, u64)>,
+    /// Whether [`SkipReason::XattrsWithoutProc`] was reported.
+    proc_missing_reported: bool,
 }
 
 impl Walker<'_, '_> {
@@ -185,12 +208,16 @@ impl Walker<'_, '_> {
         if linked && let Some(first) = self.links.get(&listed.identity()) {
             let first = first.clone();
             let mut header = self.header(&listed, EntryType::Link);
+            let records = self.mtime_record(&listed).into_iter().collect::<Vec<_>>();
             let full = parent.path_of(entry);
-            self.write(&full, |b| b.append_link(&mut header, relative, &first))?;
+            self.write(&full, &records, |b| {
+                b.append_link(&mut header, relative, &first)
+            })?;
             return Ok(None);
         }
 
         let opened = parent.open(entry)?;
+        let records = self.records(&opened, relative)?;
         let stat = opened.stat;
         let full = parent.path_of(entry);
         let mut sub = None;
@@ -199,18 +226,24 @@ impl Walker<'_, '_> {
                 let mut header = self.header(&stat, EntryType::Directory);
                 let mut name = relative.as_os_str().to_owned();
                 name.push("/");
-                self.write(&full, |b| b.append_data(&mut header, &name, io::empty()))?;
+                self.write(&full, &records, |b| {
+                    b.append_data(&mut header, &name, io::empty())
+                })?;
                 sub = Some(dir);
             }
-            Node::File(file) => self.append_file(relative, &full, &stat, &file)?,
-            Node::Symlink(target) => {
+            Node::File(file) => self.append_file(relative, &full, &stat, &file, &records)?,
+            Node::Symlink(_, target) => {
                 let mut header = self.header(&stat, EntryType::Symlink);
-                self.write(&full, |b| b.append_link(&mut header, relative, &target))?;
+                self.write(&full, &records, |b| {
+                    b.append_link(&mut header, relative, &target)
+                })?;
             }
-            Node::Special => match stat.file_type {
+            Node::Special(_) => match stat.file_type {
                 FileType::Fifo => {
                     let mut header = self.header(&stat, EntryType::Fifo);
-                    self.write(&full, |b| b.append_data(&mut header, relative, io::empty()))?;
+                    self.write(&full, &records, |b| {
+                        b.append_data(&mut header, relative, io::empty())
+                    })?;
                 }
                 FileType::CharacterDevice | FileType::BlockDevice => {
                     let entry_type = if stat.file_type == FileType::CharacterDevice {
@@ -223,7 +256,9 @@ impl Walker<'_, '_> {
                         .set_device_major(rustix::fs::major(stat.rdev))
                         .and_then(|()| header.set_device_minor(rustix::fs::minor(stat.rdev)))
                         .map_err(|e| Error::io(&full, e))?;
-                    self.write(&full, |b| b.append_data(&mut header, relative, io::empty()))?;
+                    self.write(&full, &records, |b| {
+                        b.append_data(&mut header, relative, io::empty())
+                    })?;
                 }
                 other => {
                     return Err(Error::Source {
@@ -253,11 +288,48 @@ impl Walker<'_, '_> {
         header.set_uid(u64::from(uid));
         header.set_gid(u64::from(gid));
         header.set_mtime(match self.options.mtime {
+            // Before 1970: 0 here, the time in a PAX record (`mtime_record`).
             Mtime::Keep => u64::try_from(stat.mtime).unwrap_or(0),
             Mtime::Fixed(seconds) => seconds,
         });
         header.set_size(0);
         header
+    }
+
+    /// A PAX `mtime` record for an mtime the header cannot hold (before 1970).
+    fn mtime_record(&self, stat: &EntryStat) -> Option<Record> {
+        (self.options.mtime == Mtime::Keep && stat.mtime < 0)
+            .then(|| ("mtime".to_owned(), stat.mtime.to_string().into_bytes()))
+    }
+
+    /// The PAX records of an opened entry: its mtime before 1970, its extended attributes.
+    fn records(&mut self, opened: &OpenedEntry, relative: &Path) -> Result<Vec<Record>> {
+        let mut records: Vec<Record> = self.mtime_record(&opened.stat).into_iter().collect();
+        let Some(xattrs) = opened.xattrs()? else {
+            if !self.proc_missing_reported {
+                self.proc_missing_reported = true;
+                self.skip(relative, SkipReason::XattrsWithoutProc);
+            }
+            return Ok(records);
+        };
+        for Xattr { name, value } in xattrs {
+            if HOST_XATTRS.contains(&name.as_slice()) {
+                continue;
+            }
+            let key = match std::str::from_utf8(&name) {
+                Ok(text) if !text.contains('=') => format!("{XATTR_RECORD}{text}"),
+                _ => {
+                    self.skip(relative, SkipReason::UnnamableXattr { name });
+                    continue;
+                }
+            };
+            if value.is_empty() {
+                self.skip(relative, SkipReason::EmptyXattr { name });
+                continue;
+            }
+            records.push((key, value));
+        }
+        Ok(records)
     }
 
     /// A regular file: the header through the builder (which handles long names), then the
@@ -268,13 +340,16 @@ impl Walker<'_, '_> {
         full: &Path,
         stat: &EntryStat,
         file: &std::fs::File,
+        records: &[Record],
     ) -> Result<()> {
         let size = stat.size;
         let mut header = self.header(stat, EntryType::Regular);
         header.set_size(size);
         // The header says `size`; `append_data` with no data writes the header alone and no
         // padding (0 bytes need none), and the content and its padding follow here.
-        self.write(full, |b| b.append_data(&mut header, relative, io::empty()))?;
+        self.write(full, records, |b| {
+            b.append_data(&mut header, relative, io::empty())
+        })?;
         let mut source = SourceReader {
             file,
             remaining: size,
@@ -301,14 +376,24 @@ impl Walker<'_, '_> {
             .map_err(|e| self.classify(full, e))
     }
 
-    /// Runs a builder call. An error the chain reported is the store's; any other (the tar
-    /// crate refusing a name) is the source file's.
+    /// Runs a builder call, after the entry's PAX records if it has any. An error the chain
+    /// reported is the store's; any other (the tar crate refusing a name) is the source
+    /// file's.
     fn write(
         &mut self,
         full: &Path,
+        records: &[Record],
         call: impl FnOnce(&mut tar::Builder<BufWriter<LayerSink<'_>>>) -> io::Result<()>,
     ) -> Result<()> {
-        call(&mut self.builder).map_err(|e| self.classify(full, e))
+        let builder = &mut self.builder;
+        let written = if records.is_empty() {
+            Ok(())
+        } else {
+            builder.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        };
+        written
+            .and_then(|()| call(builder))
+            .map_err(|e| self.classify(full, e))
     }
 
     fn classify(&self, full: &Path, e: io::Error) -> Error {

@@ -21,15 +21,15 @@
 //!   without waiting for a writer or a medium; its type is then checked, so it is never read.
 //!   `O_NONBLOCK` is cleared once the descriptor is known to be a regular file;
 //! - a symlink, FIFO or device: `O_PATH`, which reads nothing and calls no driver, only to
-//!   check its identity and read a symlink's target;
+//!   check its identity and read its target and extended attributes;
 //! - a socket: nothing (a layer cannot hold one).
 //!
 //! The walk holds one descriptor per level of the tree it is in, so a tree deeper than the
 //! open-file limit fails with "too many open files", naming the path.
 
-use std::ffi::{CString, OsStr};
+use std::ffi::{CStr, CString, OsStr};
 use std::fs::File;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -126,18 +126,25 @@ pub(crate) struct OpenedEntry {
     pub(crate) node: Node,
     /// From the `fstat` of the opened descriptor.
     pub(crate) stat: EntryStat,
+    path: PathBuf,
 }
 
-/// What was opened, by type.
+/// What was opened, by type. `O_PATH` descriptors (symlinks, FIFOs, devices) read nothing
+/// and serve only to check identity, read a link's target and extended attributes.
 pub(crate) enum Node {
     Dir(SourceDir),
     File(File),
-    /// A symlink's target, read through its `O_PATH` descriptor (`readlinkat` with an empty
+    /// A symlink and its target, read through its descriptor (`readlinkat` with an empty
     /// name): the link that was checked, not whatever has its name now.
-    Symlink(PathBuf),
-    /// A FIFO or a device, checked through an `O_PATH` descriptor and closed: nothing of it
-    /// is read.
-    Special,
+    Symlink(OwnedFd, PathBuf),
+    /// A FIFO or a device.
+    Special(OwnedFd),
+}
+
+/// One extended attribute, as bytes.
+pub(crate) struct Xattr {
+    pub(crate) name: Vec<u8>,
+    pub(crate) value: Vec<u8>,
 }
 
 impl SourceDir {
@@ -236,11 +243,11 @@ impl SourceDir {
             FileType::Symlink => {
                 let target = rustix::fs::readlinkat(&fd, c"", Vec::new())
                     .map_err(|e| Error::io(&path, e.into()))?;
-                Node::Symlink(PathBuf::from(OsStr::from_bytes(target.as_bytes())))
+                Node::Symlink(fd, PathBuf::from(OsStr::from_bytes(target.as_bytes())))
             }
-            _ => Node::Special,
+            _ => Node::Special(fd),
         };
-        Ok(OpenedEntry { node, stat })
+        Ok(OpenedEntry { node, stat, path })
     }
 
     /// The type and identity `entry`'s name has now, if it has one.
@@ -270,5 +277,119 @@ fn changed(path: PathBuf, listed: FileType) -> Error {
             "changed while the layer was written: no longer the {} it was listed as",
             describe(listed)
         ),
+    }
+}
+
+impl OpenedEntry {
+    /// The extended attributes of the entry, in byte order of their names; `None` when they
+    /// cannot be read safely (a symlink, FIFO or device while `/proc` is not mounted).
+    ///
+    /// A directory or a regular file: `flistxattr` and `fgetxattr` on its descriptor. An
+    /// `O_PATH` descriptor (symlink, FIFO, device) refuses those (`EBADF`), and a symlink
+    /// cannot be opened otherwise without following it; its attributes are read through
+    /// `/proc/self/fd/N` with the following `listxattr` and `getxattr`: that name resolves to
+    /// exactly the inode the descriptor holds, without a lookup by name that a swap could
+    /// redirect (an `llistxattr` on the entry's path would walk every component again).
+    pub(crate) fn xattrs(&self) -> Result<Option<Vec<Xattr>>> {
+        let read = match &self.node {
+            Node::Dir(dir) => read_xattrs(&FdXattrs(dir.fd.as_fd())),
+            Node::File(file) => read_xattrs(&FdXattrs(file.as_fd())),
+            Node::Symlink(fd, _) | Node::Special(fd) => {
+                let proc_path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                    .expect("a decimal number holds no NUL");
+                match read_xattrs(&ProcXattrs(&proc_path)) {
+                    // The descriptor is open, so only a missing /proc explains it.
+                    Err(Errno::NOENT) => return Ok(None),
+                    other => other,
+                }
+            }
+        };
+        read.map(Some).map_err(|e| Error::io(&self.path, e.into()))
+    }
+}
+
+/// The calls that read extended attributes, by descriptor or by name. A `None` buffer asks
+/// for the size.
+trait XattrSource {
+    fn list(&self, buf: Option<&mut [u8]>) -> rustix::io::Result<usize>;
+    fn get(&self, name: &CStr, buf: Option<&mut [u8]>) -> rustix::io::Result<usize>;
+}
+
+struct FdXattrs<'f>(std::os::fd::BorrowedFd<'f>);
+
+impl XattrSource for FdXattrs<'_> {
+    fn list(&self, buf: Option<&mut [u8]>) -> rustix::io::Result<usize> {
+        match buf {
+            Some(buf) => rustix::fs::flistxattr(self.0, buf),
+            None => rustix::fs::flistxattr_query(self.0),
+        }
+    }
+    fn get(&self, name: &CStr, buf: Option<&mut [u8]>) -> rustix::io::Result<usize> {
+        match buf {
+            Some(buf) => rustix::fs::fgetxattr(self.0, name, buf),
+            None => rustix::fs::fgetxattr_query(self.0, name),
+        }
+    }
+}
+
+struct ProcXattrs<'p>(&'p CStr);
+
+impl XattrSource for ProcXattrs<'_> {
+    fn list(&self, buf: Option<&mut [u8]>) -> rustix::io::Result<usize> {
+        match buf {
+            Some(buf) => rustix::fs::listxattr(self.0, buf),
+            None => rustix::fs::listxattr_query(self.0),
+        }
+    }
+    fn get(&self, name: &CStr, buf: Option<&mut [u8]>) -> rustix::io::Result<usize> {
+        match buf {
+            Some(buf) => rustix::fs::getxattr(self.0, name, buf),
+            None => rustix::fs::getxattr_query(self.0, name),
+        }
+    }
+}
+
+fn read_xattrs(source: &dyn XattrSource) -> rustix::io::Result<Vec<Xattr>> {
+    let list = match read_sized(|buf| source.list(buf)) {
+        Ok(list) => list,
+        // A filesystem without extended attributes has none.
+        Err(Errno::NOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut xattrs = Vec::new();
+    for name in list.split(|&b| b == 0).filter(|name| !name.is_empty()) {
+        let c_name = CString::new(name).expect("split at every NUL");
+        match read_sized(|buf| source.get(&c_name, buf)) {
+            Ok(value) => xattrs.push(Xattr {
+                name: name.to_vec(),
+                value,
+            }),
+            // Removed since it was listed: there is nothing to keep.
+            Err(Errno::NODATA) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    xattrs.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    Ok(xattrs)
+}
+
+/// Reads a list or a value whose size the kernel tells first; again if it grew in between.
+fn read_sized(
+    mut read: impl FnMut(Option<&mut [u8]>) -> rustix::io::Result<usize>,
+) -> rustix::io::Result<Vec<u8>> {
+    loop {
+        let size = read(None)?;
+        if size == 0 {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0; size];
+        match read(Some(&mut buf)) {
+            Ok(n) => {
+                buf.truncate(n);
+                return Ok(buf);
+            }
+            Err(Errno::RANGE) => continue,
+            Err(e) => return Err(e),
+        }
     }
 }
