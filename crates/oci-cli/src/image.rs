@@ -178,8 +178,9 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     for skipped in &layer.skipped {
         writeln!(
             stderr,
-            "warning: {}: a socket cannot be stored in a layer; skipped",
-            skipped.display()
+            "warning: {}: {}; skipped",
+            skipped.path.display(),
+            skipped.reason
         )?;
     }
     drop(stderr);

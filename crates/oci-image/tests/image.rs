@@ -1191,3 +1191,6 @@ fn inspect_reads_every_corpus_layout() {
         }
     }
 }
+
+#[path = "image/source_walk.rs"]
+mod source_walk;
