@@ -62,13 +62,12 @@ pub fn run(cli: Cli) -> Result<()> {
             artifact_type,
             files,
             annotations,
-        } => integrity::attach(
-            &open_writable(&layout, options)?,
-            &subject,
-            &artifact_type,
-            &files,
-            &annotations,
-        ),
+        } => {
+            let layout = open_writable(&layout, options)?;
+            // Until the artifact is recorded, gc sweeps nothing this writes.
+            let _lease = layout.lease()?;
+            integrity::attach(&layout, &subject, &artifact_type, &files, &annotations)
+        }
         Command::Referrers {
             layout,
             subject,
@@ -322,6 +321,8 @@ fn unpack(archive: &Path, dir: &Path, options: DirOptions) -> Result<()> {
     } else {
         open_writable(dir, options)?
     };
+    // Until the index is merged, gc sweeps nothing this writes.
+    let _lease = layout.lease()?;
     let report = oci_tar::unpack(input, &layout, ExpansionLimit::default())?;
     let mut stderr = io::stderr().lock();
     for skipped in &report.skipped {

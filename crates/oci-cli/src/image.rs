@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use oci_core::{ContentStore, ImageDriver, seed};
+use oci_core::{ImageDriver, seed};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
@@ -122,6 +122,8 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     let overrides = overrides(args)?;
     let epoch = oci_image::source_date_epoch()?;
     let layout = open_or_create(&args.layout, options)?;
+    // Until the tag is written, gc sweeps nothing this writes.
+    let _lease = layout.lease()?;
 
     let mut builder = match &args.base {
         Some(base) => {
@@ -173,10 +175,8 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     }
     drop(stderr);
     builder.apply(&overrides)?;
-    let manifest = builder.write()?;
-    let digest = manifest.digest().to_string();
-    layout.tag(manifest, &args.tag)?;
-    crate::commands::println_out(&digest)
+    let manifest = builder.write_and_tag(&args.tag)?;
+    crate::commands::println_out(manifest.digest().as_ref())
 }
 
 fn overrides(args: &CreateArgs) -> Result<RuntimeOverrides> {

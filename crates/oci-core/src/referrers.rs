@@ -176,6 +176,7 @@ pub fn attach(
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor> {
     let empty = seed::write_json_blob(driver, &json!({}), MediaType::EmptyJSON)?;
+    let mut written = vec![Digest::try_from(empty.digest())?];
     let mut layers = Vec::new();
     for mut file in files {
         let mut writer = driver.blob_writer(Algorithm::Sha256)?;
@@ -184,6 +185,7 @@ pub fn attach(
             .map_err(|e| Error::io(&file.title, e))?;
         let size = writer.bytes_written();
         let digest = writer.commit(None, None)?;
+        written.push(digest);
         layers.push(json!({
             "mediaType": file.media_type,
             "digest": digest.to_string(),
@@ -210,8 +212,9 @@ pub fn attach(
     if !annotations.is_empty() {
         descriptor.set_annotations(Some(annotations.into_iter().collect()));
     }
-    // Through the store, which checks under the index lock that the manifest is still there.
-    ContentStore::put_entry(driver, descriptor.clone())?;
+    // Through the store, which checks under the index lock that the manifest and everything
+    // written for it are still there.
+    ContentStore::put_entry_requiring(driver, descriptor.clone(), &written)?;
     Ok(descriptor)
 }
 

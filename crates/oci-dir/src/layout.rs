@@ -13,7 +13,8 @@ use oci_core::{
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::{create, fsio, index_record, index_swap};
+use crate::lease::Lease;
+use crate::{create, fsio, index_record, index_swap, lease};
 
 pub use oci_core::CACHE_DIR;
 
@@ -126,6 +127,16 @@ impl DirLayout {
         Ok(layout)
     }
 
+    /// Starts a lease: until it is dropped, gc sweeps nothing written or re-put into the
+    /// layout, whatever its grace period. Take one before writing blobs that a tag will name
+    /// at the end (`image create`, `unpack` and `attach` do), so a concurrent
+    /// `gc --grace 0s` cannot leave the tag on an image with a hole. The lease is a locked file
+    /// in `.oci-layout-cache/leases/`, removed when dropped (gc removes one its holder left by
+    /// dying). Waits for a gc that is running to finish.
+    pub fn lease(&self) -> Result<Lease> {
+        lease::take(self)
+    }
+
     /// A driver for `root` without checking what is there (the seed's constructor): use this
     /// before [`seed::init`] with custom [`seed::InitOptions`].
     pub fn at(root: impl AsRef<Path>, options: DirOptions) -> Result<DirLayout> {
@@ -192,7 +203,7 @@ impl DirLayout {
 
     /// Takes the layout's exclusive lock: a lock on the root directory itself, so no extra
     /// file is needed and the lock survives `index.json` being replaced by rename.
-    fn lock(&self) -> Result<File> {
+    pub(crate) fn lock(&self) -> Result<File> {
         let dir = File::open(&self.root).map_err(|e| Error::io(&self.root, e))?;
         dir.lock().map_err(|e| Error::io(&self.root, e))?;
         Ok(dir)
@@ -411,6 +422,11 @@ impl ImageDriver for DirLayout {
         work()
     }
 
+    /// The start of the oldest live lease (see [`DirLayout::lease`]).
+    fn writes_in_flight_since(&self) -> Result<Option<SystemTime>> {
+        lease::oldest_live(self)
+    }
+
     fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
         let path = self.checked_path(LayoutFile::Blob(digest))?;
         let metadata =
@@ -496,6 +512,8 @@ impl ImageDriver for DirLayout {
                         strays.push(stray(cache.join(&name), StrayKind::Temporary));
                     }
                 }
+                // Leases whose holders died.
+                strays.extend(lease::stale(self)?);
             }
             Ok(_) => strays.push(stray(cache, StrayKind::Other)),
             Err(_) => {}

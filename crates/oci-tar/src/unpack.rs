@@ -34,8 +34,11 @@ pub struct UnpackReport {
 /// entry name and header give, so it is verified before it becomes visible; a corrupt blob
 /// stops the unpack with an error naming it and leaves nothing unverified behind. The archive's
 /// index entries are then merged into the target's index in one locked update: an entry with a
-/// ref name replaces the target's entries of that name, an untagged one is added unless an
-/// identical one is there.
+/// ref name replaces the target's entries of that name, an untagged one is added unless an identical one is
+/// there. That update first checks that every blob of the archive is still stored: one that a
+/// concurrent gc or blob removal took meanwhile fails the unpack, with the index unchanged.
+/// (Blobs the archive does not hold are not required: an archive may hold part of an image on
+/// purpose, one platform of an index, say.)
 pub fn unpack(
     input: impl Read,
     target: &dyn ImageDriver,
@@ -51,6 +54,8 @@ pub fn unpack(
     let mut report = UnpackReport::default();
     let mut index_bytes = None;
     let mut layout_bytes = None;
+    // Written or found: what the merge requires to be stored.
+    let mut blobs = Vec::new();
     for entry in archive.entries().map_err(stream_error)? {
         let mut entry = entry.map_err(stream_error)?;
         let shown = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
@@ -65,6 +70,7 @@ pub fn unpack(
         let size = entry.size();
         match file {
             LayoutFile::Blob(digest) => {
+                blobs.push(digest);
                 if target.has_blob(digest)? {
                     report.blobs_present += 1;
                     continue;
@@ -120,6 +126,18 @@ pub fn unpack(
         source,
     };
     target.update_index(&mut |idx| {
+        // Under the lock gc sweeps under: what is there now stays until the index names it.
+        for &digest in &blobs {
+            if !target.has_blob(digest)? {
+                return Err(Error::InvalidLayout {
+                    path: label.join(digest.blob_path()),
+                    reason: format!(
+                        "{digest}, from the archive, was removed while the unpack ran (by a \
+                         gc or blob rm?): nothing was merged; unpack again"
+                    ),
+                });
+            }
+        }
         report.entries_merged = 0;
         for descriptor in incoming.manifests() {
             let tagged = index::ref_name(descriptor).is_some();

@@ -365,3 +365,47 @@ fn a_racing_re_put_refreshes_the_mtime_so_gc_keeps_the_blob() {
         assert!(std::fs::read(&blob).unwrap() == content, "round {round}");
     }
 }
+
+/// A small tree for `image create --from-dir`.
+fn source_tree(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::write(src.join("bin/app"), b"#!/bin/sh\necho app\n").unwrap();
+    src
+}
+
+/// Issue #12, item 3: `gc --grace 0s` running again and again while `image create` builds and
+/// tags images. Each create holds a lease, so gc sweeps nothing it wrote before its tag: every
+/// create succeeds and every tag names a whole image.
+#[test]
+fn gc_with_no_grace_racing_image_create_leaves_no_tag_on_an_incomplete_image() {
+    const IMAGES: usize = 12;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source_tree(tmp.path());
+    let layout = Layout::new();
+    let done = AtomicBool::new(false);
+    let gc_runs = std::thread::scope(|scope| {
+        let gc = scope.spawn(|| gc_loop(&layout, "0s", &done));
+        for i in 0..IMAGES {
+            run(args![
+                "image",
+                "create",
+                layout.dir,
+                "--tag",
+                format!("t{i}"),
+                "--from-dir",
+                src,
+                "--label",
+                format!("n={i}")
+            ])
+            .success();
+        }
+        done.store(true, Ordering::SeqCst);
+        gc.join().unwrap()
+    });
+    assert!(gc_runs >= 3);
+    assert_eq!(layout.ls().len(), IMAGES);
+    let (code, report) = crate::integrity::fsck_json(&layout.dir);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["findings"], json!([]), "{report:#}");
+}
