@@ -17,7 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create an empty layout in DIR (missing or empty).
+    /// Create an empty layout in DIR (missing or empty; an existing directory is filled in
+    /// place and keeps its owner, mode and attributes).
     Init {
         /// The directory to create the layout in.
         dir: PathBuf,
@@ -108,7 +109,8 @@ pub enum Command {
         json: bool,
     },
     /// Unpack an archive (plain, gzip or zstd; `-` for standard input) into a layout directory:
-    /// a new one when DIR is missing or empty, else merged into the existing layout.
+    /// a new one when DIR is missing or empty (removed again if the unpack fails), else merged
+    /// into the existing layout.
     Unpack {
         /// The archive, or `-` for standard input.
         archive: PathBuf,

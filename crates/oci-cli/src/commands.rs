@@ -311,19 +311,16 @@ fn unpack(archive: &Path, dir: &Path, options: DirOptions) -> Result<()> {
     } else {
         Box::new(File::open(archive).with_context(|| format!("{}", archive.display()))?)
     };
-    let is_empty_dir = |d: &Path| {
-        d.read_dir()
-            .map(|mut e| e.next().is_none())
-            .unwrap_or(false)
-    };
-    let layout = if !dir.exists() || is_empty_dir(dir) {
-        DirLayout::create_with(dir, options, &seed::InitOptions::default())?
-    } else {
-        open_writable(dir, options)?
-    };
-    // Until the index is merged, gc sweeps nothing this writes.
-    let _lease = layout.lease()?;
-    let report = oci_tar::unpack(input, &layout, ExpansionLimit::default())?;
+    if dir.is_file() {
+        open_writable(dir, options)?;
+    }
+    // Into a new layout, finished only once the unpack succeeded (removed again if it fails);
+    // else merged into the existing one.
+    let (_, report) = DirLayout::open_or_create_then(dir, options, |layout| {
+        // Until the index is merged, gc sweeps nothing this writes.
+        let _lease = layout.lease()?;
+        oci_tar::unpack(input, layout, ExpansionLimit::default())
+    })?;
     let mut stderr = io::stderr().lock();
     for skipped in &report.skipped {
         writeln!(stderr, "warning: {skipped}")?;

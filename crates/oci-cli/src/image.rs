@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use oci_core::{ImageDriver, seed};
+use oci_core::ImageDriver;
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
@@ -200,21 +200,13 @@ fn overrides(args: &CreateArgs) -> Result<RuntimeOverrides> {
     })
 }
 
-/// The layout at `path`, created (with `oci-layout` and an empty index) when missing or empty.
+/// The layout at `path`, created when missing or empty (as `DirLayout::open_or_create`: a
+/// layout another process creates at once is opened); an archive is refused.
 fn open_or_create(path: &Path, options: DirOptions) -> Result<DirLayout> {
-    let is_empty_dir = path
-        .read_dir()
-        .map(|mut entries| entries.next().is_none())
-        .unwrap_or(false);
-    if !path.exists() || is_empty_dir {
-        Ok(DirLayout::create_with(
-            path,
-            options,
-            &seed::InitOptions::default(),
-        )?)
-    } else {
-        crate::commands::open_writable(path, options)
+    if path.is_file() {
+        return crate::commands::open_writable(path, options);
     }
+    Ok(DirLayout::open_or_create(path, options)?)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

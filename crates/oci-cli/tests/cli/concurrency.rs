@@ -374,6 +374,53 @@ fn source_tree(dir: &std::path::Path) -> std::path::PathBuf {
     src
 }
 
+/// Issue #12, item 8: creators racing for a missing layout all succeed, with one layout that
+/// holds what each of them wrote.
+#[test]
+fn concurrent_image_creates_and_unpacks_into_a_missing_layout_all_succeed() {
+    const CREATORS: usize = 6;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source_tree(tmp.path());
+    let source = Layout::new();
+    let image = source.image("amd64", "linux", "unpacked");
+    source.tag(&image.digest, "unpacked");
+    let archive = tmp.path().join("source.tar");
+    run(args!["pack", source.dir, archive]).success();
+    for round in 0..3 {
+        let dir = tmp.path().join(format!("round{round}/layout"));
+        let mut commands: Vec<Vec<OsString>> = (0..CREATORS)
+            .map(|i| {
+                let mut a = args![
+                    "image",
+                    "create",
+                    dir,
+                    "--tag",
+                    format!("t{i}"),
+                    "--from-dir",
+                    src,
+                    "--label",
+                    format!("n={i}")
+                ];
+                if i % 2 == 1 {
+                    a.push("--relaxed".into());
+                }
+                a
+            })
+            .collect();
+        commands.extend((0..CREATORS).map(|_| args!["unpack", archive, dir]));
+        for (a, child) in spawn_all(commands) {
+            wait(a, child).success();
+        }
+        let layout = Layout::copy_of(&dir);
+        let mut expected: BTreeSet<String> = (0..CREATORS).map(|i| format!("t{i}")).collect();
+        expected.insert("unpacked".to_owned());
+        assert_eq!(index_refs(&layout), expected, "round {round}");
+        let (code, report) = crate::integrity::fsck_json(&dir);
+        assert_eq!(code, 0, "round {round}: {report:#}");
+        assert_eq!(report["findings"], json!([]), "round {round}: {report:#}");
+    }
+}
+
 /// Issue #12, item 3: `gc --grace 0s` running again and again while `image create` builds and
 /// tags images. Each create holds a lease, so gc sweeps nothing it wrote before its tag: every
 /// create succeeds and every tag names a whole image.
