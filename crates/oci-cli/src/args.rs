@@ -110,7 +110,9 @@ pub enum Command {
     },
     /// Unpack an archive (plain, gzip or zstd; `-` for standard input) into a layout directory:
     /// a new one when DIR is missing or empty (removed again if the unpack fails), else merged
-    /// into the existing layout.
+    /// into the existing layout. A tag of the archive replaces the layout's tag of the same
+    /// name; each one that then names another manifest is reported on stderr as
+    /// `replaced tag NAME: OLD -> NEW`.
     Unpack {
         /// The archive, or `-` for standard input.
         archive: PathBuf,

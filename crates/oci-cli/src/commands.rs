@@ -325,6 +325,15 @@ fn unpack(archive: &Path, dir: &Path, options: DirOptions) -> Result<()> {
     for skipped in &report.skipped {
         writeln!(stderr, "warning: {skipped}")?;
     }
+    for replaced in &report.replaced {
+        writeln!(
+            stderr,
+            "replaced tag {}: {} -> {}",
+            replaced.name,
+            replaced.previous.digest(),
+            replaced.current.digest()
+        )?;
+    }
     Ok(())
 }
 

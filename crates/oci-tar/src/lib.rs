@@ -42,5 +42,5 @@ pub use compression::{Compression, ExpansionLimit};
 pub use entry_name::{Disposition, EntryName, NameError, classify, disposition};
 pub use pack::{PackReport, pack, pack_to_file};
 pub use reader::TarArchive;
-pub use unpack::{MAX_INDEX_SIZE, UnpackReport, unpack};
+pub use unpack::{MAX_INDEX_SIZE, ReplacedTag, UnpackReport, unpack};
 pub use writer::TarWriter;

@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use oci_core::oci_spec::image::OciLayout;
+use oci_core::oci_spec::image::{Descriptor, OciLayout};
 use oci_core::{Error, ImageDriver, LayoutFile, Result, index};
 
 use crate::compression::{self, ExpansionLimit};
@@ -24,8 +24,22 @@ pub struct UnpackReport {
     pub blobs_present: usize,
     /// Index entries put into the target's index.
     pub entries_merged: usize,
+    /// Tags of the target that an archive entry of the same name replaced with another
+    /// manifest, one per ref name and previous digest.
+    pub replaced: Vec<ReplacedTag>,
     /// Entries not taken, each with its reason.
     pub skipped: Vec<String>,
+}
+
+/// A ref name that pointed at one manifest in the target and, after a merge, at another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplacedTag {
+    /// The ref name.
+    pub name: String,
+    /// What it named before.
+    pub previous: Descriptor,
+    /// What it names now.
+    pub current: Descriptor,
 }
 
 /// Unpacks the archive stream `input` into `target`.
@@ -34,7 +48,8 @@ pub struct UnpackReport {
 /// entry name and header give, so it is verified before it becomes visible; a corrupt blob
 /// stops the unpack with an error naming it and leaves nothing unverified behind. The archive's
 /// index entries are then merged into the target's index in one locked update: an entry with a
-/// ref name replaces the target's entries of that name, an untagged one is added unless an identical one is
+/// ref name replaces the target's entries of that name (each replaced with another manifest is
+/// listed in [`UnpackReport::replaced`]), an untagged one is added unless an identical one is
 /// there. That update first checks that every blob of the archive is still stored: one that a
 /// concurrent gc or blob removal took meanwhile fails the unpack, with the index unchanged.
 /// (Blobs the archive does not hold are not required: an archive may hold part of an image on
@@ -136,6 +151,26 @@ pub fn unpack(
                          gc or blob rm?): nothing was merged; unpack again"
                     ),
                 });
+            }
+        }
+        // Against the target's index as it was, before any entry of the archive went in.
+        report.replaced.clear();
+        for descriptor in incoming.manifests() {
+            let Some(name) = index::ref_name(descriptor) else {
+                continue;
+            };
+            for previous in idx.entries_named(name).map_err(index_error)? {
+                let listed = report
+                    .replaced
+                    .iter()
+                    .any(|r| r.name == name && r.previous.digest() == previous.digest());
+                if previous.digest() != descriptor.digest() && !listed {
+                    report.replaced.push(ReplacedTag {
+                        name: name.to_owned(),
+                        previous,
+                        current: descriptor.clone(),
+                    });
+                }
             }
         }
         report.entries_merged = 0;

@@ -1,6 +1,6 @@
 //! The commands that create a layout (`init`, `image create`, `unpack`): what they do with the
 //! directory they are given (missing, empty, someone else's, an unfinished layout), what a
-//! failed or killed `unpack` leaves.
+//! failed or killed `unpack` leaves, and what an `unpack` merge says it replaced.
 
 use std::ffi::OsString;
 use std::fs;
@@ -212,4 +212,31 @@ fn a_killed_unpack_leaves_an_unfinished_layout_that_is_never_opened() {
     assert_eq!(report["findings"], serde_json::json!([]), "{report:#}");
     let listed = run(args!["ls", dir, "--json"]).success().json();
     assert_eq!(listed[0]["digest"], serde_json::json!(digest));
+}
+
+/// Issue #12, item 14: a merge that moves a tag to another manifest says so, one line each.
+#[test]
+fn unpack_reports_each_tag_it_replaces() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (archive, incoming) = archive(tmp.path(), "incoming");
+    let layout = Layout::new();
+    let old = layout.image("amd64", "linux", "old");
+    layout.tag(&old.digest, "v1");
+
+    let merged = run(args!["unpack", archive, layout.dir]);
+    assert_eq!(merged.code, 0, "{}", merged.stderr);
+    assert_eq!(
+        merged.stderr,
+        format!("replaced tag v1: {} -> {incoming}\n", old.digest)
+    );
+    assert_eq!(layout.entries_named("v1").len(), 1);
+    // The same merge again replaces nothing: it says nothing.
+    run(args!["unpack", archive, layout.dir]).success();
+
+    let help = run(args!["unpack", "--help"]);
+    assert!(
+        help.stdout_str().contains("replaced tag"),
+        "{}",
+        help.stdout_str()
+    );
 }

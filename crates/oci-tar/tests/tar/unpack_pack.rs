@@ -100,6 +100,22 @@ fn unpack_merges_into_an_existing_layout() {
     );
     assert_eq!(report.blobs_present, 1, "the shared blob");
     assert_eq!(report.entries_merged, 2, "v1 and the new untagged entry");
+    // Issue #12, item 14: the tag that moved is reported, with both manifests.
+    let replaced: Vec<(&str, &str, &str)> = report
+        .replaced
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.previous.digest().as_ref(),
+                r.current.digest().as_ref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replaced,
+        [("v1", old_v1.digest().as_ref(), new_v1.digest().as_ref())]
+    );
 
     let after = verify_blob_files(layout.root());
     let mut expected: BTreeSet<Digest> = before.into_iter().collect();
@@ -124,10 +140,11 @@ fn unpack_merges_into_an_existing_layout() {
     assert_eq!(entries.iter().filter(|d| **d == other_desc).count(), 1);
     assert_eq!(entries.len(), 4, "{entries:#?}");
 
-    // Unpacking the same archive again changes nothing.
+    // Unpacking the same archive again changes nothing, and replaces no tag.
     let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
     assert_eq!(report.blobs_written, 0);
     assert_eq!(report.blobs_present, 3);
+    assert!(report.replaced.is_empty(), "{:?}", report.replaced);
     assert_eq!(manifests(&layout).len(), 4);
 }
 
