@@ -17,7 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create an empty layout in DIR (missing or empty).
+    /// Create an empty layout in DIR (missing or empty; an existing directory is filled in
+    /// place and keeps its owner, mode and attributes).
     Init {
         /// The directory to create the layout in.
         dir: PathBuf,
@@ -108,7 +109,10 @@ pub enum Command {
         json: bool,
     },
     /// Unpack an archive (plain, gzip or zstd; `-` for standard input) into a layout directory:
-    /// a new one when DIR is missing or empty, else merged into the existing layout.
+    /// a new one when DIR is missing or empty (removed again if the unpack fails), else merged
+    /// into the existing layout. A tag of the archive replaces the layout's tag of the same
+    /// name; each one that then names another manifest is reported on stderr as
+    /// `replaced tag NAME: OLD -> NEW`.
     Unpack {
         /// The archive, or `-` for standard input.
         archive: PathBuf,

@@ -68,13 +68,12 @@ pub fn run(cli: Cli) -> Result<()> {
             artifact_type,
             files,
             annotations,
-        } => integrity::attach(
-            &open_writable(&layout, options)?,
-            &subject,
-            &artifact_type,
-            &files,
-            &annotations,
-        ),
+        } => {
+            let layout = open_writable(&layout, options)?;
+            // Until the artifact is recorded, gc sweeps nothing this writes.
+            let _lease = layout.lease()?;
+            integrity::attach(&layout, &subject, &artifact_type, &files, &annotations)
+        }
         Command::Referrers {
             layout,
             subject,
@@ -340,25 +339,33 @@ fn unpack(archive: &Path, dir: &Path, options: DirOptions, limit: ExpansionLimit
     } else {
         Box::new(File::open(archive).with_context(|| format!("{}", archive.display()))?)
     };
-    let is_empty_dir = |d: &Path| {
-        d.read_dir()
-            .map(|mut e| e.next().is_none())
-            .unwrap_or(false)
-    };
-    let layout = if !dir.exists() || is_empty_dir(dir) {
-        DirLayout::create_with(dir, options, &seed::InitOptions::default())?
-    } else {
-        open_writable(dir, options)?
-    };
+    if dir.is_file() {
+        open_writable(dir, options)?;
+    }
     let source = if is_stdio(archive) {
         Path::new("standard input")
     } else {
         archive
     };
-    let report = oci_tar::unpack(input, source, &layout, limit)?;
+    // Into a new layout, finished only once the unpack succeeded (removed again if it fails);
+    // else merged into the existing one.
+    let (_, report) = DirLayout::open_or_create_then(dir, options, |layout| {
+        // Until the index is merged, gc sweeps nothing this writes.
+        let _lease = layout.lease()?;
+        oci_tar::unpack(input, source, layout, limit)
+    })?;
     let mut stderr = io::stderr().lock();
     for skipped in &report.skipped {
         writeln!(stderr, "warning: {skipped}")?;
+    }
+    for replaced in &report.replaced {
+        writeln!(
+            stderr,
+            "replaced tag {}: {} -> {}",
+            replaced.name,
+            replaced.previous.digest(),
+            replaced.current.digest()
+        )?;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use oci_core::{ContentStore, ImageDriver, printable, seed};
+use oci_core::{ImageDriver, printable};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
@@ -142,6 +142,8 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
         compression.check_level(level).map_err(usage)?;
     }
     let layout = open_or_create(&args.layout, options)?;
+    // Until the tag is written, gc sweeps nothing this writes.
+    let _lease = layout.lease()?;
 
     let mut builder = match &args.base {
         Some(base) => {
@@ -185,10 +187,8 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     }
     drop(stderr);
     builder.apply(&overrides)?;
-    let manifest = builder.write()?;
-    let digest = manifest.digest().to_string();
-    layout.tag(manifest, &args.tag)?;
-    crate::commands::println_out(&digest)
+    let manifest = builder.write_and_tag(&args.tag)?;
+    crate::commands::println_out(manifest.digest().as_ref())
 }
 
 fn overrides(args: &CreateArgs) -> Result<RuntimeOverrides> {
@@ -212,21 +212,13 @@ fn overrides(args: &CreateArgs) -> Result<RuntimeOverrides> {
     })
 }
 
-/// The layout at `path`, created (with `oci-layout` and an empty index) when missing or empty.
+/// The layout at `path`, created when missing or empty (as `DirLayout::open_or_create`: a
+/// layout another process creates at once is opened); an archive is refused.
 fn open_or_create(path: &Path, options: DirOptions) -> Result<DirLayout> {
-    let is_empty_dir = path
-        .read_dir()
-        .map(|mut entries| entries.next().is_none())
-        .unwrap_or(false);
-    if !path.exists() || is_empty_dir {
-        Ok(DirLayout::create_with(
-            path,
-            options,
-            &seed::InitOptions::default(),
-        )?)
-    } else {
-        crate::commands::open_writable(path, options)
+    if path.is_file() {
+        return crate::commands::open_writable(path, options);
     }
+    Ok(DirLayout::open_or_create(path, options)?)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.

@@ -195,6 +195,15 @@ pub trait ImageDriver {
         Ok(None)
     }
 
+    /// The earliest modification time a blob can have that a write still in flight wrote or
+    /// re-put (the directory driver's leases): gc keeps every blob and temp file modified after
+    /// it, whatever its grace period, so a writer never finds what it wrote swept before it
+    /// tags it. `None` when no write is known to be in flight, which is all a representation
+    /// without shared storage can say (the default).
+    fn writes_in_flight_since(&self) -> Result<Option<SystemTime>> {
+        Ok(None)
+    }
+
     /// Removes a blob last modified at or before `cutoff` (or of unknown age); returns whether
     /// it did. A blob re-put after `cutoff` (see [`ImageDriver::blob_modified`]) stays, and so
     /// does a missing one. gc sweeps through this. The default checks, then removes, so a
@@ -301,6 +310,9 @@ impl<T: ImageDriver + ?Sized> ImageDriver for &T {
     }
     fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
         (**self).blob_modified(digest)
+    }
+    fn writes_in_flight_since(&self) -> Result<Option<SystemTime>> {
+        (**self).writes_in_flight_since()
     }
     fn remove_stale_blob(&self, digest: Digest, cutoff: SystemTime) -> Result<bool> {
         (**self).remove_stale_blob(digest, cutoff)

@@ -37,16 +37,17 @@ pub struct GcReport {
     pub removed: Vec<(Digest, u64)>,
     /// Blobs that are live.
     pub live: usize,
-    /// Unreferenced blobs kept because they are younger than the grace period.
+    /// Unreferenced blobs kept because they are younger than the grace period, or than the
+    /// oldest write in flight.
     pub too_young: usize,
     /// Stale temp files removed.
     pub temp_files_removed: Vec<PathBuf>,
 }
 
 /// Marks from every `index.json` entry, recursively, keeps every manifest whose `subject` is
-/// live (and what it refers to), and sweeps the rest that is older than the grace period,
-/// along with stale temp files. Runs under the layout's exclusive lock, so no tag lands
-/// between mark and sweep.
+/// live (and what it refers to), and sweeps the rest that is older than the grace period (and
+/// than the oldest write in flight, [`ImageDriver::writes_in_flight_since`]), along with stale
+/// temp files. Runs under the layout's exclusive lock, so no tag lands between mark and sweep.
 pub fn gc(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcReport> {
     let mut report = GcReport::default();
     let mut outcome = Ok(());
@@ -58,10 +59,14 @@ pub fn gc(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcReport> {
 }
 
 fn mark_and_sweep(driver: &dyn ImageDriver, options: &GcOptions) -> Result<GcReport> {
-    // Older means last modified at or before this.
-    let cutoff = SystemTime::now()
+    // Older means last modified at or before this. A write still in flight may not have
+    // tagged what it wrote yet: whatever the grace, nothing it can have written goes.
+    let mut cutoff = SystemTime::now()
         .checked_sub(options.grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
+    if let Some(in_flight) = driver.writes_in_flight_since()? {
+        cutoff = cutoff.min(in_flight);
+    }
     let is_old = |modified: Option<SystemTime>| modified.is_none_or(|m| m <= cutoff);
     let index = seed::read_index(driver)?;
     let stored = driver.list_blobs()?;

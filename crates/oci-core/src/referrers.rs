@@ -180,6 +180,7 @@ pub fn attach(
 ) -> Result<Descriptor> {
     crate::validate_media_type(artifact_type)?;
     let empty = seed::write_json_blob(driver, &json!({}), MediaType::EmptyJSON)?;
+    let mut written = vec![Digest::try_from(empty.digest())?];
     let mut layers = Vec::new();
     for mut file in files {
         let mut writer = driver.blob_writer(Algorithm::Sha256)?;
@@ -189,6 +190,7 @@ pub fn attach(
         })?;
         let size = writer.bytes_written();
         let digest = writer.commit(None, None)?;
+        written.push(digest);
         layers.push(json!({
             "mediaType": file.media_type,
             "digest": digest.to_string(),
@@ -215,8 +217,9 @@ pub fn attach(
     if !annotations.is_empty() {
         descriptor.set_annotations(Some(annotations.into_iter().collect()));
     }
-    // Through the store, which checks under the index lock that the manifest is still there.
-    ContentStore::put_entry(driver, descriptor.clone())?;
+    // Through the store, which checks under the index lock that the manifest and everything
+    // written for it are still there.
+    ContentStore::put_entry_requiring(driver, descriptor.clone(), &written)?;
     Ok(descriptor)
 }
 

@@ -44,7 +44,17 @@ pub trait ContentStore {
 
     /// Adds an index entry; an entry with a ref name replaces every older one with that name.
     /// The manifest it points at must be stored (drivers check under the index lock).
-    fn put_entry(&self, descriptor: Descriptor) -> Result<()>;
+    fn put_entry(&self, descriptor: Descriptor) -> Result<()> {
+        self.put_entry_requiring(descriptor, &[])
+    }
+
+    /// [`ContentStore::put_entry`], which also fails unless every blob of `required` is
+    /// stored, checked in the same step as the manifest (under the index lock, which gc
+    /// holds while it sweeps). For a writer that names what it has just written (an image's
+    /// config and layers, an artifact's files): a concurrent gc or blob removal then makes the
+    /// write fail, never leaves an entry on an image with a hole. Entries for images that are
+    /// partial on purpose go through `put_entry`, which requires the manifest only.
+    fn put_entry_requiring(&self, descriptor: Descriptor, required: &[Digest]) -> Result<()>;
 
     /// Removes the entries named `name`; returns whether there were any.
     fn remove_ref(&self, name: &str) -> Result<bool>;
@@ -96,7 +106,7 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
         seed::read_index(self)
     }
 
-    fn put_entry(&self, descriptor: Descriptor) -> Result<()> {
+    fn put_entry_requiring(&self, descriptor: Descriptor, required: &[Digest]) -> Result<()> {
         if let Some(name) = index::ref_name(&descriptor) {
             validate_ref_name(name)?;
         }
@@ -109,6 +119,17 @@ impl<D: ImageDriver + ?Sized> ContentStore for D {
                     ImageDriver::location(self).join(digest.blob_path()),
                     digest,
                 ));
+            }
+            for &blob in required {
+                if !ImageDriver::has_blob(self, blob)? {
+                    return Err(Error::InvalidLayout {
+                        path: ImageDriver::location(self).join(blob.blob_path()),
+                        reason: format!(
+                            "{blob}, part of {digest}, is not stored any more (removed by a \
+                             gc or blob rm while it was written?): nothing was tagged"
+                        ),
+                    });
+                }
             }
             idx.put(&descriptor).map_err(|e| index_json_error(self, e))
         })?;

@@ -13,7 +13,9 @@ use oci_core::{
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::{create, fsio, index_record, index_swap};
+use crate::create::{INIT_MARKER, Prepared};
+use crate::lease::Lease;
+use crate::{create, fsio, index_record, index_swap, lease};
 
 pub use oci_core::CACHE_DIR;
 
@@ -61,10 +63,21 @@ impl DirLayout {
         DirLayout::open_with(root, DirOptions::default())
     }
 
-    /// Opens an existing layout. The root must be a directory holding `index.json`, and a
+    /// Opens an existing layout. The root must be a directory holding `index.json` and no
+    /// [`INIT_MARKER`] (a layout still being created, or whose creator was interrupted), and a
     /// `blobs/` that resolves outside the root is refused.
     pub fn open_with(root: impl AsRef<Path>, options: DirOptions) -> Result<DirLayout> {
         let layout = DirLayout::at(root, options)?;
+        if fs::symlink_metadata(layout.root.join(INIT_MARKER)).is_ok() {
+            return Err(Error::InvalidLayout {
+                path: layout.root.clone(),
+                reason: format!(
+                    "an unfinished layout ({INIT_MARKER} is there): being created by another \
+                     process, or its creator was interrupted; run that command again, or \
+                     delete the directory"
+                ),
+            });
+        }
         let index = layout.root.join(INDEX_FILE);
         if !index.exists() {
             return Err(Error::InvalidLayout {
@@ -76,54 +89,88 @@ impl DirLayout {
         Ok(layout)
     }
 
-    /// Creates a new layout at `root` (the directory may exist, but must not hold a layout).
-    /// See [`DirLayout::create_with`] for what a crash can leave.
+    /// Creates a new layout at `root` (missing, or an empty directory). See
+    /// [`DirLayout::create_with`].
     pub fn create(root: impl AsRef<Path>) -> Result<DirLayout> {
         DirLayout::create_with(root, DirOptions::default(), &seed::InitOptions::default())
     }
 
-    /// Creates a new layout with the given options.
+    /// Creates a new layout with the given options, in place: a missing `root` is made (with
+    /// its missing parents), an existing empty directory is filled and keeps its inode, owner,
+    /// mode, extended attributes and ACLs.
     ///
-    /// When `root` does not exist or is an empty directory, the layout appears whole or not at
-    /// all: it is built (`blobs/`, `oci-layout`, `index.json`) in a sibling staging directory
-    /// `.<name>.oci-layout-new-<random>`, synced (when durable), and renamed to `root`, which
-    /// replaces an empty directory atomically (its permissions are given to the new one). The
-    /// staging directory is `flock`ed while it is built: one whose lock can be taken was left
-    /// by a process that died, and the next create beside it removes it.
+    /// It is not a layout until it is finished: [`INIT_MARKER`] is written first and removed
+    /// last, after `blobs/`, `index.json` and then `oci-layout`; [`DirLayout::open`] refuses a
+    /// directory that holds it. A crash leaves the marker, and the next create there starts
+    /// again (a directory holding the marker and anything but a layout's files is refused). A
+    /// failure removes what was written and the directories made.
     ///
-    /// Not atomic, and done in place as the seed does (a crash can leave a directory that
-    /// holds only part of a layout): an existing directory that is not empty (but holds no
-    /// layout), the current directory (renaming over it would strand a shell inside it), a
-    /// mount point, and a directory whose parent is not writable.
-    ///
-    /// An existing layout is refused, and so is a layout that another process creates at
-    /// `root` while this one builds its own.
+    /// Refused: an existing layout (one with `oci-layout`), and a directory that is not empty
+    /// and holds no `oci-layout` (not ours to write into). When another process creates a
+    /// layout at `root` at the same time, this one waits for it and is then refused, as over
+    /// any existing layout; [`DirLayout::open_or_create`] opens it instead.
     pub fn create_with(
         root: impl AsRef<Path>,
         options: DirOptions,
         init: &seed::InitOptions,
     ) -> Result<DirLayout> {
-        let layout = DirLayout::at(root, options)?;
-        let existing = match fs::symlink_metadata(&layout.root) {
-            Ok(metadata) => Some(metadata),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(&layout.root, e)),
-        };
-        let replaceable = match &existing {
-            None => true,
-            Some(metadata) => {
-                metadata.is_dir() && fsio::is_empty_dir(&layout.root)? && !is_cwd(&layout.root)
-            }
-        };
-        if replaceable && layout.root.file_name().is_some() {
-            let permissions = existing.map(|m| m.permissions());
-            if create::create_by_rename(&layout, permissions, init)? {
-                return Ok(layout);
+        match create::prepare(DirLayout::at(root, options)?)? {
+            Prepared::Layout(layout) => Err(Error::InvalidLayout {
+                path: layout.root,
+                reason: format!(
+                    "already holds a layout ({IMAGE_LAYOUT_FILE}): refusing to initialise over it"
+                ),
+            }),
+            Prepared::New(creator) => {
+                creator.begin(init)?;
+                creator.finish(init)
             }
         }
-        fsio::create_dir(&layout.root, layout.durable())?;
-        seed::init(&layout, init)?;
-        Ok(layout)
+    }
+
+    /// Opens the layout at `root`, or creates one there (as [`DirLayout::create_with`], with
+    /// the default [`seed::InitOptions`]) when `root` is missing or an empty directory.
+    /// Processes that do this at once all end with the same layout. A directory that is not
+    /// empty and holds no `oci-layout` is refused.
+    pub fn open_or_create(root: impl AsRef<Path>, options: DirOptions) -> Result<DirLayout> {
+        DirLayout::open_or_create_then(root, options, |_| Ok(())).map(|(layout, ())| layout)
+    }
+
+    /// [`DirLayout::open_or_create`], then `fill` on the layout; when the layout is created
+    /// here, `fill` runs before it is finished: no one can open it until `fill` has succeeded
+    /// (concurrent creators wait), and when `fill` fails, everything written and every
+    /// directory made is removed again (an existing empty directory is left empty). A crash
+    /// during `fill` leaves an unfinished layout ([`INIT_MARKER`]), which is never opened and
+    /// which the next create there starts again. For writers that fill a new layout whole (an
+    /// unpack into a new directory).
+    pub fn open_or_create_then<T>(
+        root: impl AsRef<Path>,
+        options: DirOptions,
+        fill: impl FnOnce(&DirLayout) -> Result<T>,
+    ) -> Result<(DirLayout, T)> {
+        match create::prepare(DirLayout::at(root, options)?)? {
+            Prepared::Layout(layout) => {
+                let layout = DirLayout::open_with(&layout.root, options)?;
+                let filled = fill(&layout)?;
+                Ok((layout, filled))
+            }
+            Prepared::New(creator) => {
+                let init = seed::InitOptions::default();
+                creator.begin(&init)?;
+                let filled = fill(creator.layout())?;
+                Ok((creator.finish(&init)?, filled))
+            }
+        }
+    }
+
+    /// Starts a lease: until it is dropped, gc sweeps nothing written or re-put into the
+    /// layout, whatever its grace period. Take one before writing blobs that a tag will name
+    /// at the end (`image create`, `unpack` and `attach` do), so a concurrent
+    /// `gc --grace 0s` cannot leave the tag on an image with a hole. The lease is a locked file
+    /// in `.oci-layout-cache/leases/`, removed when dropped (gc removes one its holder left by
+    /// dying). Waits for a gc that is running to finish.
+    pub fn lease(&self) -> Result<Lease> {
+        lease::take(self)
     }
 
     /// A driver for `root` without checking what is there (the seed's constructor): use this
@@ -192,18 +239,11 @@ impl DirLayout {
 
     /// Takes the layout's exclusive lock: a lock on the root directory itself, so no extra
     /// file is needed and the lock survives `index.json` being replaced by rename.
-    fn lock(&self) -> Result<File> {
+    pub(crate) fn lock(&self) -> Result<File> {
         let dir = File::open(&self.root).map_err(|e| Error::io(&self.root, e))?;
         dir.lock().map_err(|e| Error::io(&self.root, e))?;
         Ok(dir)
     }
-}
-
-/// Whether `path` (canonical) is the process's working directory.
-fn is_cwd(path: &Path) -> bool {
-    std::env::current_dir()
-        .and_then(fs::canonicalize)
-        .is_ok_and(|cwd| cwd == path)
 }
 
 /// The canonical form a missing `path` will have once created: its nearest existing ancestor,
@@ -411,6 +451,11 @@ impl ImageDriver for DirLayout {
         work()
     }
 
+    /// The start of the oldest live lease (see [`DirLayout::lease`]).
+    fn writes_in_flight_since(&self) -> Result<Option<SystemTime>> {
+        lease::oldest_live(self)
+    }
+
     fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
         let path = self.checked_path(LayoutFile::Blob(digest))?;
         let metadata =
@@ -519,6 +564,8 @@ impl ImageDriver for DirLayout {
                         strays.push(stray(cache.join(&name), StrayKind::Temporary));
                     }
                 }
+                // Leases whose holders died.
+                strays.extend(lease::stale(self)?);
             }
             Ok(_) => strays.push(stray(cache, StrayKind::Other)),
             Err(_) => {}

@@ -45,5 +45,5 @@ pub use entry_name::{Disposition, EntryName, NameError, classify, disposition};
 pub use output::OutputFile;
 pub use pack::{PackReport, pack, pack_to_file};
 pub use reader::TarArchive;
-pub use unpack::{MAX_INDEX_SIZE, UnpackReport, unpack};
+pub use unpack::{MAX_INDEX_SIZE, ReplacedTag, UnpackReport, unpack};
 pub use writer::TarWriter;

@@ -4,7 +4,7 @@
 use std::io::{self, Read};
 use std::path::Path;
 
-use oci_core::oci_spec::image::OciLayout;
+use oci_core::oci_spec::image::{Descriptor, OciLayout};
 use oci_core::{CopyError, Error, ImageDriver, LayoutFile, Result, index};
 
 use crate::compression::{self, ExpansionLimit, tar_error_text};
@@ -28,6 +28,20 @@ pub struct UnpackReport {
     pub entries_merged: usize,
     /// Entries not taken, each with its reason.
     pub skipped: Vec<String>,
+    /// Tags of the target that an archive entry of the same name replaced with another
+    /// manifest, one per ref name and previous digest.
+    pub replaced: Vec<ReplacedTag>,
+}
+
+/// A ref name that pointed at one manifest in the target and, after a merge, at another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplacedTag {
+    /// The ref name.
+    pub name: String,
+    /// What it named before.
+    pub previous: Descriptor,
+    /// What it names now.
+    pub current: Descriptor,
 }
 
 /// Unpacks the archive stream `input` (named `source` in messages) into `target`.
@@ -38,8 +52,12 @@ pub struct UnpackReport {
 /// blob is written, the size its header claims is checked against the free space where the
 /// target is (a reserve kept free): a decompression bomb is refused before it fills the disk.
 /// The archive's index entries are then merged into the target's index in one locked update:
-/// an entry with a ref name replaces the target's entries of that name, an untagged one is
-/// added unless an identical one is there.
+/// an entry with a ref name replaces the target's entries of that name (each replaced with
+/// another manifest is listed in [`UnpackReport::replaced`]), an untagged one is added unless
+/// an identical one is there. That update first checks that every blob of the archive is still
+/// stored: one that a concurrent gc or blob removal took meanwhile fails the unpack, with the
+/// index unchanged. (Blobs the archive does not hold are not required: an archive may hold part
+/// of an image on purpose, one platform of an index, say.)
 pub fn unpack(
     input: impl Read,
     source: &Path,
@@ -56,6 +74,8 @@ pub fn unpack(
     let mut report = UnpackReport::default();
     let mut index_bytes = None;
     let mut layout_bytes = None;
+    // Written or found: what the merge requires to be stored.
+    let mut blobs = Vec::new();
     let mut at_start = true;
     for entry in archive.entries().map_err(|e| stream_error(e, true))? {
         let mut entry = entry.map_err(|e| stream_error(e, at_start))?;
@@ -72,6 +92,7 @@ pub fn unpack(
         let size = entry.size();
         match file {
             LayoutFile::Blob(digest) => {
+                blobs.push(digest);
                 if target.has_blob(digest)? {
                     report.blobs_present += 1;
                     continue;
@@ -134,6 +155,38 @@ pub fn unpack(
         source,
     };
     target.update_index(&mut |idx| {
+        // Under the lock gc sweeps under: what is there now stays until the index names it.
+        for &digest in &blobs {
+            if !target.has_blob(digest)? {
+                return Err(Error::InvalidLayout {
+                    path: label.join(digest.blob_path()),
+                    reason: format!(
+                        "{digest}, from the archive, was removed while the unpack ran (by a \
+                         gc or blob rm?): nothing was merged; unpack again"
+                    ),
+                });
+            }
+        }
+        // Against the target's index as it was, before any entry of the archive went in.
+        report.replaced.clear();
+        for descriptor in incoming.manifests() {
+            let Some(name) = index::ref_name(descriptor) else {
+                continue;
+            };
+            for previous in idx.entries_named(name).map_err(index_error)? {
+                let listed = report
+                    .replaced
+                    .iter()
+                    .any(|r| r.name == name && r.previous.digest() == previous.digest());
+                if previous.digest() != descriptor.digest() && !listed {
+                    report.replaced.push(ReplacedTag {
+                        name: name.to_owned(),
+                        previous,
+                        current: descriptor.clone(),
+                    });
+                }
+            }
+        }
         report.entries_merged = 0;
         for descriptor in incoming.manifests() {
             let tagged = index::ref_name(descriptor).is_some();
