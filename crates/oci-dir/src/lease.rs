@@ -97,13 +97,17 @@ pub(crate) fn take(layout: &DirLayout) -> Result<Lease> {
     })
 }
 
-/// A new file in `dir`, locked: anonymous where the filesystem allows it, else a `.tmp-*` file
-/// (returned with its name, which goes when dropped).
+/// A new file in `dir`, locked: anonymous where the filesystem allows it and `/proc` can name
+/// it for the link, else a `.tmp-*` file (returned with its name, which goes when dropped).
 fn open_locked(dir: &Path) -> Result<(File, Option<tempfile::TempPath>)> {
     let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-    let (file, named) = match rustix::fs::open(dir, flags, Mode::from_raw_mode(0o644)) {
-        Ok(fd) => (File::from(fd), None),
-        Err(_) => {
+    let anonymous = Path::new("/proc/self/fd")
+        .is_dir()
+        .then(|| rustix::fs::open(dir, flags, Mode::from_raw_mode(0o644)).ok())
+        .flatten();
+    let (file, named) = match anonymous {
+        Some(fd) => (File::from(fd), None),
+        None => {
             let (file, path) = tempfile::Builder::new()
                 .prefix(crate::TEMP_PREFIX)
                 .tempfile_in(dir)
