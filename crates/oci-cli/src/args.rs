@@ -17,7 +17,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Create an empty layout in DIR (missing or empty).
+    /// Create an empty layout in DIR (missing or empty; an existing directory is filled in
+    /// place and keeps its owner, mode and attributes).
     Init {
         /// The directory to create the layout in.
         dir: PathBuf,
@@ -108,12 +109,19 @@ pub enum Command {
         json: bool,
     },
     /// Unpack an archive (plain, gzip or zstd; `-` for standard input) into a layout directory:
-    /// a new one when DIR is missing or empty, else merged into the existing layout.
+    /// a new one when DIR is missing or empty (removed again if the unpack fails), else merged
+    /// into the existing layout. A tag of the archive replaces the layout's tag of the same
+    /// name; each one that then names another manifest is reported on stderr as
+    /// `replaced tag NAME: OLD -> NEW`.
     Unpack {
         /// The archive, or `-` for standard input.
         archive: PathBuf,
         /// The layout directory.
         dir: PathBuf,
+        /// Refuse an archive whose tar stream (decompressed) is larger than SIZE, e.g. 20G.
+        /// Without it, only the free space where the blobs go bounds an unpack.
+        #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+        max_size: Option<u64>,
     },
     /// Build images.
     #[command(subcommand)]
@@ -166,12 +174,15 @@ pub enum BlobCommand {
         #[arg(short, long)]
         output: Option<PathBuf>,
     },
-    /// Delete a blob.
+    /// Delete a blob; one that a ref still uses (as gc judges it) only with --force.
     Rm {
         /// The layout.
         dir: PathBuf,
         /// The blob's digest.
         digest: String,
+        /// Delete it even if the index still uses it (the images that do become incomplete).
+        #[arg(long)]
+        force: bool,
     },
     /// List the blobs.
     Ls {
@@ -198,4 +209,29 @@ impl From<AlgorithmArg> for oci_core::Algorithm {
             AlgorithmArg::Blake3 => oci_core::Algorithm::Blake3,
         }
     }
+}
+
+/// A byte count: digits, then optionally K, M, G or T (powers of 1024), optionally followed
+/// by `iB` or `B` (`20G`, `512MiB`, `4096`).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let digits = text.trim_end_matches(|c: char| !c.is_ascii_digit());
+    let unit = &text[digits.len()..];
+    let shift = match unit
+        .strip_suffix("iB")
+        .or(unit.strip_suffix('B'))
+        .unwrap_or(unit)
+    {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return Err(format!("unknown unit {unit:?}: use K, M, G or T")),
+    };
+    let count: u64 = digits
+        .parse()
+        .map_err(|_| "expected a number of bytes, e.g. 20G".to_owned())?;
+    count
+        .checked_mul(1 << shift)
+        .ok_or_else(|| "too large".to_owned())
 }

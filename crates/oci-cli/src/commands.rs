@@ -2,23 +2,22 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use anyhow::{Context, Result};
-use atomic_write_file::AtomicWriteFile;
-use atomic_write_file::unix::OpenOptionsExt as _;
+use anyhow::{Context, Result, bail};
 use oci_core::oci_spec::image::{Descriptor, MediaType, Platform};
 use oci_core::{
-    Algorithm, Compression, ContentKind, Digest, Store, copy_stream, describe, index, seed,
+    Algorithm, Compression, ContentKind, CopyError, Digest, Store, copy_stream, describe, index,
+    printable, seed,
 };
 use oci_dir::{DirLayout, DirOptions, Durability};
-use oci_tar::ExpansionLimit;
+use oci_tar::{ExpansionLimit, OutputFile};
 pub(crate) use oci_transport::{open_readable, open_writable};
 use serde_json::{Value, json};
 
 use crate::args::{BlobCommand, Cli, Command};
 use crate::integrity;
+use crate::usage::usage;
 
 pub fn run(cli: Cli) -> Result<()> {
     let options = DirOptions {
@@ -41,6 +40,7 @@ pub fn run(cli: Cli) -> Result<()> {
             reference,
         } => tag(&open_writable(&dir, options)?, &digest, &reference),
         Command::Untag { dir, reference } => {
+            oci_core::validate_ref_name(&reference).map_err(usage)?;
             open_writable(&dir, options)?.remove_ref(&reference)?;
             Ok(())
         }
@@ -50,7 +50,11 @@ pub fn run(cli: Cli) -> Result<()> {
             archive,
             compress,
         } => pack(&open_writable(&dir, options)?, &archive, compress),
-        Command::Unpack { archive, dir } => unpack(&archive, &dir, options),
+        Command::Unpack {
+            archive,
+            dir,
+            max_size,
+        } => unpack(&archive, &dir, options, ExpansionLimit { max_size }),
         Command::Fsck { layout, json } => {
             integrity::fsck(open_readable(&layout, options)?.as_ref(), json)
         }
@@ -65,13 +69,12 @@ pub fn run(cli: Cli) -> Result<()> {
             artifact_type,
             files,
             annotations,
-        } => integrity::attach(
-            &open_writable(&layout, options)?,
-            &subject,
-            &artifact_type,
-            &files,
-            &annotations,
-        ),
+        } => {
+            let layout = open_writable(&layout, options)?;
+            // Until the artifact is recorded, gc sweeps nothing this writes.
+            let _lease = layout.lease()?;
+            integrity::attach(&layout, &subject, &artifact_type, &files, &annotations)
+        }
         Command::Referrers {
             layout,
             subject,
@@ -90,6 +93,9 @@ pub fn run(cli: Cli) -> Result<()> {
     }
 }
 
+/// How standard output is named in messages.
+const STDOUT: &str = "standard output";
+
 fn is_stdio(path: &Path) -> bool {
     path == Path::new("-")
 }
@@ -106,7 +112,12 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             json,
         } => {
             let layout = open_writable(&dir, options)?;
-            let expected = expect_digest.as_deref().map(Digest::parse).transpose()?;
+            let expected = expect_digest
+                .as_deref()
+                .map(Digest::parse)
+                .transpose()
+                .map_err(usage)?;
+            oci_core::validate_media_type(&media_type).map_err(usage)?;
             // An expected digest decides the algorithm: hashing with another could never match.
             let algorithm = expected.map_or(Algorithm::from(algorithm), |d| d.algorithm());
             let descriptor = put_blob(
@@ -128,16 +139,26 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             digest,
             output,
         } => {
-            let digest = Digest::parse(&digest)?;
+            let digest = Digest::parse(&digest).map_err(usage)?;
             get_blob(
                 open_readable(&dir, options)?.as_ref(),
                 digest,
                 output.as_deref(),
             )
         }
-        BlobCommand::Rm { dir, digest } => {
-            let digest = Digest::parse(&digest)?;
-            seed::delete_blob(&open_writable(&dir, options)?, digest)?;
+        BlobCommand::Rm { dir, digest, force } => {
+            let digest = Digest::parse(&digest).map_err(usage)?;
+            let layout = open_writable(&dir, options)?;
+            if force {
+                seed::delete_blob(&layout, digest)?;
+            } else {
+                match oci_core::gc::remove_blob(&layout, digest) {
+                    Err(e @ oci_core::Error::BlobInUse { .. }) => {
+                        bail!("{e} (--force removes it anyway)")
+                    }
+                    other => other?,
+                }
+            }
             Ok(())
         }
         BlobCommand::Ls { dir, json } => list_blobs(open_readable(&dir, options)?.as_ref(), json),
@@ -164,44 +185,46 @@ fn put_blob(
         Some(path) if path != Path::new("-") => path.display().to_string(),
         _ => "standard input".to_owned(),
     };
-    writer
-        .write_from(&mut input)
-        .with_context(|| format!("reading the blob from {source}"))?;
+    writer.write_from(&mut input).map_err(|e| match e {
+        CopyError::Read(e) => {
+            anyhow::Error::new(e).context(format!("reading the blob from {source}"))
+        }
+        CopyError::Write(e) => oci_core::Error::io(layout.location(), e).into(),
+    })?;
     let size = writer.bytes_written();
     let digest = writer.commit(expect_size, expected)?;
     Ok(Descriptor::new(MediaType::from(media_type), size, digest))
 }
 
 fn get_blob(layout: &dyn Store, digest: Digest, output: Option<&Path>) -> Result<()> {
-    let location = layout.location().of_content(digest);
+    let blob = layout.location().of_content(digest);
     let size = layout
         .stat(ContentKind::Blob, digest)?
-        .ok_or_else(|| oci_core::Error::content_not_found(&location, digest))?;
+        .ok_or_else(|| oci_core::Error::content_not_found(&blob, digest))?;
     let mut reader = layout.fetch(ContentKind::Blob, digest, Some(size))?;
-    let Some(output) = output else {
-        let mut stdout = io::stdout().lock();
-        copy_stream(&mut reader, &mut stdout).map_err(|e| oci_core::Error::io(&location, e))?;
-        return Ok(stdout.flush()?);
+    let copy_error = |out: &Path, e| match e {
+        CopyError::Read(e) => oci_core::Error::io(&blob, e),
+        CopyError::Write(e) => oci_core::Error::io(out, e),
     };
-    // Written to an anonymous file beside the destination, synced, and named only once
-    // verified: a failed or killed get leaves no file (see `oci_tar::pack_to_file`).
-    let mut options = AtomicWriteFile::options();
-    options
-        .mode(0o644)
-        .preserve_mode(false)
-        .preserve_owner(false);
-    let mut out = options
-        .open(output)
-        .with_context(|| format!("{}", output.display()))?;
-    copy_stream(&mut reader, &mut out).map_err(|e| oci_core::Error::io(&location, e))?;
-    out.commit()
-        .with_context(|| format!("{}", output.display()))?;
+    let Some(output) = output else {
+        let stdout_label = Path::new(STDOUT);
+        let mut stdout = io::stdout().lock();
+        copy_stream(&mut reader, &mut stdout).map_err(|e| copy_error(stdout_label, e))?;
+        return Ok(stdout
+            .flush()
+            .map_err(|e| oci_core::Error::io(stdout_label, e))?);
+    };
+    // A regular file is written beside the destination, synced, and named only once verified:
+    // a failed or killed get leaves no file. A device or FIFO is written through.
+    let mut out = OutputFile::create(output).map_err(|e| oci_core::Error::io(output, e))?;
+    copy_stream(&mut reader, &mut out).map_err(|e| copy_error(output, e))?;
+    out.commit().map_err(|e| oci_core::Error::io(output, e))?;
     Ok(())
 }
 
 fn tag(layout: &DirLayout, digest: &str, reference: &str) -> Result<()> {
-    let digest = Digest::parse(digest)?;
-    oci_core::validate_ref_name(reference)?;
+    let digest = Digest::parse(digest).map_err(usage)?;
+    oci_core::validate_ref_name(reference).map_err(usage)?;
     let descriptor = describe::manifest_descriptor(layout, digest)?;
     layout.tag(&descriptor, reference)?;
     Ok(())
@@ -241,13 +264,15 @@ fn list_entries(layout: &dyn Store, as_json: bool) -> Result<()> {
             .as_ref()
             .map(platform_string)
             .unwrap_or_else(|| "-".into());
+        // Names from the index, which anyone may have written: escaped, so that none can
+        // forge a line or a column.
         out.push_str(&format!(
             "{}\t{}\t{}\t{}\t{}\n",
-            index::ref_name(d).unwrap_or("-"),
-            d.digest(),
-            d.media_type(),
+            printable(index::ref_name(d).unwrap_or("-")),
+            printable(d.digest().as_ref()),
+            printable(d.media_type().as_ref()),
             d.size(),
-            platform
+            printable(&platform)
         ));
     }
     print_out(&out)
@@ -289,34 +314,48 @@ fn list_blobs(layout: &dyn Store, as_json: bool) -> Result<()> {
 fn pack(layout: &DirLayout, archive: &Path, compression: Compression) -> Result<()> {
     if is_stdio(archive) {
         let stdout = io::BufWriter::with_capacity(1 << 20, io::stdout());
-        let (mut out, _) = oci_tar::pack(layout, stdout, compression, Path::new("-"))?;
-        out.flush()?;
+        let label = Path::new(STDOUT);
+        let (mut out, _) = oci_tar::pack(layout, stdout, compression, label)?;
+        out.flush().map_err(|e| oci_core::Error::io(label, e))?;
     } else {
         oci_tar::pack_to_file(layout, archive, compression)?;
     }
     Ok(())
 }
 
-fn unpack(archive: &Path, dir: &Path, options: DirOptions) -> Result<()> {
+fn unpack(archive: &Path, dir: &Path, options: DirOptions, limit: ExpansionLimit) -> Result<()> {
     let input: Box<dyn Read> = if is_stdio(archive) {
         Box::new(io::stdin().lock())
     } else {
         Box::new(File::open(archive).with_context(|| format!("{}", archive.display()))?)
     };
-    let is_empty_dir = |d: &Path| {
-        d.read_dir()
-            .map(|mut e| e.next().is_none())
-            .unwrap_or(false)
-    };
-    let layout = if !dir.exists() || is_empty_dir(dir) {
-        DirLayout::create_with(dir, options, &seed::InitOptions::default())?
+    if dir.is_file() {
+        open_writable(dir, options)?;
+    }
+    let source = if is_stdio(archive) {
+        Path::new("standard input")
     } else {
-        open_writable(dir, options)?
+        archive
     };
-    let report = oci_tar::unpack(input, &layout, ExpansionLimit::default())?;
+    // Into a new layout, finished only once the unpack succeeded (removed again if it fails);
+    // else merged into the existing one.
+    let (_, report) = DirLayout::open_or_create_then(dir, options, |layout| {
+        // Until the index is merged, gc sweeps nothing this writes.
+        let _lease = layout.lease()?;
+        oci_tar::unpack(input, source, layout, limit)
+    })?;
     let mut stderr = io::stderr().lock();
     for skipped in &report.skipped {
         writeln!(stderr, "warning: {skipped}")?;
+    }
+    for replaced in &report.replaced {
+        writeln!(
+            stderr,
+            "replaced tag {}: {} -> {}",
+            replaced.name,
+            replaced.previous.digest(),
+            replaced.current.digest()
+        )?;
     }
     Ok(())
 }

@@ -7,14 +7,15 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use oci_core::{Store, seed};
+use oci_core::{Compression, Store, printable};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
-    Compression, ImageBuilder, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides, platform,
+    ImageBuilder, ImageConfig, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides, platform,
 };
 
 use crate::args::AlgorithmArg;
+use crate::usage::usage;
 
 /// Build images.
 #[derive(Debug, Subcommand)]
@@ -100,11 +101,31 @@ pub fn run(command: ImageCommand, options: DirOptions) -> Result<()> {
 }
 
 fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
-    oci_core::validate_ref_name(&args.tag)?;
-    let platform = args.platform.as_deref().map(platform::parse).transpose()?;
-    let overrides = overrides(args)?;
-    let epoch = oci_image::source_date_epoch()?;
+    // Every value given is checked before anything is written (a usage error, exit 2).
+    oci_core::validate_ref_name(&args.tag).map_err(usage)?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(platform::parse)
+        .transpose()
+        .map_err(usage)?;
+    let overrides = overrides(args).map_err(usage)?;
+    ImageConfig::new(&platform::host())
+        .apply(&overrides)
+        .map_err(usage)?;
+    let epoch = oci_image::source_date_epoch().map_err(usage)?;
+    let compression = match (&args.from_dir, &args.from_tar, args.compression) {
+        (_, _, Some(compression)) => compression,
+        (Some(_), _, None) => Compression::Gzip,
+        (None, Some(file), None) => oci_image::compression::of_file(file)?,
+        (None, None, None) => bail!("give --from-dir SRC or --from-tar FILE"),
+    };
+    if let Some(level) = args.level {
+        oci_image::compression::check_level(compression, level).map_err(usage)?;
+    }
     let layout = open_or_create(&args.layout, options)?;
+    // Until the tag is written, gc sweeps nothing this writes.
+    let _lease = layout.lease()?;
 
     let mut builder = match &args.base {
         Some(base) => {
@@ -118,8 +139,8 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     if let Some(epoch) = epoch {
         builder.created_at(epoch);
     }
-    let mut layer_options = LayerOptions {
-        compression: Compression::Gzip,
+    let layer_options = LayerOptions {
+        compression,
         level: args.level,
         algorithm,
         mtime: epoch.map_or(Mtime::Keep, Mtime::Fixed),
@@ -133,33 +154,23 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     let bar = TerminalProgress::new();
     let progress = bar.as_ref().map(|b| b as &dyn Progress);
     let layer = match (&args.from_dir, &args.from_tar) {
-        (Some(dir), _) => {
-            layer_options.compression = args.compression.unwrap_or(Compression::Gzip);
-            builder.add_dir_layer(dir, &layer_options, progress)?
-        }
-        (None, Some(file)) => {
-            layer_options.compression = match args.compression {
-                Some(compression) => compression,
-                None => oci_image::compression::of_file(file)?,
-            };
-            builder.add_tar_layer(file, &layer_options, progress)?
-        }
+        (Some(dir), _) => builder.add_dir_layer(dir, &layer_options, progress)?,
+        (None, Some(file)) => builder.add_tar_layer(file, &layer_options, progress)?,
         (None, None) => bail!("give --from-dir SRC or --from-tar FILE"),
     };
     let mut stderr = io::stderr().lock();
     for skipped in &layer.skipped {
         writeln!(
             stderr,
-            "warning: {}: a socket cannot be stored in a layer; skipped",
-            skipped.display()
+            "warning: {}: {}; skipped",
+            skipped.path.display(),
+            skipped.reason
         )?;
     }
     drop(stderr);
     builder.apply(&overrides)?;
-    let manifest = builder.write()?;
-    let digest = manifest.digest().to_string();
-    layout.tag(&manifest, &args.tag)?;
-    crate::commands::println_out(&digest)
+    let manifest = builder.write_and_tag(&args.tag)?;
+    crate::commands::println_out(manifest.digest().as_ref())
 }
 
 fn overrides(args: &CreateArgs) -> Result<RuntimeOverrides> {
@@ -183,21 +194,13 @@ fn overrides(args: &CreateArgs) -> Result<RuntimeOverrides> {
     })
 }
 
-/// The layout at `path`, created (with `oci-layout` and an empty index) when missing or empty.
+/// The layout at `path`, created when missing or empty (as `DirLayout::open_or_create`: a
+/// layout another process creates at once is opened); an archive is refused.
 fn open_or_create(path: &Path, options: DirOptions) -> Result<DirLayout> {
-    let is_empty_dir = path
-        .read_dir()
-        .map(|mut entries| entries.next().is_none())
-        .unwrap_or(false);
-    if !path.exists() || is_empty_dir {
-        Ok(DirLayout::create_with(
-            path,
-            options,
-            &seed::InitOptions::default(),
-        )?)
-    } else {
-        Ok(crate::commands::open_writable(path, options)?)
+    if path.is_file() {
+        return Ok(crate::commands::open_writable(path, options)?);
     }
+    Ok(DirLayout::open_or_create(path, options)?)
 }
 
 /// A progress bar on stderr, only when stderr is a terminal.
@@ -244,14 +247,31 @@ impl Progress for TerminalProgress {
 
 /// `layout` is a directory or an archive, as `open_readable` opened it.
 pub fn inspect(args: &InspectArgs, layout: &dyn Store) -> Result<()> {
-    let platform = args.platform.as_deref().map(platform::parse).transpose()?;
+    let platform = args
+        .platform
+        .as_deref()
+        .map(platform::parse)
+        .transpose()
+        .map_err(usage)?;
     let node = oci_image::inspect(layout, &args.target, platform.as_ref())?;
     if args.json {
-        return crate::commands::println_out(&serde_json::to_string_pretty(&node)?);
+        crate::commands::println_out(&serde_json::to_string_pretty(&node)?)?;
+    } else {
+        let mut out = String::new();
+        render(&node, 0, &mut out);
+        crate::commands::print_out(&out)?;
     }
-    let mut out = String::new();
-    render(&node, 0, &mut out);
-    crate::commands::print_out(&out)
+    // Shown, then a failure: what was asked for cannot be used as it is.
+    let missing = node.missing_blobs();
+    if let Some(first) = missing.first() {
+        bail!(
+            "{} is incomplete: {} blob(s) not in {}, first {first}",
+            args.target.escape_debug(),
+            missing.len(),
+            layout.location()
+        );
+    }
+    Ok(())
 }
 
 /// The tree as text, two spaces per level.
@@ -263,21 +283,23 @@ fn render(node: &Node, depth: usize, out: &mut String) {
         Content::Missing => "missing",
         Content::Other => "blob",
     };
+    // Every string here comes from the layout, which anyone may have written: escaped, so
+    // that none can forge a line.
     let _ = write!(
         out,
         "{pad}{kind} {} {} {}",
-        node.digest,
-        node.media_type,
+        printable(&node.digest),
+        printable(&node.media_type),
         human(node.size)
     );
     if let Some(reference) = &node.reference {
-        let _ = write!(out, " ref={reference}");
+        let _ = write!(out, " ref={}", printable(reference));
     }
     if let Some(platform) = &node.platform {
-        let _ = write!(out, " platform={platform}");
+        let _ = write!(out, " platform={}", printable(&platform.to_string()));
     }
     if let Some(artifact_type) = &node.artifact_type {
-        let _ = write!(out, " artifactType={artifact_type}");
+        let _ = write!(out, " artifactType={}", printable(artifact_type));
     }
     if matches!(node.content, Content::Missing) {
         out.push_str(" (not in this layout)");
@@ -294,8 +316,8 @@ fn render(node: &Node, depth: usize, out: &mut String) {
             let _ = write!(
                 out,
                 "{pad}config {} {} {}",
-                config.blob.digest,
-                config.blob.media_type,
+                printable(&config.blob.digest),
+                printable(&config.blob.media_type),
                 human(config.blob.size)
             );
             if config.missing {
@@ -305,7 +327,7 @@ fn render(node: &Node, depth: usize, out: &mut String) {
             if let Some(image) = &config.image {
                 let detail = format!("{pad}  ");
                 let mut line = |key: &str, value: String| {
-                    let _ = writeln!(out, "{detail}{key}: {value}");
+                    let _ = writeln!(out, "{detail}{key}: {}", printable(&value));
                 };
                 line("platform", image.platform.to_string());
                 if let Some(created) = &image.created {
@@ -343,13 +365,17 @@ fn render(node: &Node, depth: usize, out: &mut String) {
             }
             let _ = writeln!(out, "{pad}layers ({})", layers.len());
             for layer in layers {
-                let _ = writeln!(
+                let _ = write!(
                     out,
                     "{pad}  {} {} {}",
-                    layer.digest,
-                    layer.media_type,
-                    human(layer.size)
+                    printable(&layer.blob.digest),
+                    printable(&layer.blob.media_type),
+                    human(layer.blob.size)
                 );
+                if layer.missing {
+                    out.push_str(" (not in this layout)");
+                }
+                out.push('\n');
             }
         }
         Content::Missing | Content::Other => {}

@@ -5,15 +5,16 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use oci_core::oci_spec::image::Descriptor;
 use oci_core::referrers::ArtifactFile;
 use oci_core::{
-    Digest, Location, Store, describe, fsck as check, gc as collect, referrers as refs,
+    Digest, Location, Store, describe, fsck as check, gc as collect, printable, referrers as refs,
 };
 use serde_json::json;
 
 use crate::commands::{print_json, print_out};
+use crate::usage::usage;
 
 /// The digest a subject names: a digest as such, else a ref of the index. An input that is
 /// neither says both why it is not a digest and that no ref has that name.
@@ -56,7 +57,8 @@ pub fn fsck(driver: &dyn Store, as_json: bool) -> Result<()> {
             };
             out.push_str(&format!(
                 "{level}: {}: {}\n",
-                finding.subject, finding.problem
+                printable(&finding.subject),
+                printable(&finding.problem)
             ));
         }
         let errors = report.errors().count();
@@ -83,8 +85,8 @@ pub fn gc(driver: &dyn Store, dry_run: bool, grace: Duration) -> Result<()> {
     for (digest, size) in &report.removed {
         out.push_str(&format!("{verb} {digest} ({size} bytes)\n"));
     }
-    for location in &report.temp_files_removed {
-        out.push_str(&format!("{verb} {location}\n"));
+    for path in &report.temp_files_removed {
+        out.push_str(&format!("{verb} {}\n", printable(&path.to_string())));
     }
     let freed: u64 = report.removed.iter().map(|(_, size)| size).sum();
     out.push_str(&format!(
@@ -104,11 +106,12 @@ pub fn attach(
     files: &[PathBuf],
     annotations: &[String],
 ) -> Result<()> {
+    oci_core::validate_media_type(artifact_type).map_err(usage)?;
     let subject = subject_descriptor(driver, subject)?;
     let mut parsed = BTreeMap::new();
     for annotation in annotations {
         let Some((key, value)) = annotation.split_once('=') else {
-            bail!("annotation {annotation:?} is not KEY=VALUE");
+            return Err(usage(anyhow!("annotation {annotation:?} is not KEY=VALUE")));
         };
         parsed.insert(key.to_owned(), value.to_owned());
     }
@@ -136,6 +139,9 @@ pub fn referrers(
     artifact_type: Option<&str>,
     as_json: bool,
 ) -> Result<()> {
+    if let Some(artifact_type) = artifact_type {
+        oci_core::validate_media_type(artifact_type).map_err(usage)?;
+    }
     // Only the digest matters: a subject need not be stored to have referrers.
     let digest = subject_digest(driver, subject)?;
     let found = refs::referrers(driver, digest, artifact_type)?;
@@ -147,8 +153,8 @@ pub fn referrers(
         .map(|r| {
             format!(
                 "{}\t{}\t{}\n",
-                r.digest,
-                r.artifact_type.as_deref().unwrap_or("-"),
+                printable(&r.digest),
+                printable(r.artifact_type.as_deref().unwrap_or("-")),
                 r.size
             )
         })

@@ -12,6 +12,7 @@ mod args;
 mod commands;
 mod image;
 mod integrity;
+mod usage;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -21,7 +22,11 @@ fn main() -> ExitCode {
         Err(err) => {
             let message = one_line(&err);
             let _ = writeln!(io::stderr(), "error: {message}");
-            ExitCode::FAILURE
+            if usage::is_usage(&err) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }
@@ -41,5 +46,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 /// repeat its source.
 fn one_line(err: &anyhow::Error) -> String {
     let causes: Vec<String> = err.chain().map(ToString::to_string).collect();
-    causes.join(": ").replace('\n', " ")
+    let message = causes.join(": ");
+    // One line, and nothing in it (a name from a crafted layout) that a terminal acts on.
+    oci_core::printable(&message.replace('\n', " ")).into_owned()
 }

@@ -267,7 +267,7 @@ fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
         ],
         &[("SOURCE_DATE_EPOCH", "yesterday")],
     )
-    .fails(1);
+    .fails(2);
     assert!(bad.error().contains("SOURCE_DATE_EPOCH"), "{}", bad.stderr);
 }
 
@@ -399,9 +399,19 @@ fn errors_are_one_line_naming_what_is_wrong() {
         ),
         (os(a!["inspect", layout, "nothing"]), "\"nothing\""),
     ];
+    // A value refused as given is a usage error (2); what is missing or wrong on disk, a
+    // failure (1).
+    const USAGE: [&str; 5] = [
+        "invalid ref name",
+        "OS/ARCH",
+        "NAME=VALUE",
+        "KEY=VALUE",
+        "gzip level",
+    ];
     for (args, expected) in cases {
         let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
-        let failed = run(&args).fails(1);
+        let code = if USAGE.contains(&expected) { 2 } else { 1 };
+        let failed = run(&args).fails(code);
         assert!(
             failed.error().contains(expected),
             "{}: {}",
@@ -1000,4 +1010,293 @@ fn copy_tree(from: &Path, to: &Path) {
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a layer from a directory keeps and leaves out, read back by GNU tar and umoci
+// ---------------------------------------------------------------------------------------------
+
+/// The blob of the first layer of `reference` in `layout`.
+fn first_layer_blob(layout: &Path, reference: &str) -> PathBuf {
+    let tree = run(a!["inspect", layout, reference, "--json"]).ok().json();
+    let digest = tree["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let (algorithm, hex) = digest.split_once(':').unwrap();
+    layout.join("blobs").join(algorithm).join(hex)
+}
+
+/// GNU tar, in UTC; its stdout, after checking it succeeded.
+fn gnu_tar(args: &[&OsStr]) -> String {
+    let output = Command::new("tar")
+        .args(args)
+        .env("TZ", "UTC")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "`tar {args:?}` failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn warnings(run: &Run) -> Vec<&str> {
+    run.stderr.lines().collect()
+}
+
+#[test]
+fn sockets_and_their_hard_links_are_skipped_with_a_warning_and_gnu_tar_extracts_the_layer() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    fs::create_dir_all(src.join("run")).unwrap();
+    let _listener = std::os::unix::net::UnixListener::bind(src.join("run/a.sock")).unwrap();
+    fs::hard_link(src.join("run/a.sock"), src.join("run/b.sock")).unwrap();
+    let layout = t.path().join("layout");
+    let created = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "s",
+        "--from-dir",
+        src,
+        "--compression",
+        "none"
+    ])
+    .ok();
+    assert_eq!(
+        warnings(&created),
+        [
+            "warning: run/a.sock: a socket cannot be stored in a layer; skipped",
+            "warning: run/b.sock: a socket cannot be stored in a layer; skipped"
+        ]
+    );
+    let out = t.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    gnu_tar(a!["-xf", first_layer_blob(&layout, "s"), "-C", out]);
+    assert_eq!(fs::read_dir(out.join("run")).unwrap().count(), 0);
+    assert_eq!(fs::read(out.join("etc/motd")).unwrap(), b"welcome\n");
+}
+
+#[test]
+fn a_layout_inside_the_source_directory_is_left_out_of_the_layer_with_a_warning() {
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let layout = src.join("img");
+    // Twice: the second time the layout holds the first image's blobs.
+    for tag in ["one", "two"] {
+        let created = run(a![
+            "image",
+            "create",
+            layout,
+            "--tag",
+            tag,
+            "--from-dir",
+            src,
+            "--compression",
+            "none"
+        ])
+        .ok();
+        assert_eq!(
+            warnings(&created),
+            ["warning: img: the layout the layer is written into cannot be part of it; skipped"]
+        );
+        let listing = gnu_tar(a!["-tf", first_layer_blob(&layout, tag)]);
+        assert!(listing.lines().any(|name| name == "etc/motd"), "{listing}");
+        assert!(
+            !listing.lines().any(|name| name.starts_with("img")),
+            "{listing}"
+        );
+    }
+    let refused = run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "self",
+        "--from-dir",
+        layout
+    ])
+    .fails(1);
+    assert_eq!(
+        refused.error(),
+        format!(
+            "error: {}: is the layout the layer is written into",
+            layout.display()
+        )
+    );
+}
+
+/// `cap_net_raw+ep` as the kernel stores it (`struct vfs_cap_data`, revision 2).
+const CAP_NET_RAW_EP: [u8; 20] = [
+    0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+];
+
+/// 1960-01-01T00:00:00Z.
+const BEFORE_1970: i64 = -315_619_200;
+
+fn xattr(path: &Path, name: &str) -> Vec<u8> {
+    let size = rustix::fs::lgetxattr_query(path, name)
+        .unwrap_or_else(|e| panic!("{}: {name}: {e}", path.display()));
+    let mut value = vec![0; size];
+    let n = rustix::fs::lgetxattr(path, name, &mut value[..]).unwrap();
+    value.truncate(n);
+    value
+}
+
+#[test]
+fn extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci() {
+    let test = "extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci";
+    if !have(test, &["umoci"]) {
+        return;
+    }
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let set = |path: &str, name: &str, value: &[u8]| {
+        rustix::fs::lsetxattr(src.join(path), name, value, rustix::fs::XattrFlags::empty())
+    };
+    if let Err(e) = set("etc/motd", "user.test", b"binary\0value\nwith a newline") {
+        eprintln!("SKIPPED image_cli::{test}: this filesystem refuses user xattrs: {e}");
+        return;
+    }
+    set("etc", "user.dir", b"on a directory").unwrap();
+    let long = format!("usr/lib/{}", "l".repeat(120));
+    fs::write(src.join(&long), "long\n").unwrap();
+    set(&long, "user.long", b"after a long name").unwrap();
+    let root = fs::metadata("/proc/self").unwrap().uid() == 0;
+    if root {
+        set("bin/hello", "security.capability", &CAP_NET_RAW_EP).unwrap();
+    } else {
+        eprintln!("SKIPPED the security.capability part of image_cli::{test}: not root");
+    }
+    fs::write(src.join("etc/old"), "old\n").unwrap();
+    let time = rustix::fs::Timespec {
+        tv_sec: BEFORE_1970,
+        tv_nsec: 0,
+    };
+    let times = rustix::fs::Timestamps {
+        last_access: time,
+        last_modification: time,
+    };
+    rustix::fs::utimensat(
+        rustix::fs::CWD,
+        src.join("etc/old"),
+        &times,
+        rustix::fs::AtFlags::empty(),
+    )
+    .unwrap();
+
+    let layout = t.path().join("layout");
+    // umoci 0.4.7 reads gzip and plain layers, not zstd.
+    run(a![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "x",
+        "--from-dir",
+        src
+    ])
+    .ok();
+    let blob = first_layer_blob(&layout, "x");
+
+    let listing = gnu_tar(a!["--full-time", "-tvzf", blob]);
+    let old = listing.lines().find(|l| l.ends_with(" etc/old")).unwrap();
+    assert!(old.contains(" 1960-01-01 00:00:00 "), "{old}");
+
+    let check = |tree: &Path, by: &str| {
+        assert_eq!(
+            xattr(&tree.join("etc/motd"), "user.test"),
+            b"binary\0value\nwith a newline",
+            "{by}"
+        );
+        assert_eq!(
+            xattr(&tree.join("etc"), "user.dir"),
+            b"on a directory",
+            "{by}"
+        );
+        assert_eq!(
+            xattr(&tree.join(&long), "user.long"),
+            b"after a long name",
+            "{by}"
+        );
+        if root {
+            assert_eq!(
+                xattr(&tree.join("bin/hello"), "security.capability"),
+                CAP_NET_RAW_EP,
+                "{by}"
+            );
+        }
+        let old = fs::metadata(tree.join("etc/old")).unwrap();
+        assert_eq!(old.mtime(), BEFORE_1970, "{by}");
+    };
+    let out = t.path().join("out");
+    fs::create_dir_all(&out).unwrap();
+    gnu_tar(a![
+        "--xattrs",
+        "--xattrs-include=*",
+        "-xzf",
+        blob,
+        "-C",
+        out
+    ]);
+    check(&out, "GNU tar");
+    let unpacked = umoci_unpack(&layout, "x", &t.path().join("bundle"));
+    check(&unpacked, "umoci");
+}
+
+#[test]
+fn without_proc_the_attributes_of_symlinks_are_reported_as_not_stored() {
+    let test = "without_proc_the_attributes_of_symlinks_are_reported_as_not_stored";
+    // /proc hidden under a tmpfs in a mount namespace of the command's own.
+    let hide_proc = |args: &[&OsStr]| {
+        Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "sh", "-c"])
+            .arg("mount -t tmpfs none /proc && exec \"$0\" \"$@\"")
+            .args(args)
+            .stdin(Stdio::null())
+            .env_remove("SOURCE_DATE_EPOCH")
+            .output()
+    };
+    match hide_proc(a!["true"]) {
+        Ok(output) if output.status.success() => {}
+        _ => {
+            eprintln!("SKIPPED image_cli::{test}: cannot unshare a mount namespace (needs root)");
+            return;
+        }
+    }
+    let t = tmp();
+    let src = t.path().join("rootfs");
+    rootfs(&src);
+    let layout = t.path().join("layout");
+    let output = hide_proc(a![
+        BIN,
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "p",
+        "--from-dir",
+        src
+    ])
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // etc/issue is the first symlink in walk order; one warning for the whole walk.
+    assert_eq!(
+        stderr.lines().collect::<Vec<_>>(),
+        [
+            "warning: etc/issue: extended attributes of symlinks, FIFOs and devices are read \
+             through /proc/self/fd, which is not mounted: not stored for this entry nor any \
+             later one; skipped"
+        ]
+    );
+    let listing = gnu_tar(a!["-tzf", first_layer_blob(&layout, "p")]);
+    assert!(
+        listing.lines().any(|name| name == "usr/lib/libbig.so.1"),
+        "{listing}"
+    );
 }

@@ -1,10 +1,10 @@
 //! [`BlobWriter`]: a blob being written, verified and published on commit.
 
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 use oci_digest::{Algorithm, Digest};
 
-use crate::{Error, Result};
+use crate::{CopyError, Error, Result};
 
 /// A blob being written: bytes go in through [`Write`], and [`BlobWriter::commit`] checks them
 /// and publishes the blob under its digest. Dropping a writer without committing discards
@@ -16,10 +16,11 @@ pub trait BlobWriter: Write + Send {
     /// Bytes written so far.
     fn bytes_written(&self) -> u64;
 
-    /// Writes everything `reader` yields, to its end; returns how many bytes. The default
-    /// copies through a buffer; a writer with buffers of its own (the directory's chunks)
-    /// reads straight into them and saves a copy of every byte.
-    fn write_from(&mut self, reader: &mut dyn Read) -> io::Result<u64> {
+    /// Writes everything `reader` yields, to its end; returns how many bytes. A failure says
+    /// whether reading `reader` or writing the blob failed. The default copies through a
+    /// buffer; a writer with buffers of its own (the directory's chunks) reads straight into
+    /// them and saves a copy of every byte.
+    fn write_from(&mut self, reader: &mut dyn Read) -> Result<u64, CopyError> {
         crate::copy_stream(reader, self)
     }
 

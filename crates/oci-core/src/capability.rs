@@ -45,8 +45,10 @@ pub trait LayoutFiles {
 
 /// Listing every blob a store holds, whatever refers to it.
 pub trait BlobListing {
-    /// Every stored blob, by digest, in digest order. Names that are not valid digests, and
-    /// entries that are not regular files, are not listed (fsck reports them as strays).
+    /// Every stored blob, by digest, in digest order. Names that are not valid digests are not
+    /// listed (fsck reports them as strays); a digest name on something that is not a regular
+    /// file may be, and is reported by [`LayoutFiles::stray_files`] as
+    /// [`StrayKind::NotRegular`].
     fn list_blobs(&self) -> Result<Vec<Digest>>;
 }
 
@@ -58,6 +60,12 @@ pub trait BlobRemoval {
     /// When a blob was last written or written again; `None` where the store keeps no such
     /// time (gc then treats the blob as old).
     fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>>;
+
+    /// The earliest modification time a blob can have that a write still in flight wrote or
+    /// wrote again (the directory's leases): gc keeps everything modified after it, whatever
+    /// its grace period, so a writer never finds what it wrote swept before it tags it. `None`
+    /// when no write is known to be in flight.
+    fn writes_in_flight_since(&self) -> Result<Option<SystemTime>>;
 
     /// Removes each blob last modified at or before `cutoff`, judging its age again at the
     /// moment it goes, so a blob written again since gc looked stays; returns those removed.
@@ -77,9 +85,11 @@ pub trait ExclusiveLock {
 pub enum StrayKind {
     /// A temp file of a write that never finished.
     Temporary,
-    /// Something under `blobs/<alg>/` that is not a blob: a name that is not a valid digest,
-    /// or a digest name on something that is not a regular file (a FIFO, a directory).
-    NotABlob,
+    /// A file under `blobs/<alg>/` whose name is not a valid digest.
+    NotADigest,
+    /// A valid digest name under `blobs/<alg>/` that is not a regular file (a FIFO, a device,
+    /// a socket, a directory, a symlink): no blob can be read from it, and gc leaves it.
+    NotRegular(Digest),
     /// Something else that is not a layout file (a directory of an unknown algorithm, a link).
     Other,
 }

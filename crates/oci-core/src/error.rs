@@ -61,6 +61,14 @@ pub enum Error {
         /// The offending name.
         name: String,
     },
+    /// A media type does not match the RFC 6838 grammar.
+    #[error(
+        "invalid media type {value:?}: must be type/subtype (RFC 6838), e.g. application/spdx+json"
+    )]
+    InvalidMediaType {
+        /// The offending value.
+        value: String,
+    },
     /// The store's structure or metadata is broken, or a document in it is unusable.
     #[error("invalid layout {location}: {reason}")]
     InvalidLayout {
@@ -86,6 +94,14 @@ pub enum Error {
         /// What it cannot do, and what to do instead.
         reason: String,
     },
+    /// A blob something in the index still uses was to be removed.
+    #[error("{digest} is still used by {users}: not removed")]
+    BlobInUse {
+        /// The blob.
+        digest: Digest,
+        /// The index entries that use it, for the message.
+        users: String,
+    },
     /// An I/O error, with the location it happened at.
     #[error("{location}")]
     Io {
@@ -99,14 +115,24 @@ pub enum Error {
 impl Error {
     /// Wraps an I/O error at `location`; verification failures carried inside it (see
     /// [`oci_digest::VerifyingReader`]) become [`Error::UnexpectedDigest`] and
-    /// [`Error::UnexpectedSize`].
+    /// [`Error::UnexpectedSize`], and a failure of a reader made by [`attribute_reads`] names
+    /// where that reader read from instead: whoever writes a stream it was handed reports the
+    /// stream's failure, and the message must still blame the source, not the destination.
+    ///
+    /// [`attribute_reads`]: crate::attribute_reads
     pub fn io(location: impl Into<Location>, source: io::Error) -> Error {
         if let Some(verify) = VerifyError::from_io(&source) {
             return Error::from(verify.clone());
         }
-        Error::Io {
-            location: location.into(),
-            source,
+        match crate::stream::ReadFailure::take(source) {
+            Ok(failure) => Error::Io {
+                location: failure.location,
+                source: failure.source,
+            },
+            Err(source) => Error::Io {
+                location: location.into(),
+                source,
+            },
         }
     }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::capability::{LayoutFiles, StrayKind};
 use crate::limits::MAX_MANIFEST_SIZE;
 use crate::ref_name::is_valid_ref_name;
-use crate::{ContentKind, Error, MetadataFile, Result, Store, graph, index, seed, walk};
+use crate::{ContentKind, Error, MetadataFile, Result, Store, graph, index, printable, seed, walk};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -128,14 +128,14 @@ pub fn fsck(store: &dyn Store) -> Result<FsckReport> {
     for descriptor in &entries {
         if let Some(name) = index::ref_name(descriptor).filter(|n| !is_valid_ref_name(n)) {
             report.error(
-                format!("ref {name:?}"),
+                format!("ref \"{}\"", printable(name)),
                 "invalid ref name (image-spec annotation grammar)",
             );
         }
     }
-    walk_and_verify(store, &entries, &mut report)?;
+    let judged = walk_and_verify(store, &entries, &mut report)?;
     if let Some(files) = store.layout_files() {
-        check_strays(files, &mut report)?;
+        check_strays(files, &judged, &mut report)?;
     }
     Ok(report)
 }
@@ -148,19 +148,32 @@ pub fn fsck_image(store: &dyn Store, root: &Descriptor) -> Result<FsckReport> {
     Ok(report)
 }
 
-fn check_strays(files: &dyn LayoutFiles, report: &mut FsckReport) -> Result<()> {
+/// Reports the files that are not part of the layout; `judged` are the digests the walk
+/// already reported on.
+fn check_strays(
+    files: &dyn LayoutFiles,
+    judged: &HashSet<Digest>,
+    report: &mut FsckReport,
+) -> Result<()> {
     for stray in files.stray_files()? {
-        let subject = &stray.location;
+        let subject = printable(&stray.location.to_string()).into_owned();
         match stray.kind {
             StrayKind::Temporary => report.warning(
                 subject,
                 "leftover temp file of an interrupted write (gc removes it)",
             ),
-            StrayKind::NotABlob => report.error(
+            StrayKind::NotADigest => report.error(
                 subject,
-                "under blobs/ but not a blob (a name that is not a digest, or not a regular file)",
+                "file under blobs/ whose name is not a valid digest",
             ),
             StrayKind::Other => report.warning(subject, "not a layout file"),
+            // Reachable, it was reported by its digest already.
+            StrayKind::NotRegular(digest) if judged.contains(&digest) => {}
+            StrayKind::NotRegular(_) => report.error(
+                subject,
+                "not a regular file under a blob's name (a FIFO, device, socket, directory or \
+                 link): no blob; gc leaves it",
+            ),
         }
     }
     Ok(())
@@ -249,11 +262,12 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
+/// Returns the digests it judged.
 fn walk_and_verify(
     store: &dyn Store,
     entries: &[Descriptor],
     report: &mut FsckReport,
-) -> Result<()> {
+) -> Result<HashSet<Digest>> {
     let mut states: HashMap<Digest, BlobState> = HashMap::new();
     let mut checked: HashSet<(Digest, u64, bool)> = HashSet::new();
     let mut pending: Vec<(Descriptor, Edge)> = entries
@@ -324,7 +338,7 @@ fn walk_and_verify(
             }
         }
     }
-    Ok(())
+    Ok(states.into_keys().collect())
 }
 
 fn document_media_type(bytes: &[u8], descriptor: &Descriptor) -> String {
@@ -355,7 +369,7 @@ fn verify_content(
         .fetch(kind, digest, Some(size))
         .and_then(|mut reader| {
             crate::copy_stream(&mut reader, &mut io::sink())
-                .map_err(|e| Error::io(store.location().of_content(digest), e))
+                .map_err(|e| Error::io(store.location().of_content(digest), e.into_inner()))
         });
     match result {
         Ok(n) => {

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use oci_digest::Digest;
 use oci_spec::image::Descriptor;
 
-use crate::capability::{BlobListing, BlobRemoval, StrayKind};
+use crate::capability::{BlobListing, BlobRemoval, ExclusiveLock, StrayKind};
 use crate::{ContentKind, Error, Location, Result, Store, graph, walk};
 
 /// How [`gc`] runs.
@@ -42,17 +42,37 @@ pub struct GcReport {
 }
 
 /// Marks from every index entry, recursively, keeps every manifest whose `subject` is live (and
-/// what it refers to), and sweeps the rest that is older than the grace period, along with
-/// stale temp files where the store is a layout. Runs under the store's exclusive lock, so no
+/// what it refers to), and sweeps the rest that is older than the grace period (and than the
+/// oldest write in flight, [`BlobRemoval::writes_in_flight_since`]), along with stale temp
+/// files where the store is a layout. Runs under the store's exclusive lock, so no
 /// tag lands between mark and sweep.
 ///
-/// Needs [`BlobListing`], [`BlobRemoval`] and [`ExclusiveLock`](crate::ExclusiveLock): a
-/// store without them is refused before anything is read.
+/// Needs [`BlobListing`], [`BlobRemoval`] and [`ExclusiveLock`]: a store without them is
+/// refused before anything is read.
 pub fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
+    let (listing, removal, lock) = capabilities(store, "collect garbage")?;
+    let mut report = GcReport::default();
+    let mut outcome = Ok(());
+    lock.run_exclusive(&mut || {
+        outcome = mark_and_sweep(store, listing, removal, options).map(|r| report = r);
+        Ok(())
+    })?;
+    outcome.map(|()| report)
+}
+
+/// What gc and [`remove_blob`] need of a store, or the error naming what it lacks.
+fn capabilities<'s>(
+    store: &'s dyn Store,
+    to: &str,
+) -> Result<(
+    &'s dyn BlobListing,
+    &'s dyn BlobRemoval,
+    &'s dyn ExclusiveLock,
+)> {
     let missing = |what: &str| {
         Error::unsupported(
             store.location(),
-            format!("cannot collect garbage: this store cannot {what}"),
+            format!("cannot {to}: this store cannot {what}"),
         )
     };
     let listing = store
@@ -64,13 +84,67 @@ pub fn gc(store: &dyn Store, options: &GcOptions) -> Result<GcReport> {
     let lock = store
         .exclusive_lock()
         .ok_or_else(|| missing("lock out index changes"))?;
-    let mut report = GcReport::default();
+    Ok((listing, removal, lock))
+}
+
+/// Everything gc keeps: what the index reaches, and the referrers of that, to a fixpoint.
+fn live_set(store: &dyn Store, stored: &[Digest]) -> Result<HashSet<Digest>> {
+    let index = store.index()?;
+    let mut live = HashSet::new();
+    mark(store, index.manifests().iter().cloned(), &mut live)?;
+    let candidates = referrer_candidates(store, stored, &live);
+    keep_referrers(store, candidates, &mut live)?;
+    Ok(live)
+}
+
+/// The index entries that keep `digest` from gc: those it is reachable from, through what gc
+/// follows (manifests, indexes, and the referrers it keeps). Empty when gc would take it.
+pub fn users_of(store: &dyn Store, digest: Digest) -> Result<Vec<Descriptor>> {
+    let (listing, _, _) = capabilities(store, "tell what uses a blob")?;
+    let stored = listing.list_blobs()?;
+    if !live_set(store, &stored)?.contains(&digest) {
+        return Ok(Vec::new());
+    }
+    let candidates = referrer_candidates(store, &stored, &HashSet::new());
+    // Which entries: the same walk from each alone.
+    let mut users = Vec::new();
+    for entry in store.index()?.manifests() {
+        let mut reached = HashSet::new();
+        mark(store, std::iter::once(entry.clone()), &mut reached)?;
+        keep_referrers(store, candidates.clone(), &mut reached)?;
+        if reached.contains(&digest) {
+            users.push(entry.clone());
+        }
+    }
+    Ok(users)
+}
+
+/// Removes the blob `digest` unless gc would keep it ([`users_of`]): refused with
+/// [`Error::BlobInUse`] naming the entries that use it. Runs under the store's exclusive lock,
+/// so no entry that uses it is added between the check and the removal.
+pub fn remove_blob(store: &dyn Store, digest: Digest) -> Result<()> {
+    let (_, removal, lock) = capabilities(store, "remove a blob")?;
     let mut outcome = Ok(());
     lock.run_exclusive(&mut || {
-        outcome = mark_and_sweep(store, listing, removal, options).map(|r| report = r);
+        outcome = users_of(store, digest).and_then(|users| {
+            if users.is_empty() {
+                return removal.remove_blob(digest);
+            }
+            let names: Vec<String> = users
+                .iter()
+                .map(|entry| match crate::index::ref_name(entry) {
+                    Some(name) => format!("ref \"{}\"", crate::printable(name)),
+                    None => format!("the untagged entry {}", entry.digest()),
+                })
+                .collect();
+            Err(Error::BlobInUse {
+                digest,
+                users: names.join(", "),
+            })
+        });
         Ok(())
     })?;
-    outcome.map(|()| report)
+    outcome
 }
 
 fn mark_and_sweep(
@@ -79,16 +153,17 @@ fn mark_and_sweep(
     removal: &dyn BlobRemoval,
     options: &GcOptions,
 ) -> Result<GcReport> {
-    // Older means last modified at or before this.
-    let cutoff = SystemTime::now()
+    // Older means last modified at or before this. A write still in flight may not have
+    // tagged what it wrote yet: whatever the grace, nothing it can have written goes.
+    let mut cutoff = SystemTime::now()
         .checked_sub(options.grace)
         .unwrap_or(SystemTime::UNIX_EPOCH);
+    if let Some(in_flight) = removal.writes_in_flight_since()? {
+        cutoff = cutoff.min(in_flight);
+    }
     let is_old = |modified: Option<SystemTime>| modified.is_none_or(|m| m <= cutoff);
-    let index = store.index()?;
     let stored = listing.list_blobs()?;
-    let mut live = HashSet::new();
-    mark(store, index.manifests().iter().cloned(), &mut live)?;
-    keep_referrers(store, &stored, &mut live)?;
+    let live = live_set(store, &stored)?;
 
     let mut report = GcReport {
         live: stored.iter().filter(|d| live.contains(*d)).count(),
@@ -191,10 +266,13 @@ fn children(store: &dyn Store, descriptor: &Descriptor, digest: Digest) -> Resul
     }
 }
 
-/// Keeps unreferenced manifests whose subject is live (OCI 1.1 referrers), until nothing
-/// changes: a signature of an SBOM of a live image stays too.
-fn keep_referrers(store: &dyn Store, stored: &[Digest], live: &mut HashSet<Digest>) -> Result<()> {
-    let mut candidates: Vec<(Digest, Digest)> = stored
+/// The stored blobs not in `live` that are manifests with a subject: (referrer, subject).
+fn referrer_candidates(
+    store: &dyn Store,
+    stored: &[Digest],
+    live: &HashSet<Digest>,
+) -> Vec<(Digest, Digest)> {
+    stored
         .iter()
         .filter(|d| !live.contains(*d))
         .filter_map(|d| {
@@ -202,7 +280,16 @@ fn keep_referrers(store: &dyn Store, stored: &[Digest], live: &mut HashSet<Diges
             let subject = walk::references(&bytes).ok()?.subject?;
             Some((*d, Digest::try_from(subject.digest()).ok()?))
         })
-        .collect();
+        .collect()
+}
+
+/// Keeps the `candidates` (see [`referrer_candidates`]) whose subject is live, until nothing
+/// changes: a signature of an SBOM of a live image stays too.
+fn keep_referrers(
+    store: &dyn Store,
+    mut candidates: Vec<(Digest, Digest)>,
+    live: &mut HashSet<Digest>,
+) -> Result<()> {
     loop {
         let (kept, rest): (Vec<_>, Vec<_>) = candidates
             .into_iter()

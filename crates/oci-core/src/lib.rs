@@ -53,7 +53,9 @@ pub mod index;
 mod layout_file;
 mod limits;
 mod location;
+mod media_type;
 mod memory;
+mod printable;
 mod ref_name;
 pub mod referrers;
 pub mod seed;
@@ -71,10 +73,12 @@ pub use layout_file::{
 };
 pub use limits::{MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, read_bounded};
 pub use location::Location;
+pub use media_type::validate_media_type;
 pub use memory::MemoryStore;
+pub use printable::printable;
 pub use ref_name::{REF_NAME_ANNOTATION, is_valid_ref_name, validate_ref_name};
-pub use store::{ContentKind, Store};
-pub use stream::copy_stream;
+pub use store::{ContentKind, Store, check_stored};
+pub use stream::{CopyError, attribute_reads, copy_stream};
 
 pub use oci_digest::{self, Algorithm, Digest};
 pub use oci_spec;

@@ -9,8 +9,9 @@ use oci_digest::{Algorithm, Digest, Hasher, VerifyingReader};
 use oci_spec::image::{Descriptor, ImageIndex};
 
 use crate::capability::{BlobListing, BlobRemoval, ExclusiveLock};
+use crate::index::IndexDocument;
 use crate::{
-    BlobWriter, ContentKind, Error, Location, Result, Store, check_commit, index, validate_ref_name,
+    BlobWriter, ContentKind, Error, Location, Result, Store, check_commit, check_stored, index,
 };
 
 /// Content and an index held in memory. Manifests and blobs share one namespace, as in a
@@ -39,7 +40,7 @@ pub struct MemoryStore {
 #[derive(Debug)]
 struct State {
     blobs: BTreeMap<Digest, Stored>,
-    index: ImageIndex,
+    index: IndexDocument,
 }
 
 #[derive(Debug, Clone)]
@@ -66,7 +67,8 @@ impl MemoryStore {
             location: Location::Url(name.into()),
             state: Mutex::new(State {
                 blobs: BTreeMap::new(),
-                index: index::empty_index(),
+                index: IndexDocument::from_index(&index::empty_index())
+                    .expect("the empty index serialises"),
             }),
             index_lock: Mutex::new(()),
         }
@@ -132,7 +134,7 @@ impl Store for MemoryStore {
         let mut writer = self.begin_blob(digest.algorithm())?;
         writer
             .write_from(content)
-            .map_err(|e| Error::io(self.location.of_content(digest), e))?;
+            .map_err(|e| Error::io(self.location.of_content(digest), e.into_inner()))?;
         writer.commit(Some(descriptor.size()), Some(digest))?;
         Ok(())
     }
@@ -146,24 +148,19 @@ impl Store for MemoryStore {
     }
 
     fn index(&self) -> Result<ImageIndex> {
-        Ok(self.state().index.clone())
+        self.state()
+            .index
+            .to_index()
+            .map_err(|e| Error::json(&self.location, e))
     }
 
-    fn put_entry(&self, entry: &Descriptor) -> Result<()> {
-        if let Some(name) = index::ref_name(entry) {
-            validate_ref_name(name)?;
-        }
-        let digest = Digest::try_from(entry.digest())?;
+    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
         let _lock = self.index_lock();
-        let mut state = self.state();
-        if !state.blobs.contains_key(&digest) {
-            return Err(Error::content_not_found(
-                self.location.of_content(digest),
-                digest,
-            ));
-        }
-        index::put_descriptor(&mut state.index, entry.clone());
-        Ok(())
+        check_stored(self, entries, required)?;
+        self.state()
+            .index
+            .put_all(entries)
+            .map_err(|e| Error::json(&self.location, e))
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {
@@ -173,7 +170,12 @@ impl Store for MemoryStore {
             });
         }
         let _lock = self.index_lock();
-        Ok(index::remove_ref(&mut self.state().index, name) > 0)
+        let removed = self
+            .state()
+            .index
+            .remove_ref(name)
+            .map_err(|e| Error::json(&self.location, e))?;
+        Ok(removed > 0)
     }
 
     fn blob_listing(&self) -> Option<&dyn BlobListing> {
@@ -214,6 +216,12 @@ impl BlobRemoval for MemoryStore {
                 digest,
             )),
         }
+    }
+
+    /// A writer into memory holds the store while it writes; nothing is in flight that gc
+    /// could take from it between a write and a tag except by a caller's own ordering.
+    fn writes_in_flight_since(&self) -> Result<Option<SystemTime>> {
+        Ok(None)
     }
 
     fn remove_stale_blobs(&self, digests: &[Digest], cutoff: SystemTime) -> Result<Vec<Digest>> {

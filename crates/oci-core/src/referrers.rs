@@ -8,7 +8,7 @@ use oci_spec::image::{Descriptor, MediaType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::{Error, Result, Store, graph, seed, walk};
+use crate::{CopyError, Error, Result, Store, graph, seed, walk};
 
 /// The media type of the empty config of an artifact (`{}`).
 pub const EMPTY_MEDIA_TYPE: &str = "application/vnd.oci.empty.v1+json";
@@ -127,15 +127,19 @@ pub fn attach(
     files: Vec<ArtifactFile>,
     annotations: BTreeMap<String, String>,
 ) -> Result<Descriptor> {
+    crate::validate_media_type(artifact_type)?;
     let empty = seed::write_json_blob(store, &json!({}), MediaType::EmptyJSON)?;
+    let mut written = vec![Digest::try_from(empty.digest())?];
     let mut layers = Vec::new();
     for mut file in files {
         let mut writer = store.begin_blob(Algorithm::Sha256)?;
-        writer
-            .write_from(&mut file.content)
-            .map_err(|e| Error::io(file.source.clone(), e))?;
+        writer.write_from(&mut file.content).map_err(|e| match e {
+            CopyError::Read(e) => Error::io(file.source.clone(), e),
+            CopyError::Write(e) => Error::io(store.location(), e),
+        })?;
         let size = writer.bytes_written();
         let digest = writer.commit(None, None)?;
+        written.push(digest);
         layers.push(json!({
             "mediaType": file.media_type,
             "digest": digest.to_string(),
@@ -160,8 +164,9 @@ pub fn attach(
     if !annotations.is_empty() {
         descriptor.set_annotations(Some(annotations.into_iter().collect()));
     }
-    // The store checks, under the index lock, that the manifest is still there.
-    store.put_entry(&descriptor)?;
+    // The store checks, under the index lock, that the manifest and everything written for it
+    // are still there.
+    store.put_entries(std::slice::from_ref(&descriptor), &written)?;
     Ok(descriptor)
 }
 

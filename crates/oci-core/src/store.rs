@@ -10,6 +10,41 @@ use crate::limits::{MAX_MANIFEST_SIZE, read_bounded};
 use crate::ref_name::validate_ref_name;
 use crate::{BlobWriter, Error, Location, Result, index, walk};
 
+/// Checks what [`Store::put_entries`] requires before it changes the index: every entry's ref
+/// name valid, the content every entry points at stored, and every digest of `required`.
+/// Backends call it inside the change, under their index lock.
+pub fn check_stored(store: &dyn Store, entries: &[Descriptor], required: &[Digest]) -> Result<()> {
+    let mut named = Vec::with_capacity(entries.len());
+    for entry in entries {
+        if let Some(name) = index::ref_name(entry) {
+            validate_ref_name(name)?;
+        }
+        let digest = Digest::try_from(entry.digest())?;
+        named.push(digest);
+        if !store.contains(ContentKind::of_descriptor(entry), digest)? {
+            return Err(Error::content_not_found(
+                store.location().of_content(digest),
+                digest,
+            ));
+        }
+    }
+    for &blob in required {
+        if !store.contains(ContentKind::Blob, blob)? {
+            let of = named
+                .first()
+                .map_or_else(String::new, |digest| format!(", part of {digest},"));
+            return Err(Error::InvalidLayout {
+                location: store.location().of_content(blob),
+                reason: format!(
+                    "{blob}{of} is not stored any more (removed by a gc or blob rm while it was \
+                     written?): nothing was tagged"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Which namespace a digest is looked up in. A layout keeps manifests as blobs like any other;
 /// a registry serves them apart (`/manifests/` and `/blobs/`), so every content operation says
 /// which one it means.
@@ -80,15 +115,21 @@ pub trait Store: Send + Sync {
     /// Every index entry, named or not.
     fn index(&self) -> Result<ImageIndex>;
 
-    /// Adds an index entry; an entry with a ref name replaces every other entry of that name,
-    /// and an untagged entry identical to one already there is not added again. The content
-    /// it points at must be stored: the store checks, atomically with the change where it has
-    /// a lock gc honours, so no entry ever names content gc has just removed.
-    fn put_entry(&self, entry: &Descriptor) -> Result<()>;
+    /// Adds index entries, in order, in one change where the store can: an entry with a ref
+    /// name replaces every other entry of that name, and an untagged entry identical to one
+    /// already there is not added again. Returns the entries that were replaced by name.
+    ///
+    /// Nothing changes unless the content every entry points at is stored, and so is every
+    /// digest of `required` (what the caller wrote for them: an image's config and layers).
+    /// The store checks ([`check_stored`]) atomically with the change where it has a lock gc
+    /// honours, so no entry ever names content that a concurrent gc has just removed, and a
+    /// writer that tags what it wrote fails rather than leave an image with a hole. Images
+    /// that are partial on purpose are put with no `required`.
+    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>>;
 
-    /// [`Store::put_entry`] of each entry, in order; a store that can makes it one change.
-    fn put_entries(&self, entries: &[Descriptor]) -> Result<()> {
-        entries.iter().try_for_each(|entry| self.put_entry(entry))
+    /// Adds one index entry ([`Store::put_entries`]).
+    fn put_entry(&self, entry: &Descriptor) -> Result<()> {
+        self.put_entries(std::slice::from_ref(entry), &[]).map(drop)
     }
 
     /// Removes the entries named `name`; returns whether there were any.

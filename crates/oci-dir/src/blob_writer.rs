@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use oci_core::oci_digest::Hasher;
-use oci_core::{Algorithm, BlobWriter, Digest, Error, Result, check_commit};
+use oci_core::{Algorithm, BlobWriter, CopyError, Digest, Error, Result, check_commit};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::fsio::sync_dir;
@@ -254,17 +254,17 @@ impl BlobWriter for DirBlobWriter {
         self.written
     }
 
-    fn write_from(&mut self, reader: &mut dyn Read) -> io::Result<u64> {
+    fn write_from(&mut self, reader: &mut dyn Read) -> Result<u64, CopyError> {
         let start = self.written;
         loop {
             if self.filled == CHUNK_SIZE {
-                self.dispatch()?;
+                self.dispatch().map_err(CopyError::Write)?;
             }
             let n = match reader.read(&mut self.chunk[self.filled..]) {
                 Ok(0) => return Ok(self.written - start),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
+                Err(e) => return Err(CopyError::Read(e)),
             };
             self.filled += n;
             self.written += n as u64;

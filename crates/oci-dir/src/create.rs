@@ -1,178 +1,326 @@
-//! Creating a layout whole: built in a staging directory beside the root, then renamed to it.
+//! Creating a layout in place, safe against crashes and concurrent creators.
 //!
-//! `rename(2)` of a directory onto a missing name, or onto an empty directory, is atomic: a
-//! crash leaves either no layout at the root (and a staging directory, swept by the next
-//! create) or a complete one.
+//! What makes a directory a layout is its `oci-layout` file. A creator decides what the
+//! directory is under the directory's lock (the `flock` index updates take): a layout (it is
+//! opened, not created), missing or empty (it is created), one left unfinished (see below),
+//! or anything else that is not empty, which is not ours and is refused. It then fills the
+//! directory in place, so the directory keeps its inode, owner, mode, extended attributes and
+//! ACLs: first a marker file, [`INIT_MARKER`], which it keeps `flock`ed, then `blobs/` and
+//! `index.json`, then whatever its caller puts in (an unpack's blobs and index), then
+//! `oci-layout`, and it removes the marker last. Each step is synced before the next when
+//! durable.
+//!
+//! - Readers refuse a directory that holds the marker ([`DirLayout::open`]): a layout being
+//!   created, or whose creator was killed, is never opened.
+//! - A concurrent creator finds the marker locked, waits for its lock, and looks again: it
+//!   then opens the layout the other made (or, if that one failed and cleaned up, creates).
+//! - A marker whose lock can be taken was left by a creator that died: a directory that holds
+//!   only it and our own files is reset and finished by the next creator; with anything else
+//!   in it, it is refused.
+//! - A creator that fails removes what it wrote, and the directories it made (the root
+//!   included), so a failed create leaves the directory as it found it.
 
-use std::ffi::{OsStr, OsString};
-use std::fs::{self, File, Permissions};
-use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use oci_core::{Error, Result, seed};
+use oci_core::{
+    BLOBS_DIR, CACHE_DIR, Error, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFiles, Result, index, seed,
+};
 
+use crate::blob_writer::TEMP_PREFIX;
 use crate::fsio;
 use crate::layout::DirLayout;
 
-/// What follows `.<name>` in the name of a staging directory, before its random part.
-pub const STAGING_MARKER: &str = ".oci-layout-new-";
+/// The file that marks a directory as a layout being created (or whose creation was
+/// interrupted): written first, removed last.
+pub const INIT_MARKER: &str = ".oci-layout-init";
 
-/// How often a staging directory swept away by another process between its creation and its
-/// lock is made again before giving up.
-const ATTEMPTS: usize = 8;
+const MARKER_TEXT: &[u8] =
+    b"being initialised by oci-layout: not a layout until this file is gone\n";
 
-/// Builds `layout` (whose root is canonical, missing or an empty directory, and has a file
-/// name) in a staging directory and renames it to the root, giving it `permissions` (those of
-/// the empty directory it replaces). `Ok(false)` when it cannot be done this way (the parent
-/// is not writable, the root is a mount point) and the caller should create in place.
-pub(crate) fn create_by_rename(
-    layout: &DirLayout,
-    permissions: Option<Permissions>,
-    init: &seed::InitOptions,
-) -> Result<bool> {
-    let root = layout.root();
-    let Some(name) = root.file_name() else {
-        return Ok(false);
-    };
-    let mut prefix = OsString::from(".");
-    prefix.push(name);
-    prefix.push(STAGING_MARKER);
-    let parent = fsio::parent_of(root);
-    fsio::create_dir(parent, layout.durable())?;
-    sweep_stale(parent, &prefix);
-    let Some(mut staging) = Staging::create(parent, &prefix)? else {
-        return Ok(false);
-    };
+/// How often a creator looks again after the directory went or changed under it (a creator
+/// that failed removed the directory it had made) before giving up.
+const ATTEMPTS: usize = 64;
 
-    let staged = DirLayout::at(&staging.path, layout.options())?;
-    // Files and the directories naming them are synced as they are written (when durable).
-    seed::init(&staged, init)?;
-    if layout.durable() {
-        fsio::sync_dir(&staging.path)?;
+/// What a creator found at the root.
+pub(crate) enum Prepared {
+    /// A finished layout.
+    Layout(DirLayout),
+    /// A directory this creator now fills.
+    New(Creator),
+}
+
+/// A layout being created: holds the marker's lock until finished, and removes what it wrote
+/// if dropped before.
+pub(crate) struct Creator {
+    layout: DirLayout,
+    /// The marker, locked; `None` once finished.
+    marker: Option<File>,
+    /// The directories this creator made, outermost first.
+    made: Vec<PathBuf>,
+}
+
+/// Looks at `layout`'s root under its lock and, unless it is a finished layout, starts
+/// creating one there (see the module's documentation).
+pub(crate) fn prepare(layout: DirLayout) -> Result<Prepared> {
+    let root = layout.root().to_path_buf();
+    let durable = layout.durable();
+    let mut made = Vec::new();
+    for _ in 0..ATTEMPTS {
+        make_missing(&root, durable, &mut made)?;
+        let Some(dir_lock) = lock_dir(&root)? else {
+            continue;
+        };
+        let marker = match survey(&root)? {
+            Survey::Layout => return Ok(Prepared::Layout(layout)),
+            Survey::Foreign(name) => return Err(not_ours(&root, &name)),
+            Survey::Empty => write_marker(&root, durable)?,
+            Survey::Unfinished => {
+                let marker_path = root.join(INIT_MARKER);
+                let marker = fsio::open_regular(&marker_path, None)?;
+                match marker.try_lock() {
+                    Ok(()) => {}
+                    Err(fs::TryLockError::WouldBlock) => {
+                        // Being created: wait for its creator to finish or fail, then look
+                        // again (without the directory's lock, which it may need meanwhile).
+                        drop(dir_lock);
+                        marker.lock().map_err(|e| Error::io(&marker_path, e))?;
+                        continue;
+                    }
+                    Err(fs::TryLockError::Error(e)) => return Err(Error::io(&marker_path, e)),
+                }
+                // Its creator died: ours to finish, from the start.
+                if let Some(name) = fsio::list_dir_all(&root)?
+                    .into_iter()
+                    .find(|name| !is_ours(name))
+                {
+                    return Err(Error::InvalidLayout {
+                        location: root.into(),
+                        reason: format!(
+                            "holds an unfinished layout ({INIT_MARKER}) and {name:?}, which is \
+                             not part of one: refusing to write into it"
+                        ),
+                    });
+                }
+                remove_ours(&root, false)?;
+                marker
+            }
+        };
+        return Ok(Prepared::New(Creator {
+            layout,
+            marker: Some(marker),
+            made,
+        }));
     }
-    if let Some(permissions) = permissions {
-        staging
-            .lock
-            .set_permissions(permissions)
-            .map_err(|e| Error::io(&staging.path, e))?;
+    Err(Error::InvalidLayout {
+        location: root.into(),
+        reason: "kept disappearing while a layout was created in it: another process removes it"
+            .into(),
+    })
+}
+
+impl Creator {
+    /// The layout being created (not openable by others until finished).
+    pub(crate) fn layout(&self) -> &DirLayout {
+        &self.layout
     }
-    match fs::rename(&staging.path, root) {
-        Ok(()) => staging.armed = false,
-        // A mount point cannot be replaced.
-        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => return Ok(false),
-        Err(e)
-            if matches!(
-                e.raw_os_error(),
-                Some(libc::ENOTEMPTY | libc::EEXIST | libc::ENOTDIR)
-            ) =>
-        {
+
+    /// Writes `blobs/` and, unless the options skip it, an empty `index.json`.
+    pub(crate) fn begin(&self, init: &seed::InitOptions) -> Result<()> {
+        self.layout.create_blobs_dir()?;
+        if !init.skip_create_index {
+            seed::write_index(&self.layout, &index::empty_index())?;
+        }
+        Ok(())
+    }
+
+    /// Writes `oci-layout` (unless the options skip it), then removes the marker: from then on
+    /// the directory is a layout.
+    pub(crate) fn finish(mut self, init: &seed::InitOptions) -> Result<DirLayout> {
+        let root = self.layout.root().to_path_buf();
+        if !init.skip_create_image_layout {
+            let version = init
+                .image_layout_version
+                .as_deref()
+                .unwrap_or(seed::IMAGE_LAYOUT_VERSION);
+            seed::write_image_layout(&self.layout, &seed::image_layout(version))?;
+        }
+        let marker = root.join(INIT_MARKER);
+        fs::remove_file(&marker).map_err(|e| Error::io(&marker, e))?;
+        // A layout from here on, whatever follows; its lock goes last, so creators waiting
+        // for it find the layout.
+        let _unlocked_last = self.marker.take();
+        if self.layout.durable() {
+            fsio::sync_dir(&root)?;
+        }
+        Ok(self.layout.clone())
+    }
+}
+
+impl Drop for Creator {
+    fn drop(&mut self) {
+        if self.marker.is_none() {
+            return;
+        }
+        // Unfinished: a failure. Best effort; what stays keeps the marker (removed last), so it
+        // is never taken for a layout, and the next creator resets it.
+        if remove_ours(self.layout.root(), true).is_err() {
+            return;
+        }
+        for dir in self.made.iter().rev() {
+            // Fails, and stays, if another process put something in it meanwhile.
+            let _ = fs::remove_dir(dir);
+        }
+    }
+}
+
+/// What a directory holds, as far as creating a layout in it goes.
+enum Survey {
+    /// `oci-layout` and no marker.
+    Layout,
+    /// Nothing.
+    Empty,
+    /// The marker.
+    Unfinished,
+    /// Something that is not a layout: the name of one such thing.
+    Foreign(String),
+}
+
+fn survey(root: &Path) -> Result<Survey> {
+    let names = fsio::list_dir_all(root)?;
+    Ok(if names.iter().any(|n| n == INIT_MARKER) {
+        Survey::Unfinished
+    } else if names.iter().any(|n| n == IMAGE_LAYOUT_FILE) {
+        Survey::Layout
+    } else if let Some(name) = names.into_iter().next() {
+        Survey::Foreign(name)
+    } else {
+        Survey::Empty
+    })
+}
+
+fn not_ours(root: &Path, name: &str) -> Error {
+    Error::InvalidLayout {
+        location: root.into(),
+        reason: format!(
+            "not empty ({name:?}) and not an OCI image layout (no {IMAGE_LAYOUT_FILE}): refusing \
+             to write into it"
+        ),
+    }
+}
+
+/// Whether `name`, in a root, is one of the files a creator writes.
+fn is_ours(name: &str) -> bool {
+    [
+        INIT_MARKER,
+        BLOBS_DIR,
+        INDEX_FILE,
+        IMAGE_LAYOUT_FILE,
+        CACHE_DIR,
+    ]
+    .contains(&name)
+        || name.starts_with(TEMP_PREFIX)
+}
+
+/// Removes what a creator writes in `root` (the marker too, last, when `marker`).
+fn remove_ours(root: &Path, marker: bool) -> Result<()> {
+    for name in fsio::list_dir_all(root)? {
+        if is_ours(&name) && name != INIT_MARKER {
+            remove_any(&root.join(name))?;
+        }
+    }
+    if marker {
+        remove_any(&root.join(INIT_MARKER))?;
+    }
+    Ok(())
+}
+
+/// Removes a file, or a directory and what it holds; a link is removed, not followed.
+fn remove_any(path: &Path) -> Result<()> {
+    let removed = match fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) => Err(e),
+    };
+    match removed {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::io(path, e)),
+        _ => Ok(()),
+    }
+}
+
+/// Makes `root` and its missing parents; adds those it made to `made`. A directory another
+/// process makes meanwhile is not this one's.
+fn make_missing(root: &Path, durable: bool, made: &mut Vec<PathBuf>) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut current = root;
+    loop {
+        match fs::symlink_metadata(current) {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => missing.push(current),
+            Err(e) => return Err(Error::io(current, e)),
+        }
+        match current.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => current = parent,
+            _ => break,
+        }
+    }
+    for dir in missing.into_iter().rev() {
+        match fs::create_dir(dir) {
+            Ok(()) => {
+                if durable {
+                    fsio::sync_dir(fsio::parent_of(dir))?;
+                }
+                made.push(dir.to_path_buf());
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(dir, e)),
+        }
+    }
+    Ok(())
+}
+
+/// Opens the directory `root` and takes its lock; `None` when, by then, the name is gone or
+/// names another directory (a failed creator removed the one it made).
+fn lock_dir(root: &Path) -> Result<Option<File>> {
+    let flags = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let dir = match OpenOptions::new().read(true).custom_flags(flags).open(root) {
+        Ok(dir) => dir,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
             return Err(Error::InvalidLayout {
                 location: root.into(),
-                reason: format!(
-                    "was filled by another process while a layout was built beside it ({e}): \
-                     refusing to initialise over it"
-                ),
+                reason: "not a directory".into(),
             });
         }
         Err(e) => return Err(Error::io(root, e)),
-    }
-    if layout.durable() {
-        fsio::sync_dir(parent)?;
-    }
-    Ok(true)
-}
-
-/// Removes the staging directories (`prefix*`) in `parent` whose lock can be taken: their
-/// builder died. Best effort: what cannot be listed, locked or removed stays for a later run.
-fn sweep_stale(parent: &Path, prefix: &OsStr) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
     };
-    for entry in entries.flatten() {
-        if !entry.file_name().as_bytes().starts_with(prefix.as_bytes()) {
-            continue;
-        }
-        // A directory, not a link to one.
-        if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(dir) = File::open(&path) else {
-            continue;
-        };
-        if dir.try_lock().is_ok() {
-            let _ = fs::remove_dir_all(&path);
-        }
-    }
+    dir.lock().map_err(|e| Error::io(root, e))?;
+    let locked = dir.metadata().map_err(|e| Error::io(root, e))?;
+    let same = fs::symlink_metadata(root)
+        .is_ok_and(|now| now.dev() == locked.dev() && now.ino() == locked.ino());
+    Ok(same.then_some(dir))
 }
 
-/// A locked staging directory, removed on drop unless it was renamed.
-struct Staging {
-    path: PathBuf,
-    /// The directory itself, `flock`ed for as long as it is built.
-    lock: File,
-    armed: bool,
-}
-
-impl Staging {
-    /// Creates `parent/prefix<random>` (mode from the umask) and locks it. `None` when the
-    /// parent is not writable.
-    fn create(parent: &Path, prefix: &OsStr) -> Result<Option<Staging>> {
-        for _ in 0..ATTEMPTS {
-            let made = tempfile::Builder::new()
-                .prefix(prefix)
-                .rand_bytes(12)
-                .disable_cleanup(true)
-                .make_in(parent, |path| fs::create_dir(path));
-            let path = match made {
-                Ok(made) => made.path().to_path_buf(),
-                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => return Ok(None),
-                Err(e) => return Err(Error::io(parent, e)),
-            };
-            let Ok(lock) = File::open(&path) else {
-                // Swept by another create before it could be opened.
-                continue;
-            };
-            let mut staging = Staging {
-                path,
-                lock,
-                armed: true,
-            };
-            staging
-                .lock
-                .lock()
-                .map_err(|e| Error::io(&staging.path, e))?;
-            // Another create may have swept it between its creation and the lock: go on only
-            // if the name still leads to the directory locked.
-            let locked = staging
-                .lock
-                .metadata()
-                .map_err(|e| Error::io(&staging.path, e))?;
-            let same = fs::symlink_metadata(&staging.path)
-                .is_ok_and(|now| now.dev() == locked.dev() && now.ino() == locked.ino());
-            if same {
-                return Ok(Some(staging));
-            }
-            // Gone already; the name is not ours any more.
-            staging.armed = false;
-        }
-        Err(Error::InvalidLayout {
-            location: parent.into(),
-            reason: format!(
-                "staging directories {}* kept disappearing: another process removes them",
-                prefix.to_string_lossy()
-            ),
-        })
+/// Writes the marker into the empty `root` and locks it.
+fn write_marker(root: &Path, durable: bool) -> Result<File> {
+    let path = root.join(INIT_MARKER);
+    let mut marker = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::io(&path, e))?;
+    // No one else has it open yet: taken at once.
+    marker.lock().map_err(|e| Error::io(&path, e))?;
+    marker
+        .write_all(MARKER_TEXT)
+        .map_err(|e| Error::io(&path, e))?;
+    if durable {
+        marker.sync_all().map_err(|e| Error::io(&path, e))?;
+        fsio::sync_dir(root)?;
     }
-}
-
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if self.armed {
-            // Still locked: no other create sweeps it while it goes.
-            let _ = fs::remove_dir_all(&self.path);
-        }
-    }
+    Ok(marker)
 }

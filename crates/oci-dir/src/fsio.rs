@@ -193,8 +193,15 @@ pub fn list_dir(dir: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Whether the directory `dir` has no entries.
-pub fn is_empty_dir(dir: &Path) -> Result<bool> {
-    let mut entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
-    Ok(entries.next().is_none())
+/// Every name in the directory `dir`, those that are not UTF-8 converted lossily (they are
+/// never layout files, and are only named in messages).
+pub fn list_dir_all(dir: &Path) -> Result<Vec<String>> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names)
 }

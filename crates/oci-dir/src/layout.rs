@@ -11,11 +11,13 @@ use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
     Algorithm, BLOBS_DIR, BlobListing, BlobRemoval, BlobWriter, ContentKind, Digest, Error,
     ExclusiveLock, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile, LayoutFiles, Location, MetadataFile,
-    Result, Store, StrayFile, StrayKind, index, seed,
+    Result, Store, StrayFile, StrayKind, check_stored, index, seed,
 };
 
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
-use crate::{create, fsio};
+use crate::create::{INIT_MARKER, Prepared};
+use crate::lease::Lease;
+use crate::{create, fsio, lease};
 
 pub use oci_core::CACHE_DIR;
 
@@ -65,10 +67,21 @@ impl DirLayout {
         DirLayout::open_with(root, DirOptions::default())
     }
 
-    /// Opens an existing layout. The root must be a directory holding `index.json`, and a
+    /// Opens an existing layout. The root must be a directory holding `index.json` and no
+    /// [`INIT_MARKER`] (a layout still being created, or whose creator was interrupted), and a
     /// `blobs/` that resolves outside the root is refused.
     pub fn open_with(root: impl AsRef<Path>, options: DirOptions) -> Result<DirLayout> {
         let layout = DirLayout::at(root, options)?;
+        if fs::symlink_metadata(layout.root.join(INIT_MARKER)).is_ok() {
+            return Err(Error::InvalidLayout {
+                location: layout.location.clone(),
+                reason: format!(
+                    "an unfinished layout ({INIT_MARKER} is there): being created by another \
+                     process, or its creator was interrupted; run that command again, or \
+                     delete the directory"
+                ),
+            });
+        }
         let index = layout.root.join(INDEX_FILE);
         if !index.exists() {
             return Err(Error::InvalidLayout {
@@ -80,54 +93,88 @@ impl DirLayout {
         Ok(layout)
     }
 
-    /// Creates a new layout at `root` (the directory may exist, but must not hold a layout).
-    /// See [`DirLayout::create_with`] for what a crash can leave.
+    /// Creates a new layout at `root` (missing, or an empty directory). See
+    /// [`DirLayout::create_with`].
     pub fn create(root: impl AsRef<Path>) -> Result<DirLayout> {
         DirLayout::create_with(root, DirOptions::default(), &seed::InitOptions::default())
     }
 
-    /// Creates a new layout with the given options.
+    /// Creates a new layout with the given options, in place: a missing `root` is made (with
+    /// its missing parents), an existing empty directory is filled and keeps its inode, owner,
+    /// mode, extended attributes and ACLs.
     ///
-    /// When `root` does not exist or is an empty directory, the layout appears whole or not at
-    /// all: it is built (`blobs/`, `oci-layout`, `index.json`) in a sibling staging directory
-    /// `.<name>.oci-layout-new-<random>`, synced (when durable), and renamed to `root`, which
-    /// replaces an empty directory atomically (its permissions are given to the new one). The
-    /// staging directory is `flock`ed while it is built: one whose lock can be taken was left
-    /// by a process that died, and the next create beside it removes it.
+    /// It is not a layout until it is finished: [`INIT_MARKER`] is written first and removed
+    /// last, after `blobs/`, `index.json` and then `oci-layout`; [`DirLayout::open`] refuses a
+    /// directory that holds it. A crash leaves the marker, and the next create there starts
+    /// again (a directory holding the marker and anything but a layout's files is refused). A
+    /// failure removes what was written and the directories made.
     ///
-    /// Not atomic, and done in place as the seed does (a crash can leave a directory that
-    /// holds only part of a layout): an existing directory that is not empty (but holds no
-    /// layout), the current directory (renaming over it would strand a shell inside it), a
-    /// mount point, and a directory whose parent is not writable.
-    ///
-    /// An existing layout is refused, and so is a layout that another process creates at
-    /// `root` while this one builds its own.
+    /// Refused: an existing layout (one with `oci-layout`), and a directory that is not empty
+    /// and holds no `oci-layout` (not ours to write into). When another process creates a
+    /// layout at `root` at the same time, this one waits for it and is then refused, as over
+    /// any existing layout; [`DirLayout::open_or_create`] opens it instead.
     pub fn create_with(
         root: impl AsRef<Path>,
         options: DirOptions,
         init: &seed::InitOptions,
     ) -> Result<DirLayout> {
-        let layout = DirLayout::at(root, options)?;
-        let existing = match fs::symlink_metadata(&layout.root) {
-            Ok(metadata) => Some(metadata),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-            Err(e) => return Err(Error::io(&layout.root, e)),
-        };
-        let replaceable = match &existing {
-            None => true,
-            Some(metadata) => {
-                metadata.is_dir() && fsio::is_empty_dir(&layout.root)? && !is_cwd(&layout.root)
-            }
-        };
-        if replaceable && layout.root.file_name().is_some() {
-            let permissions = existing.map(|m| m.permissions());
-            if create::create_by_rename(&layout, permissions, init)? {
-                return Ok(layout);
+        match create::prepare(DirLayout::at(root, options)?)? {
+            Prepared::Layout(layout) => Err(Error::InvalidLayout {
+                location: layout.location,
+                reason: format!(
+                    "already holds a layout ({IMAGE_LAYOUT_FILE}): refusing to initialise over it"
+                ),
+            }),
+            Prepared::New(creator) => {
+                creator.begin(init)?;
+                creator.finish(init)
             }
         }
-        fsio::create_dir(&layout.root, layout.durable())?;
-        layout.init(init)?;
-        Ok(layout)
+    }
+
+    /// Opens the layout at `root`, or creates one there (as [`DirLayout::create_with`], with
+    /// the default [`seed::InitOptions`]) when `root` is missing or an empty directory.
+    /// Processes that do this at once all end with the same layout. A directory that is not
+    /// empty and holds no `oci-layout` is refused.
+    pub fn open_or_create(root: impl AsRef<Path>, options: DirOptions) -> Result<DirLayout> {
+        DirLayout::open_or_create_then(root, options, |_| Ok(())).map(|(layout, ())| layout)
+    }
+
+    /// [`DirLayout::open_or_create`], then `fill` on the layout; when the layout is created
+    /// here, `fill` runs before it is finished: no one can open it until `fill` has succeeded
+    /// (concurrent creators wait), and when `fill` fails, everything written and every
+    /// directory made is removed again (an existing empty directory is left empty). A crash
+    /// during `fill` leaves an unfinished layout ([`INIT_MARKER`]), which is never opened and
+    /// which the next create there starts again. For writers that fill a new layout whole (an
+    /// unpack into a new directory).
+    pub fn open_or_create_then<T>(
+        root: impl AsRef<Path>,
+        options: DirOptions,
+        fill: impl FnOnce(&DirLayout) -> Result<T>,
+    ) -> Result<(DirLayout, T)> {
+        match create::prepare(DirLayout::at(root, options)?)? {
+            Prepared::Layout(layout) => {
+                let layout = DirLayout::open_with(&layout.root, options)?;
+                let filled = fill(&layout)?;
+                Ok((layout, filled))
+            }
+            Prepared::New(creator) => {
+                let init = seed::InitOptions::default();
+                creator.begin(&init)?;
+                let filled = fill(creator.layout())?;
+                Ok((creator.finish(&init)?, filled))
+            }
+        }
+    }
+
+    /// Starts a lease: until it is dropped, gc sweeps nothing written or re-put into the
+    /// layout, whatever its grace period. Take one before writing blobs that a tag will name
+    /// at the end (`image create`, `unpack` and `attach` do), so a concurrent
+    /// `gc --grace 0s` cannot leave the tag on an image with a hole. The lease is a locked file
+    /// in `.oci-layout-cache/leases/`, removed when dropped (gc removes one its holder left by
+    /// dying). Waits for a gc that is running to finish.
+    pub fn lease(&self) -> Result<Lease> {
+        lease::take(self)
     }
 
     /// A driver for `root` without checking what is there (the seed's constructor): use this
@@ -146,22 +193,6 @@ impl DirLayout {
             root,
             options,
         })
-    }
-
-    /// Creates the files of an empty layout here (the seed's `Init`): refused where
-    /// `index.json` or `oci-layout` already is.
-    pub fn init(&self, options: &seed::InitOptions) -> Result<()> {
-        for existing in [INDEX_FILE, IMAGE_LAYOUT_FILE] {
-            if fs::symlink_metadata(self.root.join(existing)).is_ok() {
-                return Err(Error::InvalidLayout {
-                    location: self.location.clone(),
-                    reason: format!(
-                        "already holds {existing}: refusing to initialise over a layout"
-                    ),
-                });
-            }
-        }
-        seed::init(self, options)
     }
 
     /// The layout's root directory.
@@ -216,18 +247,11 @@ impl DirLayout {
 
     /// Takes the layout's exclusive lock: a lock on the root directory itself, so no extra
     /// file is needed and the lock survives `index.json` being replaced by rename.
-    fn lock(&self) -> Result<File> {
+    pub(crate) fn lock(&self) -> Result<File> {
         let dir = File::open(&self.root).map_err(|e| Error::io(&self.root, e))?;
         dir.lock().map_err(|e| Error::io(&self.root, e))?;
         Ok(dir)
     }
-}
-
-/// Whether `path` (canonical) is the process's working directory.
-fn is_cwd(path: &Path) -> bool {
-    std::env::current_dir()
-        .and_then(fs::canonicalize)
-        .is_ok_and(|cwd| cwd == path)
 }
 
 /// The canonical form a missing `path` will have once created: its nearest existing ancestor,
@@ -372,7 +396,7 @@ impl Store for DirLayout {
         let mut writer = self.blob_writer(digest.algorithm())?;
         writer
             .write_from(content)
-            .map_err(|e| Error::io(self.location.of_content(digest), e))?;
+            .map_err(|e| Error::io(self.location.of_content(digest), e.into_inner()))?;
         Box::new(writer).commit(Some(descriptor.size()), Some(digest))?;
         Ok(())
     }
@@ -387,35 +411,19 @@ impl Store for DirLayout {
         index::parse_index(&bytes).map_err(|e| Error::json(&path, e))
     }
 
-    fn put_entry(&self, entry: &Descriptor) -> Result<()> {
-        self.put_entries(std::slice::from_ref(entry))
-    }
-
     /// One locked update for all of them.
-    fn put_entries(&self, entries: &[Descriptor]) -> Result<()> {
-        let mut digests = Vec::with_capacity(entries.len());
-        for entry in entries {
-            if let Some(name) = index::ref_name(entry) {
-                oci_core::validate_ref_name(name)?;
-            }
-            digests.push(Digest::try_from(entry.digest())?);
-        }
+    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
+        let mut replaced = Vec::new();
         self.update_index(&mut |document| {
-            for (entry, &digest) in entries.iter().zip(&digests) {
-                // Checked under the index lock, which gc holds while it marks and sweeps: an
-                // entry is never written for content that a concurrent gc has just removed.
-                if self.stat(ContentKind::Blob, digest)?.is_none() {
-                    return Err(Error::content_not_found(
-                        self.location.of_content(digest),
-                        digest,
-                    ));
-                }
-                document
-                    .put(entry)
-                    .map_err(|e| Error::json(self.path_of(LayoutFile::Index), e))?;
-            }
+            // Checked under the index lock, which gc holds while it marks and sweeps: an
+            // entry is never written for content that a concurrent gc has just removed.
+            check_stored(self, entries, required)?;
+            replaced = document
+                .put_all(entries)
+                .map_err(|e| Error::json(self.path_of(LayoutFile::Index), e))?;
             Ok(())
-        })
+        })?;
+        Ok(replaced)
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {
@@ -510,11 +518,34 @@ impl LayoutFiles for DirLayout {
                 continue;
             };
             fsio::ensure_within(&self.root, &dir)?;
-            for name in fsio::list_dir(&dir)? {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(Error::io(&dir, e)),
+            };
+            let mut named = Vec::new();
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                if let Some(name) = entry.file_name().to_str() {
+                    // The type from the directory entry: no stat per blob.
+                    named.push((
+                        name.to_owned(),
+                        entry.file_type().is_ok_and(|t| t.is_file()),
+                    ));
+                }
+            }
+            named.sort();
+            for (name, is_file) in named {
                 if name.starts_with(TEMP_PREFIX) {
                     strays.push(stray(dir.join(&name), StrayKind::Temporary));
-                } else if Digest::parse(&format!("{algorithm}:{name}")).is_err() {
-                    strays.push(stray(dir.join(&name), StrayKind::NotABlob));
+                    continue;
+                }
+                match Digest::parse(&format!("{algorithm}:{name}")) {
+                    Err(_) => strays.push(stray(dir.join(&name), StrayKind::NotADigest)),
+                    Ok(digest) if !is_file => {
+                        strays.push(stray(dir.join(&name), StrayKind::NotRegular(digest)));
+                    }
+                    Ok(_) => {}
                 }
             }
         }
@@ -528,6 +559,8 @@ impl LayoutFiles for DirLayout {
                         strays.push(stray(cache.join(&name), StrayKind::Temporary));
                     }
                 }
+                // Leases whose holders died.
+                strays.extend(lease::stale(self)?);
             }
             Ok(_) => strays.push(stray(cache, StrayKind::Other)),
             Err(_) => {}
@@ -562,6 +595,11 @@ impl BlobListing for DirLayout {
             };
             for entry in entries {
                 let entry = entry.map_err(|e| Error::io(&dir, e))?;
+                // A digest name on a FIFO or a directory is no blob (a stray, fsck's business):
+                // the type from the directory entry, no stat per blob.
+                if !entry.file_type().is_ok_and(|t| t.is_file()) {
+                    continue;
+                }
                 let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
                     continue;
                 };
@@ -583,6 +621,11 @@ impl BlobRemoval for DirLayout {
             fsio::sync_dir(fsio::parent_of(&path))?;
         }
         Ok(())
+    }
+
+    /// The start of the oldest live lease (see [`DirLayout::lease`]).
+    fn writes_in_flight_since(&self) -> Result<Option<SystemTime>> {
+        lease::oldest_live(self)
     }
 
     fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {

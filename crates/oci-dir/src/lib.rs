@@ -12,8 +12,12 @@
 //! - `index.json` is changed by read-modify-write under an exclusive lock on the layout
 //!   directory. The new index is written under another name, synced, and swapped in by one
 //!   rename: no torn index, no lost update when several processes tag at once.
-//! - A new layout appears whole or not at all: [`DirLayout::create`] builds it in a staging
-//!   directory beside the root and renames it there (except over a non-empty directory).
+//! - A new layout is never taken for a finished one: [`DirLayout::create`] fills the directory
+//!   in place behind a marker file ([`INIT_MARKER`]) that it writes first and removes last,
+//!   after `oci-layout`; readers refuse a directory that holds it, and concurrent creators
+//!   wait for it. A non-empty directory without `oci-layout` is not ours and is refused.
+//! - A writer holding a [`Lease`] ([`DirLayout::lease`]) keeps gc from sweeping what it writes
+//!   until it has tagged it, whatever gc's grace period.
 //! - [`Durability::Relaxed`] skips the fsyncs for scratch and bulk work; atomicity stays.
 //! - Reads verify while streaming (opt out with [`DirOptions::verify_reads`]), open no symlink,
 //!   FIFO or device as a blob, and a `blobs/` that resolves outside the root is refused.
@@ -61,8 +65,10 @@ mod blob_writer;
 mod create;
 mod fsio;
 mod layout;
+mod lease;
 mod pipeline;
 
 pub use blob_writer::{DirBlobWriter, TEMP_PREFIX};
-pub use create::STAGING_MARKER;
+pub use create::INIT_MARKER;
 pub use layout::{CACHE_DIR, DirLayout, DirOptions, Durability};
+pub use lease::{LEASES_DIR, Lease};

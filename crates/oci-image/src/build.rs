@@ -6,7 +6,7 @@ use std::path::Path;
 use oci_core::oci_spec::image::{
     Descriptor, History, ImageManifestBuilder, MediaType, Platform, SCHEMA_VERSION,
 };
-use oci_core::{Algorithm, Store, index};
+use oci_core::{Algorithm, Digest, Store, index};
 
 use crate::config::{ImageConfig, RuntimeOverrides, now, rfc3339};
 use crate::layer::{Layer, LayerOptions};
@@ -156,8 +156,14 @@ impl<'s> ImageBuilder<'s> {
     }
 
     /// Stores the config and the manifest and returns the manifest's descriptor, with the
-    /// platform set, ready to be tagged.
-    pub fn write(mut self) -> Result<Descriptor> {
+    /// platform set, ready to be tagged (see also [`ImageBuilder::write_and_tag`]).
+    pub fn write(self) -> Result<Descriptor> {
+        self.store_documents().map(|(manifest, _)| manifest)
+    }
+
+    /// [`ImageBuilder::write`]; also returns the descriptors the manifest names (config, then
+    /// layers).
+    fn store_documents(mut self) -> Result<(Descriptor, Vec<Descriptor>)> {
         let created = rfc3339(self.created.unwrap_or_else(now));
         self.config.spec_mut().set_created(Some(created.clone()));
         if !self.new_history.is_empty() {
@@ -195,7 +201,28 @@ impl<'s> ImageBuilder<'s> {
             })?;
         let mut descriptor = self.write_blob(&manifest_bytes, MediaType::ImageManifest)?;
         descriptor.set_platform(Some(self.config.platform()));
-        Ok(descriptor)
+        let mut parts = vec![manifest.config().clone()];
+        parts.extend(self.layers);
+        Ok((descriptor, parts))
+    }
+
+    /// [`ImageBuilder::write`], then names the image `name` in the store's index. The tag
+    /// requires the config and every layer to be stored, checked in the same step as the index
+    /// update ([`Store::put_entries`], under the lock gc sweeps under): a gc or
+    /// blob removal that took one while the image was built makes this fail, and never leaves
+    /// the tag on an image with a hole. Returns the manifest's descriptor.
+    pub fn write_and_tag(self, name: &str) -> Result<Descriptor> {
+        oci_core::validate_ref_name(name)?;
+        let store = self.store;
+        let (manifest, parts) = self.store_documents()?;
+        let required = parts
+            .iter()
+            .map(|part| Digest::try_from(part.digest()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(oci_core::Error::from)?;
+        let entry = index::with_ref_name(manifest.clone(), name);
+        store.put_entries(std::slice::from_ref(&entry), &required)?;
+        Ok(manifest)
     }
 
     /// Stores a config or manifest under its media type ([`Store::push`]: a registry keeps

@@ -34,13 +34,13 @@ pub fn default_level(compression: Compression) -> i32 {
     }
 }
 
-/// Checks a level for `compression`: gzip 0–9, zstd as libzstd allows (1–22, and the
-/// negative fast levels).
+/// Checks a level for `compression`: gzip 0–9, zstd 1–22 (libzstd also takes 0, its default,
+/// and negative fast levels; they are refused here, as the help says 1–22).
 pub fn check_level(compression: Compression, level: i32) -> Result<i32> {
     let (name, range) = match compression {
         Compression::None => return Ok(0),
         Compression::Gzip => ("gzip level", 0..=9),
-        Compression::Zstd => ("zstd level", zstd::compression_level_range()),
+        Compression::Zstd => ("zstd level", 1..=*zstd::compression_level_range().end()),
     };
     if range.contains(&level) {
         Ok(level)

@@ -263,17 +263,28 @@ pub struct RuntimeOverrides {
     pub exposed_ports: Vec<String>,
 }
 
+/// The last second RFC 3339 can write (`9999-12-31T23:59:59Z`): a later `created` has five
+/// year digits, which Go's time parser (skopeo, containerd) refuses.
+pub const MAX_TIMESTAMP: u64 = 253_402_300_799;
+
 /// `SOURCE_DATE_EPOCH` (seconds since the epoch) when it is set and not empty; an error when
-/// it is not a number, as the reproducible-builds specification asks.
+/// it is not a number, as the reproducible-builds specification asks, or past
+/// [`MAX_TIMESTAMP`].
 pub fn source_date_epoch() -> Result<Option<u64>> {
     match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) if !value.is_empty() => value.parse().map(Some).map_err(|_| {
-            Error::invalid(
+        Ok(value) if !value.is_empty() => match value.parse::<u64>() {
+            Ok(seconds) if seconds <= MAX_TIMESTAMP => Ok(Some(seconds)),
+            Ok(_) => Err(Error::invalid(
+                "SOURCE_DATE_EPOCH",
+                value,
+                "after 9999-12-31T23:59:59Z, which a timestamp cannot say",
+            )),
+            Err(_) => Err(Error::invalid(
                 "SOURCE_DATE_EPOCH",
                 value,
                 "expected a number of seconds since 1970-01-01T00:00:00Z",
-            )
-        }),
+            )),
+        },
         _ => Ok(None),
     }
 }

@@ -2,35 +2,63 @@
 //!
 //! The tree is walked depth first, each directory's entries in byte order of their names, a
 //! directory before what it contains; only one directory listing per level is held at a time.
+//! It is read through directory descriptors, never by path ([`crate::source_tree`]): an entry
+//! that changes between its listing and its opening (a file swapped for a symlink, a FIFO or
+//! another file; a directory for a symlink) fails the layer with an error naming its whole
+//! path, and nothing of what was swapped in is read.
+//!
 //! Each entry gets a GNU tar header with its mode (all 12 bits), numeric uid and gid (or 0,
 //! [`Ownership::Root`]), mtime (or a fixed one, [`Mtime::Fixed`]), and no user or group names,
 //! so the same tree gives the same bytes on any machine. Names are kept as bytes (names that are
 //! not UTF-8 too); long names and link targets use GNU long-name entries.
 //!
-//! - A file with several links becomes a regular entry at its first path (in walk order) and a
-//!   hard-link entry to that path everywhere else.
+//! A PAX extended header before the entry carries what the GNU header cannot:
+//! - an mtime before 1970 (`mtime=-315619200`; the header's own field says 0);
+//! - the entry's extended attributes, as `SCHILY.xattr.<name>` records with the raw value
+//!   (file capabilities in `security.capability`, `user.*`, `trusted.*`, POSIX ACLs in
+//!   `system.posix_acl_*`), in byte order of their names, as GNU tar (`--xattrs`) and umoci
+//!   write and restore them. Not stored: `security.selinux` and `system.nfs4_acl`, which
+//!   describe the host (its SELinux policy, its NFS server) rather than the file, as umoci
+//!   decides too; and, with a [`SkipReason`] in [`Layer::skipped`], an attribute with an empty
+//!   value or a name that is not UTF-8 or holds `=`, which a PAX record cannot carry.
+//!
+//! What is stored of each kind of entry:
+//! - A file with several links becomes a regular entry at the first path written (in walk
+//!   order) and a hard-link entry to that path everywhere else; a hard-link entry is a name,
+//!   so nothing is opened for it, and it carries no attributes (the first entry has them).
 //! - Symlinks are stored, never followed; their targets are kept as they are.
-//! - Empty directories, FIFOs and device nodes are stored; sockets cannot be and are skipped
-//!   (listed in [`Layer::skipped`]).
+//! - Empty directories, FIFOs and device nodes are stored (FIFOs and devices are never opened
+//!   for reading).
+//! - Sockets cannot be stored and are skipped, listed in [`Layer::skipped`]; so are their
+//!   other hard links (all names of an inode have its type), so a hard link never names an
+//!   entry that is not in the layer.
+//! - The layout the layer is written into, when it lies inside the tree (known by the device
+//!   and inode of the store's location, whatever path it was opened by), is skipped and
+//!   listed; a source that is the layout itself is refused.
 
-use std::collections::HashMap;
-use std::ffi::OsString;
-use std::fs::{self, File, Metadata};
+use std::collections::{HashMap, HashSet};
 use std::io::{self, BufWriter, Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use oci_core::{Location, Store};
+use rustix::fs::FileType;
 use tar::{EntryType, Header};
 
-use crate::layer::{Layer, LayerOptions, LayerSink, Mtime, Ownership};
+use crate::layer::{Layer, LayerOptions, LayerSink, Mtime, Ownership, SkipReason, Skipped};
 use crate::progress::{NoProgress, Progress, Stage};
+use crate::source_tree::{EntryStat, Listed, Node, OpenedEntry, SourceDir, Xattr};
 use crate::{Error, Result};
 
 /// Buffer between the tar builder and the hashing chain: file contents are read straight into
 /// it, and the chain gets large writes.
 const TAR_BUFFER: usize = 1 << 20;
+
+/// Extended attributes that describe the host, not the file; never stored (see the module
+/// docs).
+const HOST_XATTRS: [&[u8]; 2] = [b"security.selinux", b"system.nfs4_acl"];
+
+/// The PAX record prefix GNU tar, star, Go's archive/tar and umoci use for an attribute.
+const XATTR_RECORD: &str = "SCHILY.xattr.";
 
 /// Writes a layer of the tree at `dir` into `store`; see the module docs for what is kept.
 ///
@@ -42,29 +70,42 @@ pub fn write_dir_layer(
     options: &LayerOptions,
     progress: Option<&dyn Progress>,
 ) -> Result<Layer> {
-    let metadata = fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
-    if !metadata.is_dir() {
+    let (root, root_stat) = SourceDir::open_root(dir)?;
+    let layout = store.location().as_path().and_then(EntryStat::identity_of);
+    if layout == Some(root_stat.identity()) {
         return Err(Error::Source {
             path: dir.to_path_buf(),
-            reason: "not a directory".to_owned(),
+            reason: "is the layout the layer is written into".to_owned(),
         });
     }
-    let total = progress.map(|_| tree_size(dir)).transpose()?;
+    let total = match progress {
+        Some(_) => {
+            let mut size = TreeSize {
+                layout,
+                linked: HashSet::new(),
+                total: 0,
+            };
+            size.add(&root)?;
+            Some(size.total)
+        }
+        None => None,
+    };
     let progress = progress.unwrap_or(&NoProgress);
     let _stage = Stage::start(progress, &format!("layer from {}", dir.display()), total);
 
     let sink = LayerSink::new(store, options)?;
     let location = sink.location().clone();
     let mut walker = Walker {
-        root: dir,
         options,
         builder: tar::Builder::new(BufWriter::with_capacity(TAR_BUFFER, sink)),
         links: HashMap::new(),
         skipped: Vec::new(),
         progress,
         location: &location,
+        layout,
+        proc_missing_reported: false,
     };
-    walker.walk(Path::new(""))?;
+    walker.walk(&root, Path::new(""))?;
     let Walker {
         builder, skipped, ..
     } = walker;
@@ -79,135 +120,236 @@ pub fn write_dir_layer(
     Ok(layer)
 }
 
-/// The bytes of regular files under `dir` (a file with several links once), for a progress
-/// total.
-fn tree_size(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    let mut linked = std::collections::HashSet::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            let metadata = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
-            if metadata.is_dir() {
-                pending.push(entry.path());
-            } else if metadata.is_file()
-                && (metadata.nlink() == 1 || linked.insert((metadata.dev(), metadata.ino())))
-            {
-                total += metadata.len();
-            }
-        }
-    }
-    Ok(total)
+/// The bytes of regular files in a tree (a file with several links once), for a progress
+/// total; walked as the layer is, through descriptors.
+struct TreeSize {
+    layout: Option<(u64, u64)>,
+    linked: HashSet<(u64, u64)>,
+    total: u64,
 }
 
+impl TreeSize {
+    fn add(&mut self, dir: &SourceDir) -> Result<()> {
+        for entry in dir.list()? {
+            let stat = entry.stat;
+            if Some(stat.identity()) == self.layout {
+                continue;
+            }
+            match stat.file_type {
+                FileType::Directory => {
+                    if let Node::Dir(sub) = dir.open(&entry)?.node {
+                        self.add(&sub)?;
+                    }
+                }
+                FileType::RegularFile if stat.nlink == 1 || self.linked.insert(stat.identity()) => {
+                    self.total += stat.size;
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A PAX record: key and raw value.
+type Record = (String, Vec<u8>);
+
 struct Walker<'a, 's> {
-    root: &'a Path,
     options: &'a LayerOptions,
     builder: tar::Builder<BufWriter<LayerSink<'s>>>,
     /// (device, inode) of files with several links → the path of their first entry.
     links: HashMap<(u64, u64), PathBuf>,
-    skipped: Vec<PathBuf>,
+    skipped: Vec<Skipped>,
     progress: &'a dyn Progress,
     location: &'a Location,
+    /// (device, inode) of the store's location.
+    layout: Option<(u64, u64)>,
+    /// Whether [`SkipReason::XattrsWithoutProc`] was reported.
+    proc_missing_reported: bool,
 }
 
 impl Walker<'_, '_> {
-    /// Appends the entries of the directory `relative` (to the root), recursively.
-    fn walk(&mut self, relative: &Path) -> Result<()> {
-        let dir = self.root.join(relative);
-        let mut entries: Vec<(OsString, Metadata)> = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-            let entry = entry.map_err(|e| Error::io(&dir, e))?;
-            // `DirEntry::metadata` does not follow symlinks: an lstat relative to the listing.
-            let metadata = entry.metadata().map_err(|e| Error::io(entry.path(), e))?;
-            entries.push((entry.file_name(), metadata));
-        }
-        // Byte order of the names (`OsString`'s order on Unix): the same on every machine.
-        entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
-        for (name, metadata) in entries {
-            let path = relative.join(&name);
-            self.append(&path, &metadata)?;
-            if metadata.is_dir() {
-                self.walk(&path)?;
+    /// Appends the entries of `dir`, at `relative` in the layer, recursively.
+    fn walk(&mut self, dir: &SourceDir, relative: &Path) -> Result<()> {
+        for entry in dir.list()? {
+            let path = relative.join(entry.name());
+            if let Some(sub) = self.append(dir, &entry, &path)? {
+                self.walk(&sub, &path)?;
             }
         }
         Ok(())
     }
 
-    fn header(&self, metadata: &Metadata, entry_type: EntryType) -> Header {
+    fn skip(&mut self, relative: &Path, reason: SkipReason) {
+        self.skipped.push(Skipped {
+            path: relative.to_path_buf(),
+            reason,
+        });
+    }
+
+    /// Appends one entry; a directory is returned, opened, for the walk to go into.
+    fn append(
+        &mut self,
+        parent: &SourceDir,
+        entry: &Listed,
+        relative: &Path,
+    ) -> Result<Option<SourceDir>> {
+        let listed = entry.stat;
+        if Some(listed.identity()) == self.layout {
+            self.skip(relative, SkipReason::Layout);
+            return Ok(None);
+        }
+        // Before the hard-link check: every name of a socket is a socket, and none is stored.
+        if listed.file_type == FileType::Socket {
+            self.skip(relative, SkipReason::Socket);
+            return Ok(None);
+        }
+        let linked = listed.file_type != FileType::Directory && listed.nlink > 1;
+        if linked && let Some(first) = self.links.get(&listed.identity()) {
+            let first = first.clone();
+            let mut header = self.header(&listed, EntryType::Link);
+            let records = self.mtime_record(&listed).into_iter().collect::<Vec<_>>();
+            let full = parent.path_of(entry);
+            self.write(&full, &records, |b| {
+                b.append_link(&mut header, relative, &first)
+            })?;
+            return Ok(None);
+        }
+
+        let opened = parent.open(entry)?;
+        let records = self.records(&opened, relative)?;
+        let stat = opened.stat;
+        let full = parent.path_of(entry);
+        let mut sub = None;
+        match opened.node {
+            Node::Dir(dir) => {
+                let mut header = self.header(&stat, EntryType::Directory);
+                let mut name = relative.as_os_str().to_owned();
+                name.push("/");
+                self.write(&full, &records, |b| {
+                    b.append_data(&mut header, &name, io::empty())
+                })?;
+                sub = Some(dir);
+            }
+            Node::File(file) => self.append_file(relative, &full, &stat, &file, &records)?,
+            Node::Symlink(_, target) => {
+                let mut header = self.header(&stat, EntryType::Symlink);
+                self.write(&full, &records, |b| {
+                    b.append_link(&mut header, relative, &target)
+                })?;
+            }
+            Node::Special(_) => match stat.file_type {
+                FileType::Fifo => {
+                    let mut header = self.header(&stat, EntryType::Fifo);
+                    self.write(&full, &records, |b| {
+                        b.append_data(&mut header, relative, io::empty())
+                    })?;
+                }
+                FileType::CharacterDevice | FileType::BlockDevice => {
+                    let entry_type = if stat.file_type == FileType::CharacterDevice {
+                        EntryType::Char
+                    } else {
+                        EntryType::Block
+                    };
+                    let mut header = self.header(&stat, entry_type);
+                    header
+                        .set_device_major(rustix::fs::major(stat.rdev))
+                        .and_then(|()| header.set_device_minor(rustix::fs::minor(stat.rdev)))
+                        .map_err(|e| Error::io(&full, e))?;
+                    self.write(&full, &records, |b| {
+                        b.append_data(&mut header, relative, io::empty())
+                    })?;
+                }
+                other => {
+                    return Err(Error::Source {
+                        path: full,
+                        reason: format!(
+                            "a {} cannot be stored in a layer",
+                            crate::source_tree::describe(other)
+                        ),
+                    });
+                }
+            },
+        }
+        if linked {
+            self.links.insert(listed.identity(), relative.to_path_buf());
+        }
+        Ok(sub)
+    }
+
+    fn header(&self, stat: &EntryStat, entry_type: EntryType) -> Header {
         let mut header = Header::new_gnu();
         header.set_entry_type(entry_type);
-        header.set_mode(metadata.mode() & 0o7777);
+        header.set_mode(stat.mode);
         let (uid, gid) = match self.options.ownership {
-            Ownership::Keep => (metadata.uid(), metadata.gid()),
+            Ownership::Keep => (stat.uid, stat.gid),
             Ownership::Root => (0, 0),
         };
         header.set_uid(u64::from(uid));
         header.set_gid(u64::from(gid));
         header.set_mtime(match self.options.mtime {
-            Mtime::Keep => u64::try_from(metadata.mtime()).unwrap_or(0),
+            // Before 1970: 0 here, the time in a PAX record (`mtime_record`).
+            Mtime::Keep => u64::try_from(stat.mtime).unwrap_or(0),
             Mtime::Fixed(seconds) => seconds,
         });
         header.set_size(0);
         header
     }
 
-    fn append(&mut self, relative: &Path, metadata: &Metadata) -> Result<()> {
-        let full = self.root.join(relative);
-        let file_type = metadata.file_type();
-        if !file_type.is_dir() && metadata.nlink() > 1 {
-            let key = (metadata.dev(), metadata.ino());
-            if let Some(first) = self.links.get(&key) {
-                let mut header = self.header(metadata, EntryType::Link);
-                let first = first.clone();
-                return self.write(&full, |b| b.append_link(&mut header, relative, &first));
+    /// A PAX `mtime` record for an mtime the header cannot hold (before 1970).
+    fn mtime_record(&self, stat: &EntryStat) -> Option<Record> {
+        (self.options.mtime == Mtime::Keep && stat.mtime < 0)
+            .then(|| ("mtime".to_owned(), stat.mtime.to_string().into_bytes()))
+    }
+
+    /// The PAX records of an opened entry: its mtime before 1970, its extended attributes.
+    fn records(&mut self, opened: &OpenedEntry, relative: &Path) -> Result<Vec<Record>> {
+        let mut records: Vec<Record> = self.mtime_record(&opened.stat).into_iter().collect();
+        let Some(xattrs) = opened.xattrs()? else {
+            if !self.proc_missing_reported {
+                self.proc_missing_reported = true;
+                self.skip(relative, SkipReason::XattrsWithoutProc);
             }
-            self.links.insert(key, relative.to_path_buf());
-        }
-        if file_type.is_dir() {
-            let mut header = self.header(metadata, EntryType::Directory);
-            let mut name = relative.as_os_str().to_owned();
-            name.push("/");
-            self.write(&full, |b| b.append_data(&mut header, &name, io::empty()))
-        } else if file_type.is_file() {
-            self.append_file(relative, &full, metadata)
-        } else if file_type.is_symlink() {
-            let target = fs::read_link(&full).map_err(|e| Error::io(&full, e))?;
-            let mut header = self.header(metadata, EntryType::Symlink);
-            self.write(&full, |b| b.append_link(&mut header, relative, &target))
-        } else if file_type.is_fifo() {
-            let mut header = self.header(metadata, EntryType::Fifo);
-            self.write(&full, |b| b.append_data(&mut header, relative, io::empty()))
-        } else if file_type.is_char_device() || file_type.is_block_device() {
-            let entry_type = if file_type.is_char_device() {
-                EntryType::Char
-            } else {
-                EntryType::Block
+            return Ok(records);
+        };
+        for Xattr { name, value } in xattrs {
+            if HOST_XATTRS.contains(&name.as_slice()) {
+                continue;
+            }
+            let key = match std::str::from_utf8(&name) {
+                Ok(text) if !text.contains('=') => format!("{XATTR_RECORD}{text}"),
+                _ => {
+                    self.skip(relative, SkipReason::UnnamableXattr { name });
+                    continue;
+                }
             };
-            let mut header = self.header(metadata, entry_type);
-            let (major, minor) = device_numbers(metadata.rdev());
-            header
-                .set_device_major(major)
-                .and_then(|()| header.set_device_minor(minor))
-                .map_err(|e| Error::io(&full, e))?;
-            self.write(&full, |b| b.append_data(&mut header, relative, io::empty()))
-        } else {
-            self.skipped.push(relative.to_path_buf());
-            Ok(())
+            if value.is_empty() {
+                self.skip(relative, SkipReason::EmptyXattr { name });
+                continue;
+            }
+            records.push((key, value));
         }
+        Ok(records)
     }
 
     /// A regular file: the header through the builder (which handles long names), then the
     /// content read straight into the tar buffer.
-    fn append_file(&mut self, relative: &Path, full: &Path, metadata: &Metadata) -> Result<()> {
-        let size = metadata.len();
-        let file = File::open(full).map_err(|e| Error::io(full, e))?;
-        let mut header = self.header(metadata, EntryType::Regular);
+    fn append_file(
+        &mut self,
+        relative: &Path,
+        full: &Path,
+        stat: &EntryStat,
+        file: &std::fs::File,
+        records: &[Record],
+    ) -> Result<()> {
+        let size = stat.size;
+        let mut header = self.header(stat, EntryType::Regular);
         header.set_size(size);
         // The header says `size`; `append_data` with no data writes the header alone and no
         // padding (0 bytes need none), and the content and its padding follow here.
-        self.write(full, |b| b.append_data(&mut header, relative, io::empty()))?;
+        self.write(full, records, |b| {
+            b.append_data(&mut header, relative, io::empty())
+        })?;
         let mut source = SourceReader {
             file,
             remaining: size,
@@ -234,14 +376,24 @@ impl Walker<'_, '_> {
             .map_err(|e| self.classify(full, e))
     }
 
-    /// Runs a builder call. An error the chain reported is the store's; any other (the tar
-    /// crate refusing a name) is the source file's.
+    /// Runs a builder call, after the entry's PAX records if it has any. An error the chain
+    /// reported is the store's; any other (the tar crate refusing a name) is the source
+    /// file's.
     fn write(
         &mut self,
         full: &Path,
+        records: &[Record],
         call: impl FnOnce(&mut tar::Builder<BufWriter<LayerSink<'_>>>) -> io::Result<()>,
     ) -> Result<()> {
-        call(&mut self.builder).map_err(|e| self.classify(full, e))
+        let builder = &mut self.builder;
+        let written = if records.is_empty() {
+            Ok(())
+        } else {
+            builder.append_pax_extensions(records.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+        };
+        written
+            .and_then(|()| call(builder))
+            .map_err(|e| self.classify(full, e))
     }
 
     fn classify(&self, full: &Path, e: io::Error) -> Error {
@@ -256,23 +408,16 @@ impl Walker<'_, '_> {
     }
 }
 
-/// Linux's `major()` and `minor()` of a `dev_t`.
-fn device_numbers(rdev: u64) -> (u32, u32) {
-    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
-    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
-    (major as u32, minor as u32)
-}
-
 /// A file's content, exactly `remaining` bytes. A read error is kept aside so the caller can
 /// tell it from an error of the writer.
-struct SourceReader<'p> {
-    file: File,
+struct SourceReader<'f, 'p> {
+    file: &'f std::fs::File,
     remaining: u64,
     error: Option<io::Error>,
     progress: &'p dyn Progress,
 }
 
-impl Read for SourceReader<'_> {
+impl Read for SourceReader<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.remaining == 0 {
             return Ok(0);

@@ -58,6 +58,14 @@ pub enum Error {
         /// The platforms the index offers, comma-separated.
         available: String,
     },
+    /// What was asked for is neither a ref name of the index nor a valid digest.
+    #[error("{digest_error}, and no ref of that name in {location}")]
+    NoSuchTarget {
+        /// Why it is not a digest.
+        digest_error: String,
+        /// The store.
+        location: Location,
+    },
     /// A value given by the caller is invalid (a platform, an `env` entry, a level).
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidValue {

@@ -49,7 +49,7 @@ pub enum Content {
         /// The config.
         config: Box<ConfigSummary>,
         /// The layers, bottom first.
-        layers: Vec<BlobSummary>,
+        layers: Vec<LayerSummary>,
     },
     /// The blob is not in the store (an archive with one platform's blobs, say).
     Missing,
@@ -109,6 +109,18 @@ impl BlobSummary {
             digest: descriptor.digest().to_string(),
         }
     }
+}
+
+/// A layer, and whether it is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LayerSummary {
+    /// The blob.
+    #[serde(flatten)]
+    pub blob: BlobSummary,
+    /// The blob is not in the store.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub missing: bool,
 }
 
 /// The config blob and, when it is stored and an image config, what it says.
@@ -186,6 +198,43 @@ impl ImageSummary {
             exposed_ports,
             diff_ids: spec.rootfs().diff_ids().clone(),
             history: spec.history().as_ref().map_or(0, Vec::len),
+        }
+    }
+}
+
+impl Node {
+    /// The digests of the blobs the image needs and the store lacks: the node itself, and the
+    /// config and layers of every manifest that is stored. A manifest an index lists but the
+    /// store lacks is not one of them: leaving other platforms out is what partial exports
+    /// do (it shows as a [`Content::Missing`] node).
+    pub fn missing_blobs(&self) -> Vec<String> {
+        let mut missing = Vec::new();
+        if matches!(self.content, Content::Missing) {
+            missing.push(self.digest.clone());
+        }
+        self.collect_missing_parts(&mut missing);
+        missing
+    }
+
+    fn collect_missing_parts(&self, missing: &mut Vec<String>) {
+        match &self.content {
+            Content::Index { manifests } => {
+                for child in manifests {
+                    child.collect_missing_parts(missing);
+                }
+            }
+            Content::Image { config, layers } => {
+                if config.missing {
+                    missing.push(config.blob.digest.clone());
+                }
+                missing.extend(
+                    layers
+                        .iter()
+                        .filter(|layer| layer.missing)
+                        .map(|layer| layer.blob.digest.clone()),
+                );
+            }
+            Content::Missing | Content::Other => {}
         }
     }
 }
@@ -323,7 +372,17 @@ fn describe_node(
                 image,
                 missing,
             }),
-            layers: manifest.layers().iter().map(BlobSummary::of).collect(),
+            layers: manifest
+                .layers()
+                .iter()
+                .map(|layer| {
+                    let digest = Digest::try_from(layer.digest()).map_err(oci_core::Error::from)?;
+                    Ok(LayerSummary {
+                        blob: BlobSummary::of(layer),
+                        missing: !store.contains(ContentKind::Blob, digest)?,
+                    })
+                })
+                .collect::<Result<_>>()?,
         };
     }
     Ok(node)

@@ -28,14 +28,75 @@ pub struct Layer {
     pub diff_id: Digest,
     /// The length of the uncompressed tar.
     pub uncompressed_size: u64,
-    /// Files of the source that a tar cannot hold (sockets), left out.
-    pub skipped: Vec<PathBuf>,
+    /// What of the source the layer leaves out, in walk order (empty for a layer from a tar).
+    pub skipped: Vec<Skipped>,
+}
+
+/// Something of a source tree that a layer leaves out, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The entry, relative to the source directory.
+    pub path: PathBuf,
+    /// Why it, or part of it, is left out.
+    pub reason: SkipReason,
+}
+
+/// Why a layer leaves something of its source out. `Display` says it in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// A socket: tar has no entry type for one. Its other hard links are sockets too, and are
+    /// left out as well.
+    Socket,
+    /// The layout the layer is being written into, found inside the source tree (by device
+    /// and inode, whatever path it was opened by).
+    Layout,
+    /// One extended attribute of the entry (the rest of the entry is stored) whose value is
+    /// empty: a PAX record with an empty value means "no such record".
+    EmptyXattr {
+        /// The attribute's name.
+        name: Vec<u8>,
+    },
+    /// One extended attribute of the entry whose name a PAX record cannot carry: not UTF-8,
+    /// or holding `=`.
+    UnnamableXattr {
+        /// The attribute's name.
+        name: Vec<u8>,
+    },
+    /// The extended attributes of this entry, and of every later symlink, FIFO and device of
+    /// the walk: those are read through `/proc/self/fd`, which is not mounted. Reported once.
+    XattrsWithoutProc,
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Socket => f.write_str("a socket cannot be stored in a layer"),
+            SkipReason::Layout => {
+                f.write_str("the layout the layer is written into cannot be part of it")
+            }
+            SkipReason::EmptyXattr { name } => write!(
+                f,
+                "extended attribute {}: a PAX record cannot hold an empty value",
+                String::from_utf8_lossy(name)
+            ),
+            SkipReason::UnnamableXattr { name } => write!(
+                f,
+                "extended attribute {}: a PAX record cannot name it (not UTF-8, or holds '=')",
+                String::from_utf8_lossy(name)
+            ),
+            SkipReason::XattrsWithoutProc => f.write_str(
+                "extended attributes of symlinks, FIFOs and devices are read through \
+                 /proc/self/fd, which is not mounted: not stored for this entry nor any later one",
+            ),
+        }
+    }
 }
 
 /// The modification time recorded for each entry of a layer made from a directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mtime {
-    /// Each file's own mtime (whole seconds).
+    /// Each file's own mtime (whole seconds; one before 1970 in a PAX `mtime` record).
     #[default]
     Keep,
     /// The same time for every entry, in seconds since the epoch: for reproducible layers.

@@ -59,15 +59,16 @@ mod pgzip;
 pub mod platform;
 mod progress;
 mod resolve;
+mod source_tree;
 mod tar_layer;
 
 pub use build::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ImageBuilder};
 pub use compression::Compression;
-pub use config::{ImageConfig, RuntimeOverrides, rfc3339, source_date_epoch};
+pub use config::{ImageConfig, MAX_TIMESTAMP, RuntimeOverrides, rfc3339, source_date_epoch};
 pub use dir_layer::write_dir_layer;
 pub use error::{Error, Result};
 pub use inspect::{Node, inspect};
-pub use layer::{Layer, LayerOptions, Mtime, Ownership};
+pub use layer::{Layer, LayerOptions, Mtime, Ownership, SkipReason, Skipped};
 pub use progress::{NoProgress, Progress};
 pub use resolve::{
     ResolvedImage, is_image_manifest, resolve_image, resolve_target, select_manifest,

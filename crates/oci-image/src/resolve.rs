@@ -35,6 +35,12 @@ pub fn resolve_target(store: &dyn Store, target: &str) -> Result<Descriptor> {
         Ok(descriptor) => Ok(with_real_media_type(store, descriptor)?),
         Err(not_found @ oci_core::Error::RefNotFound { .. }) => match Digest::parse(target) {
             Ok(digest) => Ok(describe::manifest_descriptor(store, digest)?),
+            // `SHA256:…` is a valid ref name too: say both why it is not a digest and that
+            // no ref has that name.
+            Err(digest_error) if target.contains(':') => Err(Error::NoSuchTarget {
+                digest_error: digest_error.to_string(),
+                location: store.location().clone(),
+            }),
             Err(_) => Err(not_found.into()),
         },
         Err(e) => Err(e.into()),

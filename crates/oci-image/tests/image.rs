@@ -467,6 +467,8 @@ fn levels_are_checked() {
         (Compression::Gzip, 10),
         (Compression::Gzip, -1),
         (Compression::Zstd, 23),
+        (Compression::Zstd, 0),
+        (Compression::Zstd, -5),
     ] {
         let options = LayerOptions {
             level: Some(level),
@@ -579,6 +581,86 @@ fn the_same_tree_with_a_fixed_time_gives_the_same_manifest() {
             "{compression} copy"
         );
     }
+}
+
+/// A store that, when told to, removes one blob as an index update starts: what a gc or a
+/// `blob rm` racing the build would do just before the tag.
+struct RemovedBeforeTag<'a> {
+    inner: &'a DirLayout,
+    victim: std::sync::Mutex<Option<Digest>>,
+}
+
+impl ContentStore for RemovedBeforeTag<'_> {
+    fn location(&self) -> &Path {
+        self.inner.root()
+    }
+    fn has_blob(&self, digest: Digest) -> oci_core::Result<bool> {
+        ContentStore::has_blob(self.inner, digest)
+    }
+    fn open_blob(
+        &self,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> oci_core::Result<Box<dyn Read + Send + '_>> {
+        self.inner.open_blob(digest, size)
+    }
+    fn begin_blob(
+        &self,
+        algorithm: Algorithm,
+    ) -> oci_core::Result<Box<dyn oci_core::BlobWriter + '_>> {
+        self.inner.begin_blob(algorithm)
+    }
+    fn index(&self) -> oci_core::Result<oci_core::oci_spec::image::ImageIndex> {
+        self.inner.index()
+    }
+    fn put_entry_requiring(
+        &self,
+        descriptor: oci_core::oci_spec::image::Descriptor,
+        required: &[Digest],
+    ) -> oci_core::Result<()> {
+        if let Some(victim) = self.victim.lock().unwrap().take() {
+            seed::delete_blob(self.inner, victim)?;
+        }
+        self.inner.put_entry_requiring(descriptor, required)
+    }
+    fn remove_ref(&self, name: &str) -> oci_core::Result<bool> {
+        self.inner.remove_ref(name)
+    }
+}
+
+/// Issue #12, item 3: `write_and_tag` tags only a whole image: a layer gone by the time of
+/// the tag fails it, naming the layer, and no tag is written.
+#[test]
+fn write_and_tag_refuses_to_tag_an_image_whose_layer_went() {
+    let f = fixture();
+    let store = RemovedBeforeTag {
+        inner: &f.layout,
+        victim: std::sync::Mutex::new(None),
+    };
+    let mut image = ImageBuilder::new(&store, &platform::parse("linux/amd64").unwrap());
+    let layer = image
+        .add_dir_layer(&f.root, &options(Compression::Gzip), None)
+        .unwrap();
+    let layer_digest = Digest::try_from(layer.descriptor.digest()).unwrap();
+    *store.victim.lock().unwrap() = Some(layer_digest);
+    let error = image.write_and_tag("v1").unwrap_err();
+    assert!(
+        error.to_string().contains(&layer_digest.to_string()),
+        "{error}"
+    );
+    assert!(f.layout.index().unwrap().manifests().is_empty());
+
+    // Whole, it is tagged, and the tag names what `write` would have written.
+    let mut image = ImageBuilder::new(&store, &platform::parse("linux/amd64").unwrap());
+    image
+        .add_dir_layer(&f.root, &options(Compression::Gzip), None)
+        .unwrap();
+    let manifest = image.write_and_tag("v1").unwrap();
+    assert_eq!(f.layout.resolve("v1").unwrap().digest(), manifest.digest());
+    assert_eq!(
+        manifest.platform().as_ref().unwrap().os().to_string(),
+        "linux"
+    );
 }
 
 #[test]
@@ -1189,3 +1271,6 @@ fn inspect_reads_every_corpus_layout() {
         }
     }
 }
+
+#[path = "image/source_walk.rs"]
+mod source_walk;

@@ -71,7 +71,15 @@ fn archive(c: &mut Criterion) {
                         DirLayout::create_with(&target, options, &seed::InitOptions::default())
                             .expect("a new layout");
                     let input = File::open(&archive).expect("the archive");
-                    black_box(unpack(input, &layout, ExpansionLimit::default()).expect("unpack"));
+                    black_box(
+                        unpack(
+                            input,
+                            std::path::Path::new("archive"),
+                            &layout,
+                            ExpansionLimit::default(),
+                        )
+                        .expect("unpack"),
+                    );
                     total += start.elapsed();
                     std::fs::remove_dir_all(&target).expect("remove the unpacked layout");
                 }

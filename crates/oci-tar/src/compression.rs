@@ -1,83 +1,102 @@
 //! Compressed archives: detected by magic bytes, decompressed with a bound on expansion.
 
-use std::cell::Cell;
 use std::io::{self, BufRead, BufReader, Read};
-use std::rc::Rc;
 
 use oci_core::Compression;
 
-/// Limits on decompression, against archives that expand without bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A bound on how large an archive's tar stream (decompressed) may be.
+///
+/// There is no bound on the ratio: zstd reaches 32768:1 on honest data (a disk image of
+/// zeros), so any ratio that stops a bomb also stops real archives. What a bomb costs is disk
+/// (every blob [`unpack`](crate::unpack) writes, and the temp file the in-place reader
+/// decompresses into), and that is checked against the free space of the filesystem as it is
+/// written; this bound caps the rest, the time spent decompressing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ExpansionLimit {
-    /// Output allowed per input byte once past [`ExpansionLimit::free_bytes`]. gzip cannot
-    /// exceed about 1032:1, so real gzip archives never reach the default.
-    pub max_ratio: u64,
-    /// Output always allowed, whatever the ratio.
-    pub free_bytes: u64,
-}
-
-impl Default for ExpansionLimit {
-    fn default() -> Self {
-        ExpansionLimit {
-            max_ratio: 2048,
-            free_bytes: 64 << 20,
-        }
-    }
-}
-
-/// Counts the compressed bytes consumed.
-struct CountingReader<R> {
-    inner: R,
-    count: Rc<Cell<u64>>,
-}
-
-impl<R: Read> Read for CountingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count.set(self.count.get() + n as u64);
-        Ok(n)
-    }
-}
-
-impl<R: BufRead> BufRead for CountingReader<R> {
-    fn fill_buf(&mut self) -> io::Result<&[u8]> {
-        self.inner.fill_buf()
-    }
-
-    fn consume(&mut self, amount: usize) {
-        self.count.set(self.count.get() + amount as u64);
-        self.inner.consume(amount);
-    }
+    /// The most bytes the tar stream may have; `None` for no bound but free space.
+    pub max_size: Option<u64>,
 }
 
 /// Fails the read that takes the output past the limit.
-struct LimitedExpansion<R> {
+struct Limited<R> {
     inner: R,
-    consumed: Rc<Cell<u64>>,
     produced: u64,
-    limit: ExpansionLimit,
+    max_size: u64,
 }
 
-impl<R: Read> Read for LimitedExpansion<R> {
+impl<R: Read> Read for Limited<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.produced += n as u64;
-        let allowed = self
-            .limit
-            .free_bytes
-            .saturating_add(self.consumed.get().saturating_mul(self.limit.max_ratio));
-        if self.produced > allowed {
+        if self.produced > self.max_size {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
-                    "compressed stream expands beyond {}:1 ({} bytes from {}): refusing it as a decompression bomb",
-                    self.limit.max_ratio,
-                    self.produced,
-                    self.consumed.get()
+                    "the archive's tar stream is over the {} byte limit",
+                    self.max_size
                 ),
             ));
         }
         Ok(n)
+    }
+}
+
+/// An error of the stream under the tar parser (reading, decompressing, the size bound), told
+/// apart from the parser's own: those quote header bytes, which may be anything (the first
+/// line of `/etc/passwd`, escape sequences).
+#[derive(Debug)]
+struct StreamError(io::Error);
+
+impl std::fmt::Display for StreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for StreamError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+/// Marks every error of `inner` as a [`StreamError`].
+struct MarkErrors<R>(R);
+
+impl<R: Read> Read for MarkErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), StreamError(e)))
+    }
+}
+
+/// What went wrong reading a tar stream, for a message: the stream's own error (reading,
+/// decompressing, the size bound) as it is; the tar parser's as what it means, with its text
+/// only when that is one of its fixed ones (the others quote the header's bytes).
+/// `at_start`: no entry was read yet.
+pub(crate) fn tar_error_text(err: &io::Error, at_start: bool) -> String {
+    const FIXED: [&str; 4] = [
+        "archive header checksum mismatch",
+        "failed to read entire block",
+        "unexpected EOF during skip",
+        "size overflow",
+    ];
+    if err
+        .get_ref()
+        .is_some_and(|inner| inner.downcast_ref::<StreamError>().is_some())
+    {
+        return err.to_string();
+    }
+    let what = if at_start {
+        "not a tar archive"
+    } else {
+        "corrupt or truncated tar"
+    };
+    let text = err.to_string();
+    if FIXED.contains(&text.as_str()) {
+        format!("{what} ({text})")
+    } else {
+        format!("{what} (a header does not parse)")
     }
 }
 
@@ -93,23 +112,18 @@ pub fn decompress<'a>(
     // decompressors' own reads are far smaller than this.
     let mut buffered = BufReader::with_capacity(64 << 10, input);
     let compression = Compression::detect(buffered.fill_buf()?);
-    let consumed = Rc::new(Cell::new(0));
-    let counted = CountingReader {
-        inner: buffered,
-        count: Rc::clone(&consumed),
+    let plain: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(buffered),
+        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
     };
-    let decoder: Box<dyn Read + 'a> = match compression {
-        Compression::None => return Ok((compression, Box::new(counted))),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(counted)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(counted)?),
-    };
-    Ok((
-        compression,
-        Box::new(LimitedExpansion {
-            inner: decoder,
-            consumed,
+    let bounded: Box<dyn Read + 'a> = match limit.max_size {
+        Some(max_size) => Box::new(Limited {
+            inner: plain,
             produced: 0,
-            limit,
+            max_size,
         }),
-    ))
+        None => plain,
+    };
+    Ok((compression, Box::new(MarkErrors(bounded))))
 }

@@ -32,15 +32,18 @@
 mod compression;
 mod entry_name;
 mod framing;
+mod output;
 mod pack;
 mod read_ahead;
 mod reader;
+mod space;
 mod unpack;
 mod writer;
 
 pub use compression::ExpansionLimit;
 pub use entry_name::{Disposition, EntryName, NameError, classify, disposition};
+pub use output::OutputFile;
 pub use pack::{PackReport, pack, pack_to_file};
 pub use reader::TarArchive;
-pub use unpack::{MAX_INDEX_SIZE, UnpackReport, unpack};
+pub use unpack::{MAX_INDEX_SIZE, ReplacedTag, UnpackReport, unpack};
 pub use writer::TarWriter;

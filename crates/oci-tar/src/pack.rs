@@ -1,14 +1,11 @@
 //! Packing a layout into an archive.
 
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use atomic_write_file::AtomicWriteFile;
-use atomic_write_file::unix::OpenOptionsExt as _;
+use oci_core::{Compression, ContentKind, Error, Result, Store, attribute_reads, seed};
 
-use oci_core::{Compression, ContentKind, Error, Result, Store, seed};
-
+use crate::output::OutputFile;
 use crate::writer::TarWriter;
 
 /// What [`pack`] did.
@@ -100,6 +97,8 @@ pub fn pack<W: Write + Send>(
             continue;
         };
         let reader = source.fetch(ContentKind::Blob, digest, Some(size))?;
+        // A failed read is the source's: the message names the blob there.
+        let reader = attribute_reads(reader, source.location().of_content(digest));
         archive.append_verified(digest, size, reader)?;
         report.blobs += 1;
         report.bytes += size;
@@ -121,22 +120,24 @@ pub fn pack<W: Write + Send>(
     Ok((out, report))
 }
 
-/// [`pack`] into the file `path`, which appears only once complete and synced: a failed pack
-/// leaves no output file and does not replace an existing one.
+/// [`pack`] into the file `path`, which is resolved as a shell redirection resolves it (see
+/// [`OutputFile`]): a regular file (or a new one) appears only once complete and synced, so a
+/// failed pack leaves no output file and does not replace an existing one; a device or a FIFO
+/// (`/dev/null`, `/dev/stdout` on a pipe) is written through, never replaced.
 ///
-/// The archive is written through [`atomic_write_file`]: an anonymous `O_TMPFILE` in the
-/// target's directory, synced, linked as `.<name>.<random>` and renamed over `path`, then the
-/// directory synced. A pack that is killed leaves nothing behind, except in the moment between
-/// that link and the rename, when the complete archive is left under the temporary name. On a
-/// filesystem without `O_TMPFILE` the archive is written under that name throughout, and a
-/// killed pack leaves it, partial (a failed one removes it). The file gets mode 0644 less the
-/// umask, whatever the mode of a file it replaces.
+/// A regular file is written through [`atomic_write_file`]: an anonymous `O_TMPFILE` in the
+/// target's directory, synced, linked as `.<name>.<random>` and renamed over the target, then
+/// the directory synced. A pack that is killed leaves nothing behind, except in the moment
+/// between that link and the rename, when the complete archive is left under the temporary
+/// name. On a filesystem without `O_TMPFILE` the archive is written under that name
+/// throughout, and a killed pack leaves it, partial (a failed one removes it). The file gets
+/// mode 0644 less the umask, whatever the mode of a file it replaces.
 pub fn pack_to_file(
     source: &dyn Store,
     path: &Path,
     compression: Compression,
 ) -> Result<PackReport> {
-    let output = create_output(path).map_err(|e| Error::io(path, e))?;
+    let output = OutputFile::create(path).map_err(|e| Error::io(path, e))?;
     let (file, report) = pack(
         source,
         io::BufWriter::with_capacity(1 << 20, output),
@@ -149,14 +150,4 @@ pub fn pack_to_file(
     // Syncs the file, links and renames it, syncs the directory.
     output.commit().map_err(|e| Error::io(path, e))?;
     Ok(report)
-}
-
-/// The output file: mode 0644 (less the umask) as before, not copied from a file it replaces.
-fn create_output(path: &Path) -> io::Result<AtomicWriteFile> {
-    let mut options = AtomicWriteFile::options();
-    options
-        .mode(0o644)
-        .preserve_mode(false)
-        .preserve_owner(false);
-    options.open(path)
 }

@@ -5,17 +5,12 @@ use std::io::{self, Read, Write};
 use std::sync::mpsc::sync_channel;
 use std::thread;
 
+use oci_core::CopyError;
+
 /// Large enough for few syscalls per GiB; a handful in flight stays far below the RSS bound.
 const CHUNK_SIZE: usize = 1 << 20;
 /// Chunks read ahead of the writer.
 const QUEUE_DEPTH: usize = 4;
-
-/// Which side of a [`copy`] failed.
-#[derive(Debug)]
-pub enum Failed {
-    Read(io::Error),
-    Write(io::Error),
-}
 
 /// Copies `reader` to its end into `writer`; returns the bytes copied. `size_hint` only
 /// sizes the buffers of small copies. A failed write stops the reader; a failed read stops
@@ -24,7 +19,7 @@ pub fn copy<R: Read + Send>(
     mut reader: R,
     writer: &mut dyn Write,
     size_hint: u64,
-) -> Result<u64, Failed> {
+) -> Result<u64, CopyError> {
     let chunk_size = usize::try_from(size_hint)
         .unwrap_or(CHUNK_SIZE)
         .clamp(1, CHUNK_SIZE);
@@ -48,11 +43,11 @@ pub fn copy<R: Read + Send>(
         });
         let mut copied = 0u64;
         for read in chunks {
-            let chunk = read.map_err(Failed::Read)?;
+            let chunk = read.map_err(CopyError::Read)?;
             if chunk.is_empty() {
                 break;
             }
-            writer.write_all(&chunk).map_err(Failed::Write)?;
+            writer.write_all(&chunk).map_err(CopyError::Write)?;
             copied += chunk.len() as u64;
             let _ = spare_sender.try_send(chunk);
         }
@@ -107,7 +102,7 @@ mod tests {
     fn a_read_error_is_a_read_failure_after_what_came_before() {
         let mut out = Vec::new();
         let err = copy(FailsAfter(3 * CHUNK_SIZE), &mut out, 1 << 30).expect_err("read fails");
-        assert!(matches!(err, Failed::Read(e) if e.to_string() == "disk on fire"));
+        assert!(matches!(err, CopyError::Read(e) if e.to_string() == "disk on fire"));
         assert_eq!(out.len(), 3 * CHUNK_SIZE);
     }
 
@@ -124,6 +119,6 @@ mod tests {
         }
         let data = vec![1u8; 3 * CHUNK_SIZE];
         let err = copy(&data[..], &mut Full, data.len() as u64).expect_err("write fails");
-        assert!(matches!(err, Failed::Write(e) if e.to_string() == "no space"));
+        assert!(matches!(err, CopyError::Write(e) if e.to_string() == "no space"));
     }
 }

@@ -9,12 +9,13 @@ use std::path::{Path, PathBuf};
 use oci_core::oci_digest::VerifyingReader;
 use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
-    Algorithm, BlobListing, BlobWriter, Compression, ContentKind, Digest, Error, LayoutFile,
-    LayoutFiles, Location, MetadataFile, Result, Store, StrayFile, StrayKind, index,
+    Algorithm, BlobListing, BlobWriter, Compression, ContentKind, CopyError, Digest, Error,
+    LayoutFile, LayoutFiles, Location, MetadataFile, Result, Store, StrayFile, StrayKind, index,
 };
 
-use crate::compression::{self, ExpansionLimit};
+use crate::compression::{self, ExpansionLimit, tar_error_text};
 use crate::entry_name::{Disposition, NameError, classify, disposition};
+use crate::space::RoomChecked;
 
 /// Where an entry's content is in the archive file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,7 +29,8 @@ struct Span {
 /// Opening reads the tar headers only, in one pass, recording where each layout file's content
 /// is; reads then go straight to those offsets with positional reads, so one open archive can
 /// serve several readers. Nothing is extracted. A compressed archive (gzip or zstd, detected by
-/// magic bytes) is first decompressed, bounded, to an anonymous temp file.
+/// magic bytes) is first decompressed to an anonymous temp file, checked against the free space
+/// there as it grows (see [`ExpansionLimit`] for why not against a ratio).
 ///
 /// A [`Store`] with [`LayoutFiles`] and [`BlobListing`]. Read-only: its write methods fail
 /// with [`Error::Unsupported`].
@@ -99,11 +101,23 @@ impl TarArchive {
             .map_err(|e| Error::io(&path, e))?;
         let compression = Compression::detect(&head[..n]);
         if compression != Compression::None {
-            let mut spool = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
+            // Bounded by the free space where it goes (see `space`), not by a ratio.
+            let temp_dir = std::env::temp_dir();
+            let mut spool = tempfile::tempfile().map_err(|e| Error::io(&temp_dir, e))?;
             {
                 let (_, mut plain) =
                     compression::decompress(&file, limit).map_err(|e| Error::io(&path, e))?;
-                oci_core::copy_stream(&mut plain, &mut spool).map_err(|e| Error::io(&path, e))?;
+                let mut room_checked = RoomChecked::new(&mut spool);
+                oci_core::copy_stream(&mut plain, &mut room_checked).map_err(|e| match e {
+                    CopyError::Read(e) => Error::io(&path, e),
+                    CopyError::Write(e) => Error::Io {
+                        source: io::Error::new(
+                            e.kind(),
+                            format!("decompressing {} into a temp file: {e}", path.display()),
+                        ),
+                        location: temp_dir.clone().into(),
+                    },
+                })?;
             }
             spool.rewind().map_err(|e| Error::io(&path, e))?;
             file = spool;
@@ -186,9 +200,11 @@ fn scan(file: &File, path: &Path) -> Result<Scan> {
     let mut strays = Vec::new();
     let iter = archive
         .entries_with_seek()
-        .map_err(|e| invalid(format!("not a tar archive: {e}")))?;
+        .map_err(|e| invalid(tar_error_text(&e, true)))?;
+    let mut first = true;
     for entry in iter {
-        let entry = entry.map_err(|e| invalid(format!("corrupt or truncated tar: {e}")))?;
+        let entry = entry.map_err(|e| invalid(tar_error_text(&e, first)))?;
+        first = false;
         match disposition(&entry.path_bytes(), entry.header().entry_type()) {
             Disposition::Take(layout_file) => {
                 let span = Span {
@@ -201,7 +217,7 @@ fn scan(file: &File, path: &Path) -> Result<Scan> {
             Disposition::Skip(why) => {
                 let raw = entry.path_bytes();
                 let kind = match classify(&raw) {
-                    Err(NameError::InvalidBlobName { .. }) => StrayKind::NotABlob,
+                    Err(NameError::InvalidBlobName { .. }) => StrayKind::NotADigest,
                     _ => StrayKind::Other,
                 };
                 let name = String::from_utf8_lossy(&raw);
@@ -295,7 +311,7 @@ impl Store for TarArchive {
             .map_err(|e| Error::json(self.location.join(oci_core::INDEX_FILE), e))
     }
 
-    fn put_entry(&self, _: &Descriptor) -> Result<()> {
+    fn put_entries(&self, _: &[Descriptor], _: &[Digest]) -> Result<Vec<Descriptor>> {
         Err(self.read_only())
     }
 

@@ -1,6 +1,7 @@
 //! [`TarWriter`]: a layout written as a tar stream, through the core driver traits.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
@@ -10,9 +11,9 @@ use oci_core::index::IndexDocument;
 use oci_core::oci_digest::Hasher;
 use oci_core::oci_spec::image::{Descriptor, ImageIndex};
 use oci_core::{
-    Algorithm, BLOBS_DIR, BlobListing, BlobWriter, ContentKind, Digest, Error, IMAGE_LAYOUT_FILE,
-    INDEX_FILE, LayoutFiles, Location, MetadataFile, Result, Store, StrayFile, check_commit,
-    copy_stream, index,
+    Algorithm, BLOBS_DIR, BlobListing, BlobWriter, ContentKind, CopyError, Digest, Error,
+    IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFiles, Location, MetadataFile, Result, Store, StrayFile,
+    check_commit, check_stored, copy_stream, index,
 };
 use tar::EntryType;
 
@@ -121,19 +122,22 @@ impl<W: Write + Send> TarWriter<W> {
             return Ok(());
         }
         state.begin_blob_entry(&self.label, digest, size)?;
-        let copied = read_ahead::copy(content, &mut state.out, size);
-        let failure = match copied {
-            Ok(n) if n == size => None,
+        match read_ahead::copy(content, &mut state.out, size) {
+            Ok(n) if n == size => {}
             // The reader checked the size; this keeps the stream's framing right whatever.
-            Ok(n) => Some(format!("blob {digest} gave {n} of its {size} bytes")),
-            Err(read_ahead::Failed::Read(e)) => Some(format!("reading blob {digest}: {e}")),
-            Err(read_ahead::Failed::Write(e)) => Some(format!("writing blob {digest}: {e}")),
-        };
-        if let Some(why) = failure {
-            return Err(state.poison(&self.label, why));
+            Ok(n) => {
+                let why = format!("blob {digest} gave {n} of its {size} bytes");
+                return Err(state.poison(&self.label, why));
+            }
+            // The source's fault (it did not verify, or could not be read): named by digest.
+            Err(CopyError::Read(e)) => {
+                let _ = state.poison(&self.label, format!("reading blob {digest}: {e}"));
+                return Err(Error::io(Location::Url(format!("blob {digest}")), e));
+            }
+            Err(CopyError::Write(e)) => return Err(state.output_failed(&self.label, digest, e)),
         }
         if let Err(e) = framing::write_padding(&mut state.out, size) {
-            return Err(state.poison(&self.label, format!("writing blob {digest}: {e}")));
+            return Err(state.output_failed(&self.label, digest, e));
         }
         state.blobs.insert(digest, size);
         Ok(())
@@ -164,11 +168,8 @@ impl<W: Write + Send> TarWriter<W> {
         Ok(StreamingBlobWriter::new(self, digest, size, true))
     }
 
-    /// Read-modify-write of the index kept for `finish`; `edit` also sees the blobs written.
-    fn update_index(
-        &self,
-        edit: &mut dyn FnMut(&mut IndexDocument, &BTreeMap<Digest, u64>) -> Result<()>,
-    ) -> Result<()> {
+    /// Read-modify-write of the index kept for `finish`.
+    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
         let mut state = self.lock()?;
         let location = self.location.join(INDEX_FILE);
         let bytes = state.index.clone().ok_or_else(|| Error::NotFound {
@@ -176,7 +177,7 @@ impl<W: Write + Send> TarWriter<W> {
             digest: None,
         })?;
         let mut document = IndexDocument::parse(bytes).map_err(|e| Error::json(&location, e))?;
-        edit(&mut document, &state.blobs)?;
+        edit(&mut document)?;
         state.index = Some(document.to_bytes());
         Ok(())
     }
@@ -212,12 +213,20 @@ impl<W: Write> State<W> {
         error
     }
 
+    /// Writing the output failed (a full disk, a reader that went away): the stream is cut
+    /// short, so the writer is poisoned, and the error names the output with the system's
+    /// error as it is, so a closed pipe can still be told from a real failure.
+    fn output_failed(&mut self, label: &Path, digest: impl fmt::Display, e: io::Error) -> Error {
+        self.poisoned = Some(format!("writing {digest} failed: {e}"));
+        Error::io(label, e)
+    }
+
     /// The `blobs/` entry comes first. A failed write may have left part of a header in the
     /// stream, so it poisons the writer.
     fn start(&mut self, label: &Path) -> Result<()> {
         if !self.started {
             if let Err(e) = framing::write_dir(&mut self.out, &format!("{BLOBS_DIR}/")) {
-                return Err(self.poison(label, format!("writing the {BLOBS_DIR}/ entry: {e}")));
+                return Err(self.output_failed(label, format_args!("the {BLOBS_DIR}/ entry"), e));
             }
             self.started = true;
         }
@@ -244,7 +253,7 @@ impl<W: Write> State<W> {
                 size,
             )
         });
-        written.map_err(|e| self.poison(label, format!("writing the header of {digest}: {e}")))
+        written.map_err(|e| self.output_failed(label, format_args!("the header of {digest}"), e))
     }
 }
 
@@ -271,7 +280,7 @@ impl<W: Write + Send> Store for TarWriter<W> {
         let mut writer = self.blob_writer_for(digest, descriptor.size())?;
         writer
             .write_from(content)
-            .map_err(|e| Error::io(self.location.of_content(digest), e))?;
+            .map_err(|e| Error::io(self.location.of_content(digest), e.into_inner()))?;
         Box::new(writer).commit(Some(descriptor.size()), Some(digest))?;
         Ok(())
     }
@@ -293,23 +302,18 @@ impl<W: Write + Send> Store for TarWriter<W> {
         index::parse_index(&bytes).map_err(|e| Error::json(self.location.join(INDEX_FILE), e))
     }
 
-    fn put_entry(&self, entry: &Descriptor) -> Result<()> {
-        if let Some(name) = index::ref_name(entry) {
-            oci_core::validate_ref_name(name)?;
-        }
-        let digest = Digest::try_from(entry.digest())?;
-        self.update_index(&mut |document, blobs| {
-            if blobs.contains_key(&digest) {
-                document
-                    .put(entry)
-                    .map_err(|e| Error::json(self.location.join(INDEX_FILE), e))
-            } else {
-                Err(Error::content_not_found(
-                    self.location.of_content(digest),
-                    digest,
-                ))
-            }
-        })
+    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
+        // Checked before the edit, not under the lock it holds: nothing leaves an archive
+        // being written, so what is there now is there at the end.
+        check_stored(self, entries, required)?;
+        let mut replaced = Vec::new();
+        self.update_index(&mut |document| {
+            replaced = document
+                .put_all(entries)
+                .map_err(|e| Error::json(self.location.join(INDEX_FILE), e))?;
+            Ok(())
+        })?;
+        Ok(replaced)
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {
@@ -319,7 +323,7 @@ impl<W: Write + Send> Store for TarWriter<W> {
             });
         }
         let mut removed = 0;
-        self.update_index(&mut |document, _| {
+        self.update_index(&mut |document| {
             removed = document
                 .remove_ref(name)
                 .map_err(|e| Error::json(self.location.join(INDEX_FILE), e))?;
@@ -438,10 +442,13 @@ impl<W: Write + Send> BlobWriter for SpooledBlobWriter<'_, W> {
                     format!("spooled blob {digest} shrank to {n} of {written} bytes"),
                 ));
             }
-            Err(e) => return Err(state.poison(label, format!("writing blob {digest}: {e}"))),
+            Err(CopyError::Read(e)) => {
+                return Err(state.poison(label, format!("reading spooled blob {digest}: {e}")));
+            }
+            Err(CopyError::Write(e)) => return Err(state.output_failed(label, digest, e)),
         }
         if let Err(e) = framing::write_padding(&mut state.out, written) {
-            return Err(state.poison(label, format!("writing blob {digest}: {e}")));
+            return Err(state.output_failed(label, digest, e));
         }
         state.blobs.insert(digest, written);
         Ok(digest)
@@ -502,8 +509,10 @@ impl<W: Write + Send> Write for StreamingBlobWriter<'_, W> {
                 .lock()
                 .map_err(|_| io::Error::other("archive lock poisoned"))?;
             if let Err(e) = state.out.write_all(data) {
-                drop(state);
-                return Err(self.fail(&format!("writing blob {}: {e}", self.expected)));
+                // The output's own error, kind and all: the caller names the output.
+                state.streaming = false;
+                state.poisoned = Some(format!("writing blob {} failed: {e}", self.expected));
+                return Err(e);
             }
         }
         self.hasher.update(data);
@@ -545,7 +554,7 @@ impl<W: Write + Send> BlobWriter for StreamingBlobWriter<'_, W> {
             return Err(state.poison(label, e.to_string()));
         }
         if let Err(e) = framing::write_padding(&mut state.out, self.written) {
-            return Err(state.poison(label, format!("writing blob {actual}: {e}")));
+            return Err(state.output_failed(label, actual, e));
         }
         state.blobs.insert(actual, self.written);
         Ok(actual)

@@ -552,3 +552,123 @@ fn ls_lists_every_blob_with_its_size() {
     fs::write(layout.dir.join("blobs/sha256/.tmp-123"), b"x").unwrap();
     assert_eq!(layout.blobs().len(), expected.len());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Output paths (`blob get -o`, `pack`): resolved as a shell redirection resolves them
+// ---------------------------------------------------------------------------------------------
+
+/// A layout with one blob; returns it with the blob's digest and content.
+fn layout_with_blob() -> (Layout, String, Vec<u8>) {
+    let layout = Layout::new();
+    let content = pseudo_random(300 << 10, 41);
+    let digest = layout.put(&content);
+    (layout, digest, content)
+}
+
+/// What `pack` writes to a new regular file: the bytes every other output must get.
+fn packed_bytes(layout: &Layout) -> Vec<u8> {
+    let file = layout.scratch().join("reference.tar");
+    run(args!["pack", layout.dir, file]).success();
+    fs::read(file).unwrap()
+}
+
+#[test]
+fn a_device_given_as_the_output_is_written_through_not_replaced() {
+    let (layout, digest, _) = layout_with_blob();
+    // A private /dev/null and /dev/full (same device numbers): the machine's own stay safe
+    // even where this test fails.
+    let null = layout.scratch().join("null");
+    char_device(&null, 1, 3);
+    run(args!["blob", "get", layout.dir, digest, "-o", null]).success();
+    assert!(is_char_device(&null), "blob get -o replaced the device");
+    run(args!["pack", layout.dir, null]).success();
+    assert!(is_char_device(&null), "pack replaced the device");
+
+    // A write error there is the output's: named, with the system's reason, not the blob's.
+    let full = layout.scratch().join("full");
+    char_device(&full, 1, 7);
+    let encoded = digest.split_once(':').unwrap().1;
+    for a in [
+        args!["blob", "get", layout.dir, digest, "-o", full],
+        args!["pack", layout.dir, full],
+    ] {
+        let failed = run(a).failure_naming(&["full", "No space left on device"]);
+        assert!(!failed.stderr.contains(encoded), "{}", failed.stderr);
+        assert!(
+            !failed.stderr.contains("invalid layout"),
+            "{}",
+            failed.stderr
+        );
+        assert!(is_char_device(&full));
+    }
+}
+
+#[test]
+fn a_fifo_given_as_the_output_gets_the_bytes() {
+    let (layout, digest, content) = layout_with_blob();
+    let expected_archive = packed_bytes(&layout);
+    let fifo = layout.scratch().join("fifo");
+    tool("mkfifo", &[fifo.as_os_str()]);
+    for (a, expected) in [
+        (
+            args!["blob", "get", layout.dir, digest, "-o", fifo],
+            content,
+        ),
+        (args!["pack", layout.dir, fifo], expected_archive),
+    ] {
+        // The reader reports through a channel: where the FIFO was replaced, it waits on the
+        // old one forever, and the test must fail, not hang.
+        let (sender, received) = std::sync::mpsc::channel();
+        let reader_path = fifo.clone();
+        std::thread::spawn(move || sender.send(fs::read(reader_path).unwrap()));
+        run(a).success();
+        let got = received
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the FIFO's reader got nothing");
+        assert_eq!(got, expected);
+        let kind = fs::symlink_metadata(&fifo).unwrap().file_type();
+        assert!(
+            std::os::unix::fs::FileTypeExt::is_fifo(&kind),
+            "the FIFO was replaced"
+        );
+    }
+}
+
+#[test]
+fn a_symlink_given_as_the_output_has_its_target_replaced_and_stays() {
+    let (layout, digest, content) = layout_with_blob();
+    let scratch = layout.scratch();
+    let target = scratch.join("real");
+    let link = scratch.join("link");
+    fs::write(&target, b"old content").unwrap();
+    std::os::unix::fs::symlink("real", &link).unwrap();
+    run(args!["blob", "get", layout.dir, digest, "-o", link]).success();
+    assert!(
+        fs::symlink_metadata(&link).unwrap().is_symlink(),
+        "the link was replaced"
+    );
+    assert_eq!(fs::read(&target).unwrap(), content);
+
+    run(args!["pack", layout.dir, link]).success();
+    assert!(fs::symlink_metadata(&link).unwrap().is_symlink());
+    assert_eq!(fs::read(&target).unwrap(), packed_bytes(&layout));
+
+    // A dangling link: the file it names is created, as `>` would.
+    let dangling = scratch.join("dangling");
+    std::os::unix::fs::symlink("made-by-get", &dangling).unwrap();
+    run(args!["blob", "get", layout.dir, digest, "-o", dangling]).success();
+    assert!(fs::symlink_metadata(&dangling).unwrap().is_symlink());
+    assert_eq!(fs::read(scratch.join("made-by-get")).unwrap(), content);
+}
+
+/// `pack L /dev/stdout | wc -c`, with a link of our own to `/proc/self/fd/1` (what
+/// `/dev/stdout` is), so that a failure cannot replace the machine's.
+#[test]
+fn pack_to_a_link_to_standard_output_writes_the_archive_into_the_pipe() {
+    let (layout, _, _) = layout_with_blob();
+    let stdout_link = layout.scratch().join("stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &stdout_link).unwrap();
+    let packed = run(args!["pack", layout.dir, stdout_link]).success();
+    assert_eq!(packed.stdout, packed_bytes(&layout));
+    assert!(fs::symlink_metadata(&stdout_link).unwrap().is_symlink());
+}

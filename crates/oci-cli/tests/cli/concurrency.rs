@@ -365,3 +365,94 @@ fn a_racing_re_put_refreshes_the_mtime_so_gc_keeps_the_blob() {
         assert!(std::fs::read(&blob).unwrap() == content, "round {round}");
     }
 }
+
+/// A small tree for `image create --from-dir`.
+fn source_tree(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join("bin")).unwrap();
+    std::fs::write(src.join("bin/app"), b"#!/bin/sh\necho app\n").unwrap();
+    src
+}
+
+/// Issue #12, item 8: creators racing for a missing layout all succeed, with one layout that
+/// holds what each of them wrote.
+#[test]
+fn concurrent_image_creates_and_unpacks_into_a_missing_layout_all_succeed() {
+    const CREATORS: usize = 6;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source_tree(tmp.path());
+    let source = Layout::new();
+    let image = source.image("amd64", "linux", "unpacked");
+    source.tag(&image.digest, "unpacked");
+    let archive = tmp.path().join("source.tar");
+    run(args!["pack", source.dir, archive]).success();
+    for round in 0..3 {
+        let dir = tmp.path().join(format!("round{round}/layout"));
+        let mut commands: Vec<Vec<OsString>> = (0..CREATORS)
+            .map(|i| {
+                let mut a = args![
+                    "image",
+                    "create",
+                    dir,
+                    "--tag",
+                    format!("t{i}"),
+                    "--from-dir",
+                    src,
+                    "--label",
+                    format!("n={i}")
+                ];
+                if i % 2 == 1 {
+                    a.push("--relaxed".into());
+                }
+                a
+            })
+            .collect();
+        commands.extend((0..CREATORS).map(|_| args!["unpack", archive, dir]));
+        for (a, child) in spawn_all(commands) {
+            wait(a, child).success();
+        }
+        let layout = Layout::copy_of(&dir);
+        let mut expected: BTreeSet<String> = (0..CREATORS).map(|i| format!("t{i}")).collect();
+        expected.insert("unpacked".to_owned());
+        assert_eq!(index_refs(&layout), expected, "round {round}");
+        let (code, report) = crate::integrity::fsck_json(&dir);
+        assert_eq!(code, 0, "round {round}: {report:#}");
+        assert_eq!(report["findings"], json!([]), "round {round}: {report:#}");
+    }
+}
+
+/// Issue #12, item 3: `gc --grace 0s` running again and again while `image create` builds and
+/// tags images. Each create holds a lease, so gc sweeps nothing it wrote before its tag: every
+/// create succeeds and every tag names a whole image.
+#[test]
+fn gc_with_no_grace_racing_image_create_leaves_no_tag_on_an_incomplete_image() {
+    const IMAGES: usize = 12;
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source_tree(tmp.path());
+    let layout = Layout::new();
+    let done = AtomicBool::new(false);
+    let gc_runs = std::thread::scope(|scope| {
+        let gc = scope.spawn(|| gc_loop(&layout, "0s", &done));
+        for i in 0..IMAGES {
+            run(args![
+                "image",
+                "create",
+                layout.dir,
+                "--tag",
+                format!("t{i}"),
+                "--from-dir",
+                src,
+                "--label",
+                format!("n={i}")
+            ])
+            .success();
+        }
+        done.store(true, Ordering::SeqCst);
+        gc.join().unwrap()
+    });
+    assert!(gc_runs >= 3);
+    assert_eq!(layout.ls().len(), IMAGES);
+    let (code, report) = crate::integrity::fsck_json(&layout.dir);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(report["findings"], json!([]), "{report:#}");
+}

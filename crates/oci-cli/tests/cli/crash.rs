@@ -12,9 +12,11 @@
 //! digest. Then `gc --grace 0s` leaves no temp file anywhere in the layout, and fsck no
 //! finding at all. A killed `pack` leaves no temp file beside its output, and the output is
 //! either absent or a complete archive; a killed `blob get -o` likewise. A killed `init` or
-//! `unpack` into a new directory leaves either no directory or a layout that fsck passes, and
-//! the staging directory it may leave beside it (`.<name>.oci-layout-new-*`) is swept by the
-//! next create there.
+//! `unpack` into a new directory, or into an existing empty one, leaves the directory as it
+//! was (absent, or empty with the same inode), a layout that fsck passes, or an unfinished
+//! layout: one that holds the marker `.oci-layout-init`, which `ls` and `fsck` refuse to open
+//! and which the next `unpack` or `init` there turns into a layout. Nothing is ever left
+//! beside the directory.
 //!
 //! The moments are drawn from a PRNG seeded from the clock; the seed is printed, and
 //! `OCI_CRASH_SEED=<seed>` replays the same sequence of operations and delays (where in the
@@ -71,6 +73,8 @@ enum Op {
     Unpack,
     /// `unpack` of the same archive into a directory that does not exist yet.
     UnpackNew,
+    /// `unpack` of the same archive into an existing empty directory (filled in place).
+    UnpackEmpty,
     /// `init` of a directory that does not exist yet.
     Init,
     /// `blob get -o` of the large blob to a new file.
@@ -88,25 +92,59 @@ struct Tally {
     pack_link_window: usize,
     /// The same for `blob get -o` (`.<name>.<random>`, complete).
     get_link_window: usize,
-    /// Staging directories of a killed `init` or `unpack` into a new directory, seen beside it
-    /// (each is swept by the next create there).
-    staging_left: usize,
+    /// Unfinished layouts (the marker) left by a killed `init` or `unpack` into a new or empty
+    /// directory; each is refused by `ls` and finished by the next create there.
+    unfinished_left: usize,
+    /// Killed creates that left the directory as it was (absent, or empty).
+    untouched: usize,
 }
 
-/// The staging directories of a new layout named `name` in `dir` (`.<name>.oci-layout-new-*`).
-fn staging_dirs(dir: &Path, name: &str) -> Vec<String> {
-    let prefix = format!(".{name}.oci-layout-new-");
-    names_in(dir)
-        .into_iter()
-        .filter(|n| n.starts_with(&prefix))
-        .collect()
-}
+/// The marker of an unfinished layout.
+const MARKER: &str = ".oci-layout-init";
 
-/// What a killed create left at `root`: nothing, or a layout whose index parses, that fsck
-/// passes (with no finding at all unless `allow_warnings`) and whose blobs match their names.
-fn check_new_layout(root: &Path, context: &str, allow_warnings: bool) {
-    if fs::symlink_metadata(root).is_err() {
+/// What a killed create at `root` left, `empty_inode` being the inode of the empty directory it
+/// was given (`None`: it was given a missing one):
+/// - the directory as it was (absent, or empty with the same inode);
+/// - a layout whose index parses, that fsck passes (with no finding at all unless
+///   `allow_warnings`) and whose blobs match their names, in the same directory;
+/// - an unfinished layout, holding the marker: refused by `ls` as unfinished, and made a layout
+///   by `finish` (the next create there).
+fn check_new_layout(
+    root: &Path,
+    empty_inode: Option<u64>,
+    finish: Vec<OsString>,
+    context: &str,
+    allow_warnings: bool,
+    tally: &mut Tally,
+) {
+    let Ok(metadata) = fs::symlink_metadata(root) else {
+        assert!(empty_inode.is_none(), "{context}: the empty directory went");
+        tally.untouched += 1;
         return;
+    };
+    if let Some(inode) = empty_inode {
+        assert_eq!(
+            metadata.ino(),
+            inode,
+            "{context}: the directory was replaced"
+        );
+    }
+    let names = names_in(root);
+    if names.is_empty() {
+        tally.untouched += 1;
+        return;
+    }
+    if names.iter().any(|n| n == MARKER) {
+        tally.unfinished_left += 1;
+        let refused = run(args!["ls", root]);
+        assert!(
+            refused.code == 1 && refused.stderr.contains("unfinished"),
+            "{context}: an unfinished layout was opened: {}",
+            refused.stderr
+        );
+        run(finish).success();
+        assert!(!root.join(MARKER).exists(), "{context}");
+        check_fsck(root, &format!("{context}, finished"), false);
     }
     check_index(root, &BTreeSet::new(), context);
     check_fsck(root, context, allow_warnings);
@@ -278,6 +316,7 @@ fn sigkill_at_random_moments() {
     fs::create_dir(&out_dir).unwrap();
     let packed = out_dir.join("layout.tar");
     let fresh = scratch.join("fresh");
+    let empty = scratch.join("empty");
     let new_init = scratch.join("new-init");
     let get_dir = scratch.join("get");
     fs::create_dir(&get_dir).unwrap();
@@ -312,6 +351,8 @@ fn sigkill_at_random_moments() {
     fs::remove_file(&packed).unwrap();
     fs::remove_file(&got).unwrap();
     must_have.insert("calibrate".to_owned());
+    // What is beside the new directories: a create leaves nothing there.
+    let scratch_names: BTreeSet<String> = names_in(&scratch).into_iter().collect();
     eprintln!("crash harness: uninterrupted durations {typical:?}");
 
     let mut tally = Tally::default();
@@ -320,14 +361,19 @@ fn sigkill_at_random_moments() {
         let i = tally.iterations;
         tally.iterations += 1;
         let op = match rng.below(100) {
-            0..25 => Op::Put,
-            25..37 => Op::Tag,
-            37..57 => Op::Pack,
-            57..72 => Op::Unpack,
-            72..84 => Op::UnpackNew,
+            0..23 => Op::Put,
+            23..35 => Op::Tag,
+            35..53 => Op::Pack,
+            53..66 => Op::Unpack,
+            66..76 => Op::UnpackNew,
+            76..84 => Op::UnpackEmpty,
             84..90 => Op::Init,
             _ => Op::GetOut,
         };
+        let empty_inode = (op == Op::UnpackEmpty).then(|| {
+            fs::create_dir(&empty).unwrap();
+            fs::metadata(&empty).unwrap().ino()
+        });
         let relaxed = rng.below(2) == 1;
         let mut a = match op {
             Op::Put => {
@@ -340,13 +386,17 @@ fn sigkill_at_random_moments() {
             Op::Pack => args!["pack", layout.dir, packed],
             Op::Unpack => args!["unpack", archive, layout.dir],
             Op::UnpackNew => args!["unpack", archive, fresh],
+            Op::UnpackEmpty => args!["unpack", archive, empty],
             Op::Init => args!["init", new_init],
             Op::GetOut => args!["blob", "get", layout.dir, large_digest, "-o", got],
         };
         if relaxed {
             a.push("--relaxed".into());
         }
-        let typical = typical[&if op == Op::UnpackNew { Op::Unpack } else { op }];
+        let typical = typical[&match op {
+            Op::UnpackNew | Op::UnpackEmpty => Op::Unpack,
+            other => other,
+        }];
         // Anywhere in the typical duration; a run that is faster this time finishes first.
         let delay = Duration::from_nanos(rng.below(typical.as_nanos() as u64 + 1));
         let mut child = command(&a)
@@ -423,19 +473,29 @@ fn sigkill_at_random_moments() {
                 fs::remove_file(&path).unwrap();
             }
         }
-        if let Some((root, name)) = match op {
-            Op::UnpackNew => Some((&fresh, "fresh")),
-            Op::Init => Some((&new_init, "new-init")),
+        if let Some((root, finish)) = match op {
+            Op::UnpackNew => Some((&fresh, args!["unpack", archive, fresh])),
+            Op::UnpackEmpty => Some((&empty, args!["unpack", archive, empty])),
+            Op::Init => Some((&new_init, args!["init", new_init])),
             _ => None,
         } {
-            // Nothing, or a layout: a killed init leaves no temp file in it either.
-            check_new_layout(root, &context, op == Op::UnpackNew);
-            let staging = staging_dirs(&scratch, name);
+            // As it was, a layout, or unfinished: a killed init leaves no temp file in it
+            // either.
             assert!(
-                !finished || staging.is_empty(),
-                "{context}: a create that finished left {staging:?} beside it"
+                !finished || fs::symlink_metadata(root.join(MARKER)).is_err(),
+                "{context}: a create that finished left its marker"
             );
-            tally.staging_left += staging.len();
+            check_new_layout(
+                root,
+                empty_inode,
+                finish,
+                &context,
+                op != Op::Init,
+                &mut tally,
+            );
+            let mut beside: BTreeSet<String> = names_in(&scratch).into_iter().collect();
+            beside.remove(&*root.file_name().unwrap().to_string_lossy());
+            assert_eq!(beside, scratch_names, "{context}: left something beside it");
             // Killed before it made the directory, there is nothing to remove.
             let _ = fs::remove_dir_all(root);
         }
@@ -451,18 +511,12 @@ fn sigkill_at_random_moments() {
         assert!(!left.contains("incoming"));
     }
 
-    // The next create sweeps what killed ones left beside their directories.
-    for (root, name) in [(&fresh, "fresh"), (&new_init, "new-init")] {
-        run(args!["init", root]).success();
-        let staging = staging_dirs(&scratch, name);
-        assert!(staging.is_empty(), "init {name} did not sweep {staging:?}");
-    }
-
     let killed: usize = tally.killed.values().sum();
     eprintln!(
         "crash harness: seed {seed}: {} iterations in {:.0?}, {killed} killed mid-run {:?}, \
          {} finished before the kill {:?}, {} archives and {} got files caught between link and \
-         rename, {} staging directories left by killed creates (all swept)",
+         rename, {} creates killed before they changed anything, {} unfinished layouts left by \
+         killed creates (all refused, then finished)",
         tally.iterations,
         started.elapsed(),
         tally.killed,
@@ -470,7 +524,8 @@ fn sigkill_at_random_moments() {
         tally.finished,
         tally.pack_link_window,
         tally.get_link_window,
-        tally.staging_left,
+        tally.untouched,
+        tally.unfinished_left,
     );
     assert!(
         tally.iterations >= 10,

@@ -126,12 +126,19 @@ fn every_invalid_digest_vector_is_refused_by_every_command() {
         // Errors quote the input as `{:?}` does (a newline as `\n`, so still one line).
         let quoted = quoted_prefix(digest, 40);
         let named = [quoted.as_str()];
-        let mut commands = vec![
+        // Where only a digest will do, a malformed one is a usage error.
+        for a in [
             args!["blob", "get", layout.dir, digest],
             args!["blob", "get", layout.dir, digest, "-o", out],
             args!["blob", "rm", layout.dir, digest],
             args!["tag", layout.dir, digest, "v2"],
             args!["tag", layout.dir, digest, "v1"],
+        ] {
+            let refused = run(a).usage_error_naming(&named);
+            assert!(refused.stdout.is_empty(), "{}", show(&refused.args));
+        }
+        // Where a ref name will do too, it is one not found.
+        let mut commands = vec![
             args![
                 "attach",
                 layout.dir,
@@ -168,7 +175,7 @@ fn every_invalid_digest_vector_is_refused_by_every_command() {
                 format!("--expect-digest={digest}")
             ],
         ] {
-            let refused = run_stdin(form, b"abc").failure_naming(&named);
+            let refused = run_stdin(form, b"abc").usage_error_naming(&named);
             assert!(refused.stdout.is_empty(), "{}", show(&refused.args));
         }
         assert_eq!(
@@ -225,14 +232,14 @@ fn hostile_arguments_fail_cleanly() {
         traversal,
         "\u{202e}",
     ] {
-        let refused = run(args!["blob", "get", layout.dir, digest]).failure();
+        let refused = run(args!["blob", "get", layout.dir, digest]).usage_error_naming(&[]);
         assert!(
             refused.stderr.len() < 1000,
             "a huge input must not end up whole in the error ({} bytes)",
             refused.stderr.len()
         );
-        run(args!["blob", "rm", layout.dir, digest]).failure();
-        run(args!["tag", layout.dir, digest, "v1"]).failure();
+        run(args!["blob", "rm", layout.dir, digest]).usage_error_naming(&[]);
+        run(args!["tag", layout.dir, digest, "v1"]).usage_error_naming(&[]);
         for a in [
             args!["referrers", layout.dir, digest],
             args![
@@ -251,7 +258,7 @@ fn hostile_arguments_fail_cleanly() {
             args!["blob", "put", layout.dir, "--expect-digest", digest],
             b"x",
         )
-        .failure();
+        .usage_error_naming(&[]);
     }
     // Arguments that are not UTF-8: a digest or ref must be text (usage error); a path need not.
     let not_utf8 = OsString::from_vec(b"sha256:\xff\xfe".to_vec());
@@ -373,4 +380,288 @@ fn a_plain_file_given_as_the_layout_fails_cleanly() {
         );
         fs::remove_file(&file).unwrap();
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages name the thing at fault, with its whole path
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn pack_into_a_pipe_closed_early_exits_quietly() {
+    let layout = Layout::new();
+    layout.put(&pseudo_random(4 << 20, 51));
+    for compress in ["none", "gzip", "zstd"] {
+        let a = args!["pack", layout.dir, "-", "--compress", compress];
+        let mut child = command(&a).spawn().unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut head = [0u8; 100];
+        std::io::Read::read_exact(&mut stdout, &mut head).unwrap();
+        drop(stdout);
+        let finished = wait(a, child);
+        assert_eq!(finished.code, 0, "{compress}: {}", finished.stderr);
+        assert!(
+            finished.stderr.is_empty(),
+            "{compress}: {}",
+            finished.stderr
+        );
+    }
+}
+
+#[test]
+fn a_bad_archive_is_blamed_not_the_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.tar");
+    fs::write(&bad, "garbage".repeat(200)).unwrap();
+    let out = tmp.path().join("out");
+    let failed = run(args!["unpack", bad, out])
+        .failure_naming(&[bad.to_str().unwrap(), "not a tar archive"]);
+    assert!(
+        !failed.stderr.contains(out.to_str().unwrap()),
+        "{}",
+        failed.stderr
+    );
+}
+
+/// A file that is not an archive is refused without a byte of it in the message: the tar
+/// parser's errors quote the header they failed on.
+#[test]
+fn a_file_that_is_not_an_archive_is_never_echoed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let secret = tmp.path().join("passwd");
+    fs::write(
+        &secret,
+        "root:x:0:0:SECRET-LINE:/root:/bin/bash\n".repeat(20),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    for a in [
+        args!["ls", secret],
+        args!["fsck", secret],
+        args!["blob", "ls", secret],
+        args!["inspect", secret, "v1"],
+        args!["unpack", secret, out],
+    ] {
+        let failed = run(a).failure_naming(&["passwd", "not a tar archive"]);
+        assert!(
+            !failed.stderr.contains("SECRET") && !failed.stderr.contains("root:x"),
+            "{}",
+            failed.stderr
+        );
+    }
+}
+
+#[test]
+fn init_where_nothing_can_be_made_names_the_directory() {
+    run(args!["init", "/proc/oci-layout-cannot-be-here"])
+        .failure_naming(&["/proc/oci-layout-cannot-be-here"]);
+}
+
+#[test]
+fn attach_of_a_directory_names_its_whole_path() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "attach-dir");
+    layout.tag(&image.digest, "v1");
+    let dir = layout.scratch().join("not-a-file");
+    fs::create_dir(&dir).unwrap();
+    run(args![
+        "attach",
+        layout.dir,
+        "v1",
+        "--artifact-type",
+        "a/b",
+        dir
+    ])
+    .failure_naming(&[dir.to_str().unwrap()]);
+}
+
+#[test]
+fn inspect_of_a_malformed_digest_says_it_is_malformed() {
+    let layout = Layout::new();
+    let target = format!("SHA256:{}", "a".repeat(64));
+    run(args!["inspect", layout.dir, target]).failure_naming(&["invalid digest", "no ref"]);
+}
+
+/// A full disk is the fault of what is being written: the layout a blob goes into, the
+/// archive being written; never of the source being read.
+#[test]
+fn a_full_disk_is_blamed_on_what_is_written() {
+    let Some(small) = SmallFs::mount(4 << 20, "a full disk") else {
+        return;
+    };
+    let source = Layout::new();
+    source.put(&pseudo_random(6 << 20, 52));
+    let archive = source.scratch().join("a.tar");
+    run(args!["pack", source.dir, archive]).success();
+
+    let into = small.dir.join("layout");
+    run(args!["init", into]).success();
+    let big = source.scratch().join("big");
+    fs::write(&big, pseudo_random(32 << 20, 53)).unwrap();
+    let failed = run(args!["blob", "put", into, big]).failure_naming(&["No space left"]);
+    assert!(
+        failed.stderr.contains(into.to_str().unwrap()),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("reading"), "{}", failed.stderr);
+
+    // Refused before writing (the blob does not fit), or failing as it writes: either way
+    // about the layout, not the archive.
+    let failed = run(args!["unpack", archive, into]).failure_naming(&[into.to_str().unwrap()]);
+    assert!(!failed.stderr.contains("a.tar"), "{}", failed.stderr);
+    assert!(!failed.stderr.contains("reading"), "{}", failed.stderr);
+
+    let output = small.dir.join("out.tar");
+    let failed = run(args!["pack", source.dir, output])
+        .failure_naming(&[output.to_str().unwrap(), "No space left"]);
+    assert!(
+        !failed.stderr.contains("invalid layout"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("blob"), "{}", failed.stderr);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values our own parsing refuses are usage errors, refused before anything is written
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn values_our_own_parsing_refuses_exit_2_and_write_nothing() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "usage");
+    layout.tag(&image.digest, "v1");
+    let src = layout.scratch().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("file"), b"x").unwrap();
+    let file = src.join("file");
+    let new_layout = layout.scratch().join("new-layout");
+    let before = layout.snapshot();
+    let create = |extra: &[&str]| {
+        let mut a = args![
+            "image",
+            "create",
+            new_layout,
+            "--tag",
+            "t",
+            "--from-dir",
+            src
+        ];
+        a.extend(extra.iter().map(OsString::from));
+        a
+    };
+    let cases: Vec<(Vec<OsString>, &str)> = vec![
+        (args!["blob", "get", layout.dir, "sha256:xyz"], "sha256:xyz"),
+        (args!["blob", "rm", layout.dir, "sha256:xyz"], "sha256:xyz"),
+        (args!["tag", layout.dir, "sha256:xyz", "v2"], "sha256:xyz"),
+        (
+            args!["tag", layout.dir, image.digest, "bad ref!"],
+            "bad ref!",
+        ),
+        (args!["untag", layout.dir, "../up"], "../up"),
+        (
+            args!["blob", "put", layout.dir, file, "--expect-digest", "md5:x"],
+            "md5:x",
+        ),
+        (
+            args!["blob", "put", layout.dir, file, "--media-type", ""],
+            "media type",
+        ),
+        (
+            args!["attach", layout.dir, "v1", "--artifact-type", "", file],
+            "media type",
+        ),
+        (
+            args![
+                "attach",
+                layout.dir,
+                "v1",
+                "--artifact-type",
+                "a/b",
+                "--annotation",
+                "k",
+                file
+            ],
+            "KEY=VALUE",
+        ),
+        (
+            args![
+                "referrers",
+                layout.dir,
+                "v1",
+                "--artifact-type",
+                "not a type"
+            ],
+            "media type",
+        ),
+        (
+            args!["inspect", layout.dir, "v1", "--platform", "nope"],
+            "nope",
+        ),
+        (create(&["--level", "42"]), "gzip level"),
+        (
+            create(&["--compression", "zstd", "--level", "0"]),
+            "zstd level",
+        ),
+        (
+            create(&["--compression", "zstd", "--level", "-3"]),
+            "zstd level",
+        ),
+        (create(&["--platform", "linux"]), "linux"),
+        (create(&["--label", "novalue"]), "KEY=VALUE"),
+        (create(&["--env", "NOVALUE"]), "NOVALUE"),
+        (create(&["--expose", "eighty"]), "eighty"),
+        (
+            args!["tag", layout.dir, image.digest, "--", ""],
+            "invalid ref name",
+        ),
+    ];
+    for (a, named) in cases {
+        let refused = run(a).usage_error_naming(&[named]);
+        assert!(refused.stdout.is_empty(), "{}", show(&refused.args));
+    }
+    for epoch in ["soon", "253402300800", "99999999999999999999"] {
+        let a = create(&[]);
+        let mut command = command(&a);
+        command.env("SOURCE_DATE_EPOCH", epoch);
+        finish(a, &command.output().unwrap()).usage_error_naming(&["SOURCE_DATE_EPOCH"]);
+    }
+    assert_eq!(
+        layout.snapshot(),
+        before,
+        "a refused value changed the layout"
+    );
+    assert!(
+        !new_layout.exists(),
+        "a refused image create made its layout"
+    );
+}
+
+/// The last second a timestamp can say is still accepted, and written as skopeo reads it.
+#[test]
+fn source_date_epoch_up_to_the_year_9999_is_accepted() {
+    let layout = Layout::new();
+    let src = layout.scratch().join("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("file"), b"x").unwrap();
+    let a = args![
+        "image",
+        "create",
+        layout.dir,
+        "--tag",
+        "t",
+        "--from-dir",
+        src
+    ];
+    let mut command = command(&a);
+    command.env("SOURCE_DATE_EPOCH", "253402300799");
+    finish(a, &command.output().unwrap()).success();
+    let shown = run(args!["inspect", layout.dir, "t", "--json"])
+        .success()
+        .json();
+    assert_eq!(
+        shown["config"]["created"],
+        json!("9999-12-31T23:59:59Z"),
+        "{shown:#}"
+    );
 }

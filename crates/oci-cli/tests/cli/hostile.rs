@@ -514,20 +514,6 @@ fn a_cache_directory_linked_out_of_the_root_is_neither_read_nor_written() {
     );
 }
 
-/// Every path under `dir`, without opening anything (a FIFO would block a read).
-fn paths_under(dir: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if fs::symlink_metadata(&path).unwrap().is_dir() {
-            found.extend(paths_under(&path));
-        }
-        found.push(path);
-    }
-    found.sort();
-    found
-}
-
 /// What the integrity commands do with a blob that is not a regular file, in both roles: as
 /// the tagged image's layer (referenced) and as an unreferenced blob.
 fn check_not_regular_blob(make: impl Fn(&Path), what: &str) {
@@ -588,20 +574,29 @@ fn check_not_regular_blob(make: impl Fn(&Path), what: &str) {
     run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"]).failure_naming(&[encoded]);
     run_bounded(args!["referrers", scene.layout.dir, "v1"]).success();
 
-    // Unreferenced (both of them now): gc names one and stops rather than guess, having
-    // removed nothing, not even the regular blobs it could judge.
+    // Unreferenced (both of them now): no blobs, so gc leaves them (for a human to judge) and
+    // collects the rest; fsck reports each as an error.
     run(args!["untag", scene.layout.dir, "v1"]).success();
-    let inside = paths_under(&scene.layout.dir);
-    run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"])
-        .failure_naming(&["not a regular file"]);
-    assert_eq!(
-        paths_under(&scene.layout.dir),
-        inside,
-        "{what}: gc removed something"
-    );
+    let (code, report) = fsck_json(&scene.layout.dir);
+    assert_eq!(code, 1, "{what}: {report:#}");
+    for path in [&path, &target] {
+        assert!(
+            report["findings"].as_array().unwrap().iter().any(|f| {
+                f["severity"] == json!("error") && f["subject"] == json!(path.to_str().unwrap())
+            }),
+            "{what}: {report:#}"
+        );
+    }
+    run_bounded(args!["gc", scene.layout.dir, "--grace", "0s"]).success();
+    for path in [&path, &target] {
+        assert!(
+            fs::symlink_metadata(path).is_ok(),
+            "{what}: still there for a human to judge"
+        );
+    }
     assert!(
-        fs::symlink_metadata(&target).is_ok(),
-        "{what}: still there for a human to judge"
+        !scene.layout.blob_path(&scene.image.config).exists(),
+        "{what}: gc collected the regular blobs"
     );
     assert_eq!(scene.outside_snapshot(), before, "{what}: outside changed");
 }
@@ -677,4 +672,198 @@ fn a_manifest_nested_10000_deep_is_a_finding_and_an_error() {
         layout.index_path()
     ])
     .failure_naming(&["recursion limit"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decompression bombs: bounded by what they cost (disk), not by a ratio honest data exceeds
+// ---------------------------------------------------------------------------------------------
+
+/// The original failure: a blob of zeros (a sparse disk image, say) packed with zstd goes
+/// far past 2048:1, and our own archive was refused as a bomb by unpack, ls and fsck.
+#[test]
+fn our_own_zstd_pack_of_very_compressible_data_reads_and_unpacks() {
+    const SIZE: usize = 128 << 20;
+    let layout = Layout::new();
+    let digest = layout.put(&vec![0u8; SIZE]);
+    let archive = layout.scratch().join("zeros.tar.zst");
+    run(args!["pack", layout.dir, archive, "--compress", "zstd"]).success();
+    let packed = fs::metadata(&archive).unwrap().len();
+    assert!(
+        packed * 2048 < SIZE as u64,
+        "{packed} bytes is not past 2048:1: the test shows nothing"
+    );
+    run(args!["ls", archive]).success();
+    run(args!["fsck", archive]).success();
+    run(args!["blob", "ls", archive]).success();
+    let out = layout.scratch().join("out");
+    run(args!["unpack", archive, out]).success();
+    let (algorithm, encoded) = digest.split_once(':').unwrap();
+    let unpacked = out.join("blobs").join(algorithm).join(encoded);
+    assert_eq!(fs::metadata(unpacked).unwrap().len(), SIZE as u64);
+}
+
+/// A real bomb: a blob entry claiming 100 GiB, then 1 GiB of zeros as zstd RLE blocks (32 KiB
+/// of archive), then the end of the stream. `unpack` refuses it at its header, before writing
+/// anything; reading it in place stops when its temp file would eat into the reserve of the
+/// filesystem it is on. Both onto a small tmpfs, which is left as empty as it was.
+#[test]
+fn a_zstd_bomb_is_refused_without_filling_the_disk() {
+    let Some(small) = SmallFs::mount(32 << 20, "the bomb's filesystem") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("blobs/sha256/{}", "0".repeat(64));
+    let bomb = zstd_rle_frame(&tar_header(&name, 100 << 30), 1 << 30);
+    assert!(bomb.len() < 64 << 10, "{} bytes", bomb.len());
+    let path = tmp.path().join("bomb.tar.zst");
+    fs::write(&path, &bomb).unwrap();
+    let empty = small.used();
+
+    let out = small.dir.join("out");
+    run_bounded(args!["unpack", path, out]).failure_naming(&["107374182400 bytes", "free"]);
+    assert!(
+        small.used() < empty + (1 << 20),
+        "unpack wrote into the small filesystem"
+    );
+
+    for a in [args!["ls", path], args!["fsck", path]] {
+        let mut listing = command(&a);
+        listing.env("TMPDIR", &small.dir);
+        let failed = finish(a, &listing.output().unwrap()).failure_naming(&["free"]);
+        assert!(
+            failed.stderr.contains(small.dir.to_str().unwrap()),
+            "names where the temp file was: {}",
+            failed.stderr
+        );
+    }
+    assert!(small.used() < empty + (1 << 20));
+}
+
+/// `--max-size` bounds the time too: 64 MiB of an entry that is skipped is never written, but
+/// is decompressed, and an absolute bound stops it.
+#[test]
+fn unpack_max_size_bounds_the_decompressed_stream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = zstd_rle_frame(&tar_header("junk", 64 << 20), 64 << 20);
+    let path = tmp.path().join("junk.tar.zst");
+    fs::write(&path, &junk).unwrap();
+    let out = tmp.path().join("out");
+    run(args!["unpack", path, out, "--max-size", "1M"])
+        .failure_naming(&["junk.tar.zst", "over the 1048576 byte limit"]);
+    run(args!["unpack", path, out, "--max-size", "many"]).usage_error();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names from a crafted index cannot forge output lines
+// ---------------------------------------------------------------------------------------------
+
+/// Ref names, media types, platforms, artifact types and config fields with escape sequences
+/// and line breaks: every human-readable printer escapes them (as fsck always did), so each
+/// entry is one line and no ESC reaches the terminal.
+#[test]
+fn names_from_a_crafted_index_are_escaped_in_every_printer() {
+    const FORGED_REF: &str = "v1\nsha256:0000\tforged\u{1b}[2K";
+    let layout = Layout::new();
+    let config = json!({
+        "architecture": "amd64\u{1b}[31m",
+        "os": "linux",
+        "rootfs": { "type": "layers", "diff_ids": [] },
+        "config": { "Env": ["A=1\nforged: line"], "User": "\u{1b}]0;title\u{7}" },
+    });
+    let image = layout.image_with(&config, OCI_CONFIG, Some(OCI_MANIFEST));
+    let size = image.bytes.len();
+    write_index(
+        &layout,
+        &[
+            json!({"mediaType": OCI_MANIFEST, "digest": image.digest, "size": size,
+                   "annotations": {REF_NAME: FORGED_REF}}),
+            json!({"mediaType": "application/vnd.oci.image.manifest.v1+json\n\u{1b}[1mx",
+                   "digest": image.digest, "size": size,
+                   "platform": {"os": "linux\nforged", "architecture": "amd64"}}),
+        ],
+    );
+    run(args![
+        "attach",
+        layout.dir,
+        image.digest,
+        "--artifact-type",
+        "application/vnd.x+json",
+        layout.index_path()
+    ])
+    .success();
+    let clean = |what: &str, out: &str, lines: usize| {
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{7}'),
+            "{what}: {out:?}"
+        );
+        assert_eq!(out.lines().count(), lines, "{what}: {out:?}");
+    };
+    let listed = run(args!["ls", layout.dir]).success().stdout_str();
+    clean("ls", &listed, 3);
+    assert!(
+        listed.contains("v1\\nsha256:0000\\tforged\\u{1b}[2K"),
+        "{listed}"
+    );
+    assert!(listed.contains("linux\\nforged/amd64"), "{listed}");
+
+    let shown = run(args!["inspect", layout.dir, image.digest])
+        .success()
+        .stdout_str();
+    assert!(!shown.contains('\u{1b}'), "{shown:?}");
+    assert!(shown.contains("A=1\\nforged: line"), "{shown}");
+    assert!(!shown.lines().any(|l| l.starts_with("forged")), "{shown}");
+
+    let referrers = run(args!["referrers", layout.dir, image.digest])
+        .success()
+        .stdout_str();
+    clean("referrers", &referrers, 1);
+
+    // fsck reports the invalid ref name, escaped (as it always was), on one line.
+    let checked = run(args!["fsck", layout.dir]);
+    let out = String::from_utf8(checked.stdout.clone()).unwrap();
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(
+        out.contains("ref \"v1\\nsha256:0000\\tforged\\u{1b}[2K\""),
+        "{out}"
+    );
+}
+
+/// A stray file whose name holds an escape sequence: fsck and gc print it escaped.
+#[test]
+fn a_stray_file_name_with_escapes_is_printed_escaped() {
+    let layout = Layout::new();
+    let name = ".tmp-\u{1b}[2Kforged\nline";
+    let dir = layout.dir.join("blobs").join("sha256");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name), b"x").unwrap();
+    let checked = run(args!["fsck", layout.dir]).success().stdout_str();
+    assert!(!checked.contains('\u{1b}'), "{checked:?}");
+    assert_eq!(checked.lines().count(), 2, "{checked:?}");
+    let collected = run(args!["gc", layout.dir, "--grace", "0s"])
+        .success()
+        .stdout_str();
+    assert!(!collected.contains('\u{1b}'), "{collected:?}");
+    assert_eq!(collected.lines().count(), 2, "{collected:?}");
+}
+
+/// A FIFO under a digest's name that nothing refers to (the case gc used to fail on while
+/// fsck said clean): fsck reports it as an error, gc skips it and succeeds.
+#[test]
+fn a_stray_fifo_under_a_digest_name_is_an_fsck_error_and_gc_skips_it() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "fifo-stray");
+    layout.tag(&image.digest, "v1");
+    let garbage = layout.put(b"garbage");
+    let fifo = layout.blob_path(&format!("sha256:{}", "0".repeat(64)));
+    tool("mkfifo", &[fifo.as_os_str()]);
+    let (code, report) = fsck_json(&layout.dir);
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        report["findings"][0]["subject"],
+        json!(fifo.to_str().unwrap())
+    );
+    assert_eq!(report["findings"][0]["severity"], json!("error"));
+    run_bounded(args!["gc", layout.dir, "--grace", "0s"]).success();
+    assert!(!layout.blob_path(&garbage).exists(), "gc did its work");
+    assert!(fs::symlink_metadata(&fifo).is_ok(), "the FIFO is left");
 }

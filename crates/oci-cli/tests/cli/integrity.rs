@@ -1096,7 +1096,7 @@ fn attach_then_referrers_finds_it() {
         "--annotation",
         "novalue"
     ])
-    .failure_naming(&["novalue"]);
+    .usage_error_naming(&["novalue"]);
     run(args![
         "attach",
         layout.dir,

@@ -4,6 +4,8 @@
 //!
 //! - `support`: running the binary, layouts in temporary directories, the shared corpus.
 //! - `init_ls`, `blob`, `refs`: the commands one by one.
+//! - `new_layouts`: `init`, `image create` and `unpack` into a missing, empty, foreign or
+//!   unfinished directory; failed and killed unpacks; what a merge replaces.
 //! - `errors`: usage errors, every invalid digest vector against every command, hostile input.
 //! - `conformance`: the layouts other tools wrote (`shared/conformance/layouts`).
 //! - `integrity`: fsck (the corpus findings exactly), gc, attach and referrers.
@@ -35,4 +37,5 @@ mod hostile;
 mod init_ls;
 mod integrity;
 mod interop;
+mod new_layouts;
 mod refs;

@@ -204,7 +204,7 @@ fn tag_refuses_every_invalid_ref_name_vector_and_keeps_the_index() {
         // lets names starting with `-` through clap to the ref-name check.
         let quoted = quoted_prefix(name, 40);
         let failed =
-            run(args!["tag", layout.dir, image.digest, "--", name]).failure_naming(&[&quoted]);
+            run(args!["tag", layout.dir, image.digest, "--", name]).usage_error_naming(&[&quoted]);
         // A hostile name is shortened in the message, not echoed whole.
         assert!(
             failed.stderr.len() < 1024,
@@ -307,7 +307,7 @@ fn untag_removes_the_ref_and_an_absent_ref_is_fine() {
     assert!(layout.ls().is_empty());
 
     // An empty name is not "absent": it is not a name at all.
-    run(args!["untag", layout.dir, ""]).failure_naming(&["invalid ref name"]);
+    run(args!["untag", layout.dir, ""]).usage_error_naming(&["invalid ref name"]);
 }
 
 #[test]
@@ -334,4 +334,107 @@ fn untag_removes_every_entry_with_that_name() {
     let entries = layout.ls();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0]["ref"], "other");
+}
+
+// ---------------------------------------------------------------------------------------------
+// blob rm of what a ref uses; inspect of an incomplete image
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn rm_refuses_a_blob_a_ref_uses_unless_forced() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "rm-used");
+    layout.tag(&image.digest, "v1");
+    layout.tag(&image.digest, "v2");
+    let manifest: Value = serde_json::from_slice(&image.bytes).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let unused = layout.put(b"nobody uses this");
+    let before = layout.snapshot();
+
+    for used in [&layer, &image.config, &image.digest] {
+        run(args!["blob", "rm", layout.dir, used]).failure_naming(&[
+            used.as_str(),
+            "\"v1\"",
+            "\"v2\"",
+            "--force",
+        ]);
+    }
+    assert_eq!(layout.snapshot(), before, "a refused rm changed the layout");
+    run(args!["blob", "rm", layout.dir, unused]).success();
+
+    // An artifact attached to it: its blob is used by the untagged entry that records it.
+    let attached = layout.scratch().join("sbom.json");
+    fs::write(&attached, b"{\"sbom\":true}").unwrap();
+    let artifact = run(args![
+        "attach",
+        layout.dir,
+        "v1",
+        "--artifact-type",
+        "application/spdx+json",
+        attached
+    ])
+    .success()
+    .line();
+    let sbom = run_stdin(args!["blob", "put", layout.dir], b"{\"sbom\":true}")
+        .success()
+        .line();
+    run(args!["blob", "rm", layout.dir, sbom]).failure_naming(&["untagged entry", &artifact]);
+
+    run(args!["blob", "rm", layout.dir, layer, "--force"]).success();
+    assert!(!layout.blob_path(&layer).exists());
+}
+
+#[test]
+fn inspect_of_an_image_with_a_missing_part_fails_after_showing_it() {
+    let layout = Layout::new();
+    let image = layout.image("amd64", "linux", "incomplete");
+    layout.tag(&image.digest, "v1");
+    let manifest: Value = serde_json::from_slice(&image.bytes).unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    run(args!["inspect", layout.dir, "v1"]).success();
+
+    fs::remove_file(layout.blob_path(&layer)).unwrap();
+    for a in [
+        args!["inspect", layout.dir, "v1"],
+        args!["inspect", layout.dir, "v1", "--json"],
+    ] {
+        let shown = run(a).failure_naming(&[layer.as_str(), "incomplete"]);
+        let out = String::from_utf8(shown.stdout.clone()).unwrap();
+        assert!(out.contains(&layer), "the tree is still shown: {out}");
+    }
+    let shown = run(args!["inspect", layout.dir, "v1", "--json"]);
+    let tree: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(tree["layers"][0]["missing"], json!(true), "{tree:#}");
+
+    fs::remove_file(layout.blob_path(&image.config)).unwrap();
+    run(args!["inspect", layout.dir, "v1"]).failure_naming(&[image.config.as_str()]);
+    fs::remove_file(layout.blob_path(&image.digest)).unwrap();
+    run(args!["inspect", layout.dir, image.digest]).failure();
+}
+
+/// An index that lists a platform whose manifest is not there (a partial export): listed as
+/// absent, and no failure.
+#[test]
+fn inspect_of_an_index_with_an_absent_platform_succeeds() {
+    let layout = Layout::new();
+    let present = layout.image("amd64", "linux", "present");
+    let absent = format!("sha256:{}", "1".repeat(64));
+    let (index, _) = layout.put_json(
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": OCI_MANIFEST, "digest": present.digest, "size": present.bytes.len(),
+                 "platform": {"os": "linux", "architecture": "amd64"}},
+                {"mediaType": OCI_MANIFEST, "digest": absent, "size": 100,
+                 "platform": {"os": "linux", "architecture": "arm64"}},
+            ],
+        }),
+        OCI_INDEX,
+    );
+    layout.tag(index["digest"].as_str().unwrap(), "multi");
+    let shown = run(args!["inspect", layout.dir, "multi"])
+        .success()
+        .stdout_str();
+    assert!(shown.contains(&format!("missing {absent}")), "{shown}");
 }

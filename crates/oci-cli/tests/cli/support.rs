@@ -156,6 +156,20 @@ impl Run {
         run
     }
 
+    /// Exit 2 (usage) from our own parsing: one error line, naming every one of `needles`.
+    pub fn usage_error_naming(self, needles: &[&str]) -> Run {
+        assert_eq!(self.code, 2, "expected a usage error: {}", self.context());
+        assert_one_error_line(&self.stderr, &self.context());
+        for needle in needles {
+            assert!(
+                self.stderr.contains(needle),
+                "the error does not name {needle:?}: {}",
+                self.context()
+            );
+        }
+        self
+    }
+
     /// Exit 2 (usage), the message starting with `error: ` (clap adds a usage hint below it).
     pub fn usage_error(self) -> Run {
         assert_eq!(self.code, 2, "expected a usage error: {}", self.context());
@@ -549,4 +563,125 @@ pub fn external_digest(algorithm: &str, path: &Path) -> Option<String> {
     let out = String::from_utf8(tool(program, &[path.as_os_str()])).unwrap();
     let hex = out.split_whitespace().next().unwrap();
     Some(format!("{algorithm}:{hex}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Special files, small filesystems, hand-made archives
+// ---------------------------------------------------------------------------------------------
+
+/// A character device node at `path` (root only): `1 3` is `/dev/null`, `1 7` `/dev/full`.
+/// A private copy, so that a test that fails cannot break the machine's own.
+pub fn char_device(path: &Path, major: u32, minor: u32) {
+    tool(
+        "mknod",
+        &[
+            path.as_os_str(),
+            OsStr::new("c"),
+            OsStr::new(&major.to_string()),
+            OsStr::new(&minor.to_string()),
+        ],
+    );
+}
+
+/// Whether `path` (not followed) is a character device.
+pub fn is_char_device(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_char_device())
+}
+
+/// A tmpfs of `bytes` mounted on a fresh directory, unmounted on drop. `None` (and a visible
+/// SKIP line) where mounting is not permitted.
+pub struct SmallFs {
+    _tmp: TempDir,
+    pub dir: PathBuf,
+}
+
+impl SmallFs {
+    pub fn mount(bytes: u64, why: &str) -> Option<SmallFs> {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("small");
+        fs::create_dir(&dir).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(&dir)
+            .stderr(Stdio::null())
+            .status();
+        if !status.is_ok_and(|s| s.success()) {
+            println!("SKIP {why}: cannot mount a tmpfs here (needs root)");
+            return None;
+        }
+        Some(SmallFs { _tmp: tmp, dir })
+    }
+
+    /// Bytes in use on it.
+    pub fn used(&self) -> u64 {
+        let out = tool(
+            "df",
+            &[
+                OsStr::new("-B1"),
+                OsStr::new("--output=used"),
+                self.dir.as_os_str(),
+            ],
+        );
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+/// A GNU tar header for a regular file `name` claiming `size` bytes (base-256 past 8 GiB, as
+/// GNU tar writes it).
+pub fn tar_header(name: &str, size: u64) -> [u8; 512] {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    header[100..108].copy_from_slice(b"0000644\0");
+    header[108..116].copy_from_slice(b"0000000\0");
+    header[116..124].copy_from_slice(b"0000000\0");
+    if size < 8 << 30 {
+        header[124..136].copy_from_slice(format!("{size:011o}\0").as_bytes());
+    } else {
+        header[124] = 0x80;
+        header[128..136].copy_from_slice(&size.to_be_bytes());
+    }
+    header[136..148].copy_from_slice(b"00000000000\0");
+    header[156] = b'0';
+    header[257..265].copy_from_slice(b"ustar  \0");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|&b| u32::from(b)).sum();
+    header[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    header
+}
+
+/// A zstd frame made by hand: `head` as a raw block, then `zeros` zero bytes as RLE blocks of
+/// 128 KiB (4 bytes each: 32768:1), with no content size in the header.
+pub fn zstd_rle_frame(head: &[u8], zeros: u64) -> Vec<u8> {
+    const BLOCK: u64 = 128 << 10;
+    fn block_header(out: &mut Vec<u8>, last: bool, kind: u32, size: u64) {
+        let value = u32::from(last) | kind << 1 | (size as u32) << 3;
+        out.extend_from_slice(&value.to_le_bytes()[..3]);
+    }
+    assert!(head.len() as u64 <= BLOCK);
+    // Magic; frame header: no content size, no checksum, not single-segment; window 128 KiB.
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    block_header(&mut frame, zeros == 0, 0, head.len() as u64);
+    frame.extend_from_slice(head);
+    let mut left = zeros;
+    while left > 0 {
+        let size = left.min(BLOCK);
+        left -= size;
+        block_header(&mut frame, left == 0, 1, size);
+        frame.push(0);
+    }
+    frame
 }

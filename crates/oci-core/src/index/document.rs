@@ -104,9 +104,42 @@ impl IndexDocument {
         Ok(())
     }
 
+    /// [`IndexDocument::put`] of each of `entries`, in order; returns the entries they
+    /// replaced by name (as they were before).
+    pub fn put_all(&mut self, entries: &[Descriptor]) -> serde_json::Result<Vec<Descriptor>> {
+        let mut replaced = Vec::new();
+        for entry in entries {
+            if let Some(name) = super::ref_name(entry).filter(|n| !n.is_empty()) {
+                replaced.extend(self.entries_named(name)?);
+            }
+            self.put(entry)?;
+        }
+        Ok(replaced)
+    }
+
     /// Removes every entry named `name`; returns how many went. An entry that can hold the
     /// name but does not parse is an error: it cannot be told apart.
     pub fn remove_ref(&mut self, name: &str) -> serde_json::Result<usize> {
+        let mut named = self.named(name)?.into_iter();
+        let before = self.entries.len();
+        self.entries.retain(|_| !named.next().unwrap_or(false));
+        Ok(before - self.entries.len())
+    }
+
+    /// The entries named `name`, in index order (what [`IndexDocument::put`] of that name
+    /// replaces). Parses only the entries that can carry the name.
+    pub fn entries_named(&self, name: &str) -> serde_json::Result<Vec<Descriptor>> {
+        let named = self.named(name)?;
+        self.entries
+            .iter()
+            .zip(named)
+            .filter(|(_, named)| *named)
+            .map(|(span, _)| parse_entry(self.text(span)))
+            .collect()
+    }
+
+    /// For each entry, whether it is named `name`.
+    fn named(&self, name: &str) -> serde_json::Result<Vec<bool>> {
         // Without a backslash, a string is its literal text: an entry whose text holds neither
         // `"name"` nor a backslash cannot carry the name, and is not parsed. Both are looked for
         // in the whole source at once (per entry, the searches' setup cost more than the
@@ -126,10 +159,7 @@ impl IndexDocument {
             };
             named.push(candidate && entry_ref_name(self.text(span))?.as_deref() == Some(name));
         }
-        let mut named = named.into_iter();
-        let before = self.entries.len();
-        self.entries.retain(|_| !named.next().unwrap_or(false));
-        Ok(before - self.entries.len())
+        Ok(named)
     }
 
     /// Whether an entry equal to `descriptor` (as spec types compare) is there. Parses every

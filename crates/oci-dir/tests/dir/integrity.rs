@@ -416,6 +416,41 @@ fn tag_fails_when_gc_removes_the_manifest_before_the_index_lock() {
     );
 }
 
+/// Issue #12, item 3: a writer that names what it wrote requires all of it, under the lock.
+#[test]
+fn put_entry_requiring_fails_when_a_part_went_before_the_index_lock() {
+    let (_tmp, layout) = new_layout();
+    let image = small_image(&layout);
+    let parts: Vec<Digest> = std::iter::once(&image.config)
+        .chain(&image.layers)
+        .map(digest_of)
+        .collect();
+    let layer = digest_of(&image.layers[1]);
+    let mut racing = Instrumented::new(layout.clone());
+    racing.remove_on_update = Some(layer);
+    let before = fs::read(layout.root().join("index.json")).unwrap();
+    let tagged = index::with_ref_name(image.manifest.clone(), "v1");
+    let error = err(racing.put_entry_requiring(tagged.clone(), &parts));
+    assert!(error.to_string().contains(&layer.to_string()), "{error}");
+    assert_eq!(fs::read(layout.root().join("index.json")).unwrap(), before);
+    // put_entry requires the manifest only: a partial image can still be named.
+    racing.remove_on_update = None;
+    racing.put_entry(tagged.clone()).unwrap();
+    // With every part stored, it succeeds.
+    let whole = small_image(&layout);
+    let parts: Vec<Digest> = std::iter::once(&whole.config)
+        .chain(&whole.layers)
+        .map(digest_of)
+        .collect();
+    racing
+        .put_entry_requiring(index::with_ref_name(whole.manifest.clone(), "v2"), &parts)
+        .unwrap();
+    assert_eq!(
+        layout.resolve("v2").unwrap().digest(),
+        whole.manifest.digest()
+    );
+}
+
 #[test]
 fn attach_records_the_artifact_only_if_it_is_still_stored() {
     let (_tmp, layout) = new_layout();
@@ -500,6 +535,7 @@ fn attach_then_referrers_through_the_library() {
         "application/spdx+json",
         vec![ArtifactFile {
             title: "sbom.json".into(),
+            source: "sbom.json".into(),
             media_type: "application/spdx+json".into(),
             content: Box::new(&b"{}"[..]),
         }],

@@ -14,5 +14,6 @@ mod create;
 mod hostile;
 mod index_file;
 mod integrity;
+mod lease;
 mod seed;
 mod store;

@@ -291,3 +291,27 @@ pub fn have(program: &str) -> bool {
 pub fn has(driver: &dyn ImageDriver, digest: Digest) -> bool {
     driver.has_blob(digest).unwrap()
 }
+
+/// A zstd frame made by hand: `head` as a raw block, then `zeros` zero bytes as RLE blocks of
+/// 128 KiB (4 bytes each: 32768:1, zstd's own ratio on zeros), and no content size, so
+/// nothing but decoding tells how much is in it.
+pub fn zstd_rle_frame(head: &[u8], zeros: u64) -> Vec<u8> {
+    const BLOCK: u64 = 128 << 10;
+    fn block_header(out: &mut Vec<u8>, last: bool, kind: u32, size: u64) {
+        let value = u32::from(last) | kind << 1 | (size as u32) << 3;
+        out.extend_from_slice(&value.to_le_bytes()[..3]);
+    }
+    assert!(head.len() as u64 <= BLOCK);
+    // Magic; frame header: no content size, no checksum, not single-segment; window 128 KiB.
+    let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 7 << 3];
+    block_header(&mut frame, zeros == 0, 0, head.len() as u64);
+    frame.extend_from_slice(head);
+    let mut left = zeros;
+    while left > 0 {
+        let size = left.min(BLOCK);
+        left -= size;
+        block_header(&mut frame, left == 0, 1, size);
+        frame.push(0);
+    }
+    frame
+}

@@ -162,6 +162,7 @@ fn we_read_skopeo_archives() {
     let unpacked = new_layout(&target);
     let report = unpack(
         std::fs::File::open(&archive_path).unwrap(),
+        std::path::Path::new("archive"),
         &unpacked,
         ExpansionLimit::default(),
     )
@@ -224,6 +225,7 @@ fn gnu_tar_archives_of_a_layout_read_cleanly() {
         let unpacked = new_layout(&target);
         let report = unpack(
             std::fs::File::open(&path).unwrap(),
+            std::path::Path::new("archive"),
             &unpacked,
             ExpansionLimit::default(),
         )

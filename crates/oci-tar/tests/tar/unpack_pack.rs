@@ -25,7 +25,13 @@ fn unpack_into_a_missing_directory() {
     let target = dir.path().join("does/not/exist");
     assert!(!target.exists());
     let layout = new_layout(&target);
-    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
     assert_eq!(report.blobs_written, 3);
     assert_eq!(report.blobs_present, 0);
     assert_eq!(report.entries_merged, 1);
@@ -93,13 +99,35 @@ fn unpack_merges_into_an_existing_layout() {
     )
     .unwrap();
 
-    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
     assert_eq!(
         report.blobs_written, 2,
         "the new manifest and the sha512 blob"
     );
     assert_eq!(report.blobs_present, 1, "the shared blob");
     assert_eq!(report.entries_merged, 2, "v1 and the new untagged entry");
+    // Issue #12, item 14: the tag that moved is reported, with both manifests.
+    let replaced: Vec<(&str, &str, &str)> = report
+        .replaced
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.previous.digest().as_ref(),
+                r.current.digest().as_ref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replaced,
+        [("v1", old_v1.digest().as_ref(), new_v1.digest().as_ref())]
+    );
 
     let after = verify_blob_files(layout.root());
     let mut expected: BTreeSet<Digest> = before.into_iter().collect();
@@ -124,11 +152,109 @@ fn unpack_merges_into_an_existing_layout() {
     assert_eq!(entries.iter().filter(|d| **d == other_desc).count(), 1);
     assert_eq!(entries.len(), 4, "{entries:#?}");
 
-    // Unpacking the same archive again changes nothing.
-    let report = unpack(&bytes[..], &layout, ExpansionLimit::default()).unwrap();
+    // Unpacking the same archive again changes nothing, and replaces no tag.
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
     assert_eq!(report.blobs_written, 0);
     assert_eq!(report.blobs_present, 3);
+    assert!(report.replaced.is_empty(), "{:?}", report.replaced);
     assert_eq!(manifests(&layout).len(), 4);
+}
+
+/// A directory layout whose index updates start by removing one blob, as a gc (or a
+/// `blob rm`) would between the unpack's last blob and its merge.
+struct RemovedBeforeMerge {
+    inner: oci_dir::DirLayout,
+    victim: Digest,
+}
+
+impl ImageDriver for RemovedBeforeMerge {
+    fn location(&self) -> &std::path::Path {
+        self.inner.root()
+    }
+    fn init(&self) -> oci_core::Result<()> {
+        self.inner.init()
+    }
+    fn reader(
+        &self,
+        file: oci_core::LayoutFile,
+    ) -> oci_core::Result<Box<dyn std::io::Read + Send + '_>> {
+        self.inner.reader(file)
+    }
+    fn write_file(&self, file: oci_core::MetadataFile, contents: &[u8]) -> oci_core::Result<()> {
+        self.inner.write_file(file, contents)
+    }
+    fn remove(&self, file: oci_core::LayoutFile) -> oci_core::Result<()> {
+        self.inner.remove(file)
+    }
+    fn blob_writer(
+        &self,
+        algorithm: Algorithm,
+    ) -> oci_core::Result<Box<dyn oci_core::BlobWriter + '_>> {
+        self.inner.blob_writer(algorithm)
+    }
+    fn list_blobs(&self) -> oci_core::Result<Vec<Digest>> {
+        self.inner.list_blobs()
+    }
+    fn blob_size(&self, digest: Digest) -> oci_core::Result<u64> {
+        self.inner.blob_size(digest)
+    }
+    fn update_index(
+        &self,
+        edit: &mut dyn FnMut(&mut index::IndexDocument) -> oci_core::Result<()>,
+    ) -> oci_core::Result<()> {
+        seed::delete_blob(&self.inner, self.victim)?;
+        self.inner.update_index(edit)
+    }
+}
+
+/// Issue #12, item 3: an unpack merges its entries only while every blob it wrote or found is
+/// still stored; a blob taken meanwhile fails it, naming the blob, with the index unchanged.
+#[test]
+fn unpack_merges_nothing_when_one_of_its_blobs_went_before_the_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = new_layout(&dir.path().join("source"));
+    let config =
+        seed::write_json_blob(&source, &serde_json::json!({}), MediaType::ImageConfig).unwrap();
+    let manifest = seed::write_json_blob(
+        &source,
+        &serde_json::json!({"schemaVersion": 2, "config": config, "layers": []}),
+        MediaType::ImageManifest,
+    )
+    .unwrap();
+    source.tag(manifest, "v1").unwrap();
+    let (bytes, _) = pack(&source, Vec::new(), Compression::None, "s.tar".as_ref()).unwrap();
+
+    let layout = new_layout(&dir.path().join("layout"));
+    let before = fs::read(layout.root().join("index.json")).unwrap();
+    let victim = Digest::try_from(config.digest()).unwrap();
+    let racing = RemovedBeforeMerge {
+        inner: layout.clone(),
+        victim,
+    };
+    let error = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &racing,
+        ExpansionLimit::default(),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains(&victim.to_string()), "{error}");
+    assert_eq!(fs::read(layout.root().join("index.json")).unwrap(), before);
+    // Without the race, the same archive merges.
+    unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
+    layout.resolve("v1").unwrap();
 }
 
 /// A layout with blobs of every algorithm, tags, untagged entries.
@@ -162,6 +288,7 @@ fn pack_unpack_pack_is_byte_identical() {
         let copy = new_layout(&dir.path().join("copy"));
         unpack(
             fs::File::open(&first).unwrap(),
+            std::path::Path::new("archive"),
             &copy,
             ExpansionLimit::default(),
         )
@@ -312,7 +439,7 @@ proptest! {
         let (bytes, report) = pack(&source, Vec::new(), Compression::None, "p.tar".as_ref()).unwrap();
         prop_assert_eq!(report.blobs, source.list_blobs().unwrap().len());
         let target = new_layout(&dir.path().join("target"));
-        let unpacked = unpack(&bytes[..], &target, ExpansionLimit::default()).unwrap();
+        let unpacked = unpack(&bytes[..], std::path::Path::new("archive"), &target, ExpansionLimit::default()).unwrap();
         prop_assert!(unpacked.skipped.is_empty());
         prop_assert_eq!(read_all_blobs(&target), read_all_blobs(&source));
         prop_assert_eq!(verify_blob_files(target.root()), source.list_blobs().unwrap());
