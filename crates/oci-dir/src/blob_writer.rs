@@ -191,7 +191,14 @@ impl DirBlobWriter {
                 .take()
                 .expect("the hasher is here until the pipeline starts");
             let file = self.temp.file().try_clone()?;
-            let direct = self.temp.open_direct();
+            // A durable write goes to the device anyway; written past the page cache it leaves
+            // nothing for the final fsync to flush. A relaxed write stays cached, so the next
+            // reader of the blob finds it in memory.
+            let direct = if self.durable {
+                self.temp.open_direct()
+            } else {
+                None
+            };
             self.pipeline = Some(Pipeline::start(hasher, file, direct, self.durable)?);
         }
         let pipeline = self.pipeline.as_mut().expect("started above");
