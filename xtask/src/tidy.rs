@@ -305,7 +305,7 @@ mod tests {
         })
     }
 
-    fn violations_of(packages: Vec<Value>) -> Vec<String> {
+    fn violations_of(packages: &[Value]) -> Vec<String> {
         let crates = parse_metadata(&json!({ "packages": packages })).expect("valid metadata");
         dependency_violations(&crates)
     }
@@ -336,14 +336,14 @@ mod tests {
     #[test]
     fn the_designed_dependency_graph_passes() {
         assert_eq!(
-            violations_of(workspace_as_designed(None)),
+            violations_of(&workspace_as_designed(None)),
             Vec::<String>::new()
         );
     }
 
     #[test]
     fn a_backend_depending_on_another_is_named_with_both_crates_on_one_line() {
-        let found = violations_of(workspace_as_designed(Some(("oci-tar", "oci-dir", ""))));
+        let found = violations_of(&workspace_as_designed(Some(("oci-tar", "oci-dir", ""))));
         assert_eq!(
             found,
             vec!["backends never depend on each other: oci-tar depends on oci-dir".to_owned()]
@@ -352,18 +352,18 @@ mod tests {
 
     #[test]
     fn upward_and_cli_dependencies_are_refused() {
-        let found = violations_of(workspace_as_designed(Some(("oci-core", "oci-dir", ""))));
+        let found = violations_of(&workspace_as_designed(Some(("oci-core", "oci-dir", ""))));
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(
             found[0].contains("oci-core depends on oci-dir"),
             "{found:?}"
         );
-        let found = violations_of(workspace_as_designed(Some(("oci-image", "oci-tar", ""))));
+        let found = violations_of(&workspace_as_designed(Some(("oci-image", "oci-tar", ""))));
         assert!(
             found[0].contains("depends on no backend: oci-image depends on oci-tar"),
             "{found:?}"
         );
-        let found = violations_of(workspace_as_designed(Some(("oci-dir", "oci-cli", ""))));
+        let found = violations_of(&workspace_as_designed(Some(("oci-dir", "oci-cli", ""))));
         assert!(
             found[0].contains("no crate depends on the CLI: oci-dir depends on oci-cli"),
             "{found:?}"

@@ -245,68 +245,57 @@ pub fn many_layout(data: &Path, cli: &Path) -> Result<ManyLayout> {
     Ok(ManyLayout { path, live })
 }
 
-/// The layouts of the tag row: the same small image, once under an index of 10,000 entries,
-/// once under an empty index.
-pub struct TagLayouts {
-    pub full: PathBuf,
-    pub empty: PathBuf,
+/// The layout of the tag row: a small image under an index of 10,000 entries (`t00000` ...).
+pub struct TagLayout {
+    pub path: PathBuf,
     pub manifest: Digest,
 }
 
-pub fn tag_layouts(data: &Path, cli: &Path) -> Result<TagLayouts> {
-    let full = data.join("tag-10k");
-    let empty = data.join("tag-empty");
-    if let Some(stamp) = stamp(data, "tag", &full)
-        && let (true, Some(manifest)) = (empty.is_dir(), stamp["manifest"].as_str())
+pub fn tag_layout(data: &Path, cli: &Path) -> Result<TagLayout> {
+    let path = data.join("tag-10k");
+    if let Some(stamp) = stamp(data, "tag", &path)
+        && let Some(manifest) = stamp["manifest"].as_str()
     {
-        return Ok(TagLayouts {
-            full,
-            empty,
+        return Ok(TagLayout {
+            path,
             manifest: Digest::parse(manifest)?,
         });
     }
     clear_stamp(data, "tag")?;
-    let mut manifest_digest = None;
-    for (path, entries) in [(&full, TAG_ENTRIES), (&empty, 0)] {
-        eprintln!("   generating {}", path.display());
-        let layout = LayoutWriter::create(path)?;
-        let layer = layout.blob(LAYER_TAR, &Random::new("tag").bytes(2048))?;
-        let config = layout.json(
-            CONFIG,
-            &json!({
-                "architecture": "amd64",
-                "os": "linux",
-                "config": {},
-                "rootfs": { "type": "layers", "diff_ids": [layer["digest"].clone()] }
-            }),
-        )?;
-        let manifest = layout.json(
-            MANIFEST,
-            &json!({
-                "schemaVersion": 2,
-                "mediaType": MANIFEST,
-                "config": config,
-                "layers": [layer]
-            }),
-        )?;
-        manifest_digest = Some(
-            manifest["digest"]
-                .as_str()
-                .context("a descriptor without a digest")?
-                .to_owned(),
-        );
-        let entries: Vec<Value> = (0..entries)
-            .map(|i| tagged(manifest.clone(), &format!("t{i:05}")))
-            .collect();
-        layout.index(&entries)?;
-        fsck(cli, path)?;
-    }
-    let manifest = manifest_digest.context("no tag layout written")?;
-    write_stamp(data, "tag", json!({ "manifest": manifest }))?;
-    Ok(TagLayouts {
-        full,
-        empty,
-        manifest: Digest::parse(&manifest)?,
+    eprintln!("   generating {}", path.display());
+    let layout = LayoutWriter::create(&path)?;
+    let layer = layout.blob(LAYER_TAR, &Random::new("tag").bytes(2048))?;
+    let config = layout.json(
+        CONFIG,
+        &json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": { "type": "layers", "diff_ids": [layer["digest"].clone()] }
+        }),
+    )?;
+    let manifest = layout.json(
+        MANIFEST,
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": config,
+            "layers": [layer]
+        }),
+    )?;
+    let digest = manifest["digest"]
+        .as_str()
+        .context("a descriptor without a digest")?
+        .to_owned();
+    let entries: Vec<Value> = (0..TAG_ENTRIES)
+        .map(|i| tagged(manifest.clone(), &format!("t{i:05}")))
+        .collect();
+    layout.index(&entries)?;
+    fsck(cli, &path)?;
+    write_stamp(data, "tag", json!({ "manifest": digest }))?;
+    Ok(TagLayout {
+        path,
+        manifest: Digest::parse(&digest)?,
     })
 }
 

@@ -411,7 +411,7 @@ const METHOD: &str = "
   that file, gzip-framed (random data does not compress; stored deflate blocks are still gzip,
   and the config's `diff_id` is right), tagged `bench`; a layout of 10,000 blobs: 1,000 tagged
   images (manifest, config, five layers and one of 100 shared base layers) and 3,000 layers
-  nothing refers to; an index of 10,000 entries and an empty one over the same small image.
+  nothing refers to; an index of 10,000 entries (`t00000` ...) over one small image.
   Every generated layout passes `oci-layout fsck` before it is used.
 - `blob put`: a fresh layout per run (an existing blob is not rewritten). The `cp` reference
   syncs the copy with `sync DEST` (an fsync of that file, as ours fsyncs its blob) rather than
@@ -421,7 +421,10 @@ const METHOD: &str = "
   (made by our `pack`, untimed) into a new directory.
 - `gc`: each run on a fresh `cp -a` copy of the 10,000-blob layout; ours with `--grace 0s`
   (the copies are new). After each run both must have left exactly the 7,000 live blobs.
-- `tag`: one untimed round first adds the entry, which every timed run then replaces.
+- `tag`: ours into the 10,000-entry layout, `umoci tag --image L:t00000 bench` into a copy of
+  it (made once, untimed); one untimed round first adds the entry, which every timed run
+  then replaces. Both replace the index file (on this machine's `discard` mount the freed
+  blocks of the old one wait for a trim; both pay it), and ours fsyncs it.
 - `image create`: into a fresh layout per run; `umoci insert` into a fresh copy of an empty
   image made by `umoci init` + `umoci new`.
 - Peak RSS: `/usr/bin/time -f %M` around the CLI on a 4 GiB random file, generated for these
