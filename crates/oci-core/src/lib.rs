@@ -71,7 +71,7 @@ pub use error::{Error, Result};
 pub use layout_file::{
     BLOBS_DIR, CACHE_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile, MetadataFile,
 };
-pub use limits::{MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, read_bounded};
+pub use limits::{MAX_INDEX_SIZE, MAX_MANIFEST_SIZE, read_bounded, read_bounded_sized};
 pub use location::Location;
 pub use media_type::validate_media_type;
 pub use memory::MemoryStore;

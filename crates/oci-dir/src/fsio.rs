@@ -25,10 +25,12 @@ pub fn open_regular(path: &Path, digest: Option<Digest>) -> Result<File> {
     Ok(file)
 }
 
-/// Reads a whole regular file (as [`open_regular`] opens it) of at most `limit` bytes.
+/// Reads a whole regular file (as [`open_regular`] opens it) of at most `limit` bytes, into a
+/// buffer sized once from its length.
 pub fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>> {
     let mut file = open_regular(path, None)?;
-    oci_core::read_bounded(&mut file, limit, &path.into())
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    oci_core::read_bounded_sized(&mut file, limit, len, &path.into())
 }
 
 /// The size of a regular file at `path`, not following a symlink.
