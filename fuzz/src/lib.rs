@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | [`digest_parse`] | `Digest::parse` | accepted input re-displays identically; `blob_path` is 3 plain components; errors stay short |
 //! | [`index_ops`] | `index::parse_index`, then put/remove | the index agrees with a model; canonical bytes re-parse to the same entries |
-//! | [`manifest_walk`] | `walk::references`, then fsck, gc (dry run), copy_image on an in-memory layout | no panic, termination (cycles included), dry run changes nothing |
+//! | [`manifest_walk`] | `walk::references`, then fsck, gc (dry run), copy_image on an in-memory layout ([`MemLayout`]), read verified and unverified | no panic, termination (cycles included, when unverified), gc keeps what the index reaches, dry run changes nothing, a copy holds what it refers to |
 //! | [`tar_reader`] | `TarArchive`, `unpack` | every listed blob reads; unpack writes only verified layout files inside the target |
 //! | [`compressed_reader`] | the same through gzip/zstd decoders | the expansion limit holds |
 
@@ -22,7 +22,7 @@ mod walk;
 
 pub use digest::digest_parse;
 pub use index::index_ops;
-pub use mem::MemDriver;
+pub use mem::MemLayout;
 pub use tar::{compressed_reader, tar_reader};
 pub use walk::manifest_walk;
 

@@ -15,16 +15,16 @@
 //! (sha256, fixed digest); a mode byte of NUL would read as a separator. A slot that a true-digest slot refers to before it is computed, or that does not
 //! exist, resolves to the fixed digest: a missing blob.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::time::Duration;
 
 use oci_core::gc::{GcOptions, gc};
 use oci_core::oci_spec::image::Descriptor;
-use oci_core::{ImageDriver, LayoutFile, copy_image, fsck::fsck, graph, walk};
+use oci_core::{LayoutFile, MAX_MANIFEST_SIZE, Store, copy_image, fsck::fsck, graph, walk};
 use oci_digest::{Algorithm, Digest};
 
-use crate::MemDriver;
+use crate::MemLayout;
 
 /// The most blob slots an input makes (`@0` … `@f`).
 pub const MAX_SLOTS: usize = 16;
@@ -37,12 +37,14 @@ pub fn manifest_walk(data: &[u8]) {
             let _ = Digest::try_from(child.digest());
         }
     }
-    let layout = build(data);
-    check(&layout);
+    // Verified reads, as every store reads by default; then unverified, as a directory layout
+    // opened with `verify_reads` off reads: the only way to follow a cycle of references.
+    check(&build(data), true);
+    check(&build(data).without_read_verification(), false);
 }
 
 /// Builds the layout an input describes.
-pub(crate) fn build(data: &[u8]) -> MemDriver {
+pub(crate) fn build(data: &[u8]) -> MemLayout {
     let mut parts = data.split(|&b| b == 0);
     let index_template = parts.next().unwrap_or_default();
     let slots: Vec<(u8, &[u8])> = parts
@@ -70,7 +72,7 @@ pub(crate) fn build(data: &[u8]) -> MemDriver {
         sizes[i] = content.len() as u64;
         contents.push(content);
     }
-    let layout = MemDriver::default();
+    let layout = MemLayout::default();
     layout.insert(
         LayoutFile::ImageLayout,
         br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
@@ -106,8 +108,8 @@ fn substitute(template: &[u8], keys: &[Digest], sizes: &[u64]) -> Vec<u8> {
     out
 }
 
-/// Runs fsck, a dry-run gc and copy_image over `layout`.
-fn check(layout: &MemDriver) {
+/// Runs fsck, a dry-run gc and copy_image over `layout`, whose reads are verified or not.
+fn check(layout: &MemLayout, verified: bool) {
     let before = layout.snapshot();
     // Everything is readable, so fsck reports findings and never fails.
     let report = fsck(layout).unwrap_or_else(|e| panic!("fsck failed on a readable layout: {e}"));
@@ -124,8 +126,8 @@ fn check(layout: &MemDriver) {
             stored,
             "gc accounts for every blob"
         );
-        let index = oci_core::seed::read_index(layout).expect("gc read this index");
-        for digest in reachable(layout, index.manifests()) {
+        let index = layout.index().expect("gc read this index");
+        for digest in reachable(&before, index.manifests(), verified) {
             assert!(
                 !gc_report.removed.iter().any(|(d, _)| *d == digest),
                 "gc would remove {digest}, reachable from the index"
@@ -137,11 +139,11 @@ fn check(layout: &MemDriver) {
         "a dry-run gc changed the layout"
     );
 
-    let Ok(index) = oci_core::seed::read_index(layout) else {
+    let Ok(index) = layout.index() else {
         return;
     };
     for entry in index.manifests().iter().take(4) {
-        let copy = MemDriver::new("mem-copy:");
+        let copy = MemLayout::new("mem-copy");
         if copy_image(layout, &copy, entry).is_err() {
             continue;
         }
@@ -155,7 +157,7 @@ fn check(layout: &MemDriver) {
             );
         }
         // A copy that succeeded holds everything gc would keep for this entry.
-        for digest in reachable(layout, std::slice::from_ref(entry)) {
+        for digest in reachable(&before, std::slice::from_ref(entry), verified) {
             let valid = before
                 .get(&LayoutFile::Blob(digest))
                 .is_some_and(|bytes| digest.algorithm().digest(bytes) == digest);
@@ -171,8 +173,14 @@ fn check(layout: &MemDriver) {
 /// The model of what is live: every digest reachable from `roots` through children (not
 /// subjects), where a blob's references are read whenever any descriptor names it with a
 /// media type that may have some ([`graph::may_have_references`]), whatever other
-/// descriptors call it.
-fn reachable(driver: &dyn ImageDriver, roots: &[Descriptor]) -> HashSet<Digest> {
+/// descriptors call it, and its stored bytes are within the document size limit and, when
+/// reads are `verified`, hash to its digest. Read from the layout's files, not through the
+/// store, so that it does not share the store's reading code with what it checks.
+fn reachable(
+    files: &HashMap<LayoutFile, Vec<u8>>,
+    roots: &[Descriptor],
+    verified: bool,
+) -> HashSet<Digest> {
     let mut digests = HashSet::new();
     let mut walked = HashSet::new();
     let mut pending = roots.to_vec();
@@ -183,7 +191,11 @@ fn reachable(driver: &dyn ImageDriver, roots: &[Descriptor]) -> HashSet<Digest> 
         digests.insert(digest);
         if graph::may_have_references(descriptor.media_type().as_ref())
             && walked.insert(digest)
-            && let Some(refs) = graph::references_of(driver, &descriptor)
+            && let Some(bytes) = files.get(&LayoutFile::Blob(digest)).filter(|bytes| {
+                bytes.len() as u64 <= MAX_MANIFEST_SIZE
+                    && (!verified || digest.algorithm().digest(bytes) == digest)
+            })
+            && let Ok(refs) = walk::references(bytes)
         {
             pending.extend(refs.children);
         }
@@ -220,24 +232,44 @@ mod tests {
         assert!(gc_report.removed.is_empty());
     }
 
-    /// A self-referencing index is stored under a fixed digest: fsck reports it, gc's walk
-    /// terminates.
+    /// A self-referencing index is stored under a fixed digest. fsck reports it either way.
+    /// Read verified, it does not hash to its name, so gc cannot follow it and refuses to run
+    /// (a live index it cannot read might hold what it would sweep); read unverified, gc
+    /// follows the cycle, terminates, and keeps everything.
     #[test]
     fn self_referencing_index_terminates() {
         for name in [
             "template-self-referencing-index",
             "template-two-index-cycle",
         ] {
-            let layout = build(&seed(name));
-            let report = fsck(&layout).expect("fsck");
-            assert!(!report.is_clean(), "{name}: a blob under a wrong digest");
             let options = GcOptions {
                 grace: Duration::ZERO,
                 dry_run: true,
             };
-            assert!(
-                gc(&layout, &options).expect("gc").removed.is_empty(),
-                "{name}"
+            let layout = build(&seed(name));
+            let report = fsck(&layout).expect("fsck");
+            assert!(!report.is_clean(), "{name}: a blob under a wrong digest");
+            let index = layout.index().expect("the index parses");
+            let entry = Digest::try_from(index.manifests()[0].digest()).expect("a digest");
+            match gc(&layout, &options) {
+                Err(oci_core::Error::InvalidLayout { location, reason }) => {
+                    assert_eq!(location, layout.location().of_content(entry), "{name}");
+                    assert!(reason.contains("cannot follow live"), "{name}: {reason}");
+                }
+                other => panic!("{name}: gc over an unreadable live index: {other:?}"),
+            }
+
+            let layout = layout.without_read_verification();
+            let report = fsck(&layout).expect("fsck");
+            // Followed, the cycle's own descriptors are wrong: they give the size of the
+            // template, not of the content.
+            assert!(!report.is_clean(), "{name}: {:?}", report.findings);
+            let gc_report = gc(&layout, &options).expect("gc");
+            assert!(gc_report.removed.is_empty(), "{name}");
+            assert_eq!(
+                gc_report.live,
+                layout.snapshot().len() - 2,
+                "{name}: every blob is in the cycle"
             );
         }
     }

@@ -13,7 +13,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use oci_core::oci_spec::image::MediaType;
-use oci_core::{ContentStore, seed};
+use oci_core::{Store, seed};
 use oci_tar::TarWriter;
 
 fn root() -> PathBuf {
@@ -177,7 +177,7 @@ fn layout_tar() -> Vec<u8> {
     });
     let manifest =
         seed::write_json_blob(&writer, &manifest, MediaType::ImageManifest).expect("manifest");
-    writer.tag(manifest, "v1").expect("tag");
+    writer.tag(&manifest, "v1").expect("tag");
     writer.finish().expect("finish")
 }
 
