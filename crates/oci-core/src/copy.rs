@@ -65,7 +65,8 @@ pub fn copy_image(src: &dyn Store, dst: &dyn Store, root: &Descriptor) -> Result
 /// Everything under `root`, in push order: each document after everything it refers to.
 fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
     enum Visit {
-        Enter(Descriptor),
+        // Boxed: a descriptor is large, and most of the stack is these.
+        Enter(Box<Descriptor>),
         /// Everything the innermost open document refers to is planned: it comes next.
         Leave,
     }
@@ -74,7 +75,7 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
     // manifest further on, and must then be read for its references.
     let mut planned: HashSet<(Digest, bool)> = HashSet::new();
     let mut in_progress: HashSet<Digest> = HashSet::new();
-    let mut stack = vec![Visit::Enter(root.clone())];
+    let mut stack = vec![Visit::Enter(Box::new(root.clone()))];
     // Documents whose children are being planned, innermost last.
     let mut open: Vec<Node> = Vec::new();
     while let Some(visit) = stack.pop() {
@@ -87,6 +88,7 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
                 nodes.push(node);
             }
             Visit::Enter(descriptor) => {
+                let descriptor = *descriptor;
                 let digest = Digest::try_from(descriptor.digest())?;
                 let media_type = descriptor.media_type().to_string();
                 let size = descriptor.size();
@@ -127,7 +129,12 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
                     document: Some(bytes),
                 });
                 stack.push(Visit::Leave);
-                stack.extend(children.into_iter().rev().map(Visit::Enter));
+                stack.extend(
+                    children
+                        .into_iter()
+                        .rev()
+                        .map(|child| Visit::Enter(Box::new(child))),
+                );
             }
         }
     }
