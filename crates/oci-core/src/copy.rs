@@ -6,7 +6,7 @@ use oci_digest::Digest;
 use oci_spec::image::Descriptor;
 
 use crate::limits::MAX_MANIFEST_SIZE;
-use crate::{ContentKind, Error, Result, Store, graph, walk};
+use crate::{ContentKind, Error, Result, Store, attribute_reads, graph, walk};
 
 /// What [`copy_image`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,8 +51,10 @@ pub fn copy_image(src: &dyn Store, dst: &dyn Store, root: &Descriptor) -> Result
         match &node.document {
             Some(bytes) => dst.push(&node.descriptor, &mut &bytes[..])?,
             None => {
-                // The destination checks what arrives against the descriptor.
-                let mut reader = src.fetch(kind, node.digest, Some(node.descriptor.size()))?;
+                // The destination checks what arrives against the descriptor. A failed read is
+                // the source's, and the message names it there, not the destination.
+                let reader = src.fetch(kind, node.digest, Some(node.descriptor.size()))?;
+                let mut reader = attribute_reads(reader, src.location().of_content(node.digest));
                 dst.push(&node.descriptor, &mut reader)?;
             }
         }
