@@ -6,13 +6,14 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
-use oci_core::oci_spec::image::{Descriptor, MediaType};
-use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, index, seed};
-use oci_tar::{Compression, ExpansionLimit, TarArchive, pack, pack_to_file, unpack};
+use oci_core::oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use oci_core::prelude::*;
+use oci_core::{BlobListing, Compression, Location, index};
+use oci_tar::{ExpansionLimit, TarArchive, pack, pack_to_file, unpack};
 use proptest::prelude::*;
 
 use crate::common::{
-    Image, RawTar, manifests, new_layout, read_all_blobs, sha256, verify_blob_files,
+    Image, RawTar, list_blobs, manifests, new_layout, read_all_blobs, sha256, verify_blob_files,
 };
 
 #[test]
@@ -71,9 +72,9 @@ fn unpack_merges_into_an_existing_layout() {
     )
     .unwrap();
     let untagged = Descriptor::new(MediaType::ImageConfig, 11, shared);
-    layout.tag(old_v1.clone(), "v1").unwrap();
-    layout.tag(keep.clone(), "keep").unwrap();
-    layout.put_entry(untagged.clone()).unwrap();
+    layout.tag(&old_v1, "v1").unwrap();
+    layout.tag(&keep, "keep").unwrap();
+    layout.put_entry(&untagged).unwrap();
     let before = verify_blob_files(layout.root());
 
     // The archive: a new "v1", the same untagged entry, a new untagged one, the shared blob
@@ -86,11 +87,11 @@ fn unpack_merges_into_an_existing_layout() {
         MediaType::ImageManifest,
     )
     .unwrap();
-    let other = seed::write_blob_with(&source, Algorithm::Sha512, b"other").unwrap();
+    let other = source.write_blob(Algorithm::Sha512, b"other").unwrap();
     let other_desc = Descriptor::new(MediaType::ImageLayer, 5, other);
-    source.tag(new_v1.clone(), "v1").unwrap();
-    source.put_entry(untagged.clone()).unwrap();
-    source.put_entry(other_desc.clone()).unwrap();
+    source.tag(&new_v1, "v1").unwrap();
+    source.put_entry(&untagged).unwrap();
+    source.put_entry(&other_desc).unwrap();
     let (bytes, _) = pack(
         &source,
         Vec::new(),
@@ -173,43 +174,44 @@ struct RemovedBeforeMerge {
     victim: Digest,
 }
 
-impl ImageDriver for RemovedBeforeMerge {
-    fn location(&self) -> &std::path::Path {
-        self.inner.root()
+impl Store for RemovedBeforeMerge {
+    fn location(&self) -> &Location {
+        self.inner.location()
     }
-    fn init(&self) -> oci_core::Result<()> {
-        self.inner.init()
+    fn stat(&self, kind: ContentKind, digest: Digest) -> oci_core::Result<Option<u64>> {
+        self.inner.stat(kind, digest)
     }
-    fn reader(
+    fn fetch(
         &self,
-        file: oci_core::LayoutFile,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
     ) -> oci_core::Result<Box<dyn std::io::Read + Send + '_>> {
-        self.inner.reader(file)
+        self.inner.fetch(kind, digest, size)
     }
-    fn write_file(&self, file: oci_core::MetadataFile, contents: &[u8]) -> oci_core::Result<()> {
-        self.inner.write_file(file, contents)
-    }
-    fn remove(&self, file: oci_core::LayoutFile) -> oci_core::Result<()> {
-        self.inner.remove(file)
-    }
-    fn blob_writer(
+    fn push(
         &self,
-        algorithm: Algorithm,
-    ) -> oci_core::Result<Box<dyn oci_core::BlobWriter + '_>> {
-        self.inner.blob_writer(algorithm)
-    }
-    fn list_blobs(&self) -> oci_core::Result<Vec<Digest>> {
-        self.inner.list_blobs()
-    }
-    fn blob_size(&self, digest: Digest) -> oci_core::Result<u64> {
-        self.inner.blob_size(digest)
-    }
-    fn update_index(
-        &self,
-        edit: &mut dyn FnMut(&mut index::IndexDocument) -> oci_core::Result<()>,
+        descriptor: &Descriptor,
+        content: &mut dyn std::io::Read,
     ) -> oci_core::Result<()> {
+        self.inner.push(descriptor, content)
+    }
+    fn begin_blob(&self, algorithm: Algorithm) -> oci_core::Result<Box<dyn BlobWriter + '_>> {
+        self.inner.begin_blob(algorithm)
+    }
+    fn index(&self) -> oci_core::Result<ImageIndex> {
+        self.inner.index()
+    }
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> oci_core::Result<Vec<Descriptor>> {
         seed::delete_blob(&self.inner, self.victim)?;
-        self.inner.update_index(edit)
+        self.inner.put_entries(entries, required)
+    }
+    fn remove_ref(&self, name: &str) -> oci_core::Result<bool> {
+        self.inner.remove_ref(name)
     }
 }
 
@@ -227,7 +229,7 @@ fn unpack_merges_nothing_when_one_of_its_blobs_went_before_the_merge() {
         MediaType::ImageManifest,
     )
     .unwrap();
-    source.tag(manifest, "v1").unwrap();
+    source.tag(&manifest, "v1").unwrap();
     let (bytes, _) = pack(&source, Vec::new(), Compression::None, "s.tar".as_ref()).unwrap();
 
     let layout = new_layout(&dir.path().join("layout"));
@@ -264,14 +266,14 @@ fn sample_layout(root: &std::path::Path) -> oci_dir::DirLayout {
     for blob in image.blobs() {
         seed::write_blob(&layout, blob).unwrap();
     }
-    layout.tag(image.manifest_descriptor.clone(), "v1").unwrap();
-    let long = seed::write_blob_with(&layout, Algorithm::Sha512, &[7u8; 3000]).unwrap();
-    let b3 = seed::write_blob_with(&layout, Algorithm::Blake3, b"b3").unwrap();
+    layout.tag(&image.manifest_descriptor, "v1").unwrap();
+    let long = layout.write_blob(Algorithm::Sha512, &[7u8; 3000]).unwrap();
+    let b3 = layout.write_blob(Algorithm::Blake3, b"b3").unwrap();
     layout
-        .put_entry(Descriptor::new(MediaType::ImageLayer, 3000, long))
+        .put_entry(&Descriptor::new(MediaType::ImageLayer, 3000, long))
         .unwrap();
     layout
-        .tag(Descriptor::new(MediaType::ImageLayer, 2, b3), "blake")
+        .tag(&Descriptor::new(MediaType::ImageLayer, 2, b3), "blake")
         .unwrap();
     layout
 }
@@ -423,21 +425,21 @@ proptest! {
         let source = new_layout(&dir.path().join("source"));
         let mut descriptors = Vec::new();
         for (algorithm, content) in &spec.blobs {
-            let digest = seed::write_blob_with(&source, *algorithm, content).unwrap();
+            let digest = source.write_blob(*algorithm, content).unwrap();
             descriptors.push(Descriptor::new(MediaType::ImageLayer, content.len() as u64, digest));
         }
         for (name, i) in &spec.tags {
-            source.tag(descriptors[*i].clone(), name).unwrap();
+            source.tag(&descriptors[*i], name).unwrap();
         }
         let mut seen = BTreeSet::new();
         for i in &spec.untagged {
             if seen.insert(*i) {
-                source.put_entry(descriptors[*i].clone()).unwrap();
+                source.put_entry(&descriptors[*i]).unwrap();
             }
         }
 
         let (bytes, report) = pack(&source, Vec::new(), Compression::None, "p.tar".as_ref()).unwrap();
-        prop_assert_eq!(report.blobs, source.list_blobs().unwrap().len());
+        prop_assert_eq!(report.blobs, list_blobs(&source).len());
         let target = new_layout(&dir.path().join("target"));
         let unpacked = unpack(&bytes[..], std::path::Path::new("archive"), &target, ExpansionLimit::default()).unwrap();
         prop_assert!(unpacked.skipped.is_empty());
