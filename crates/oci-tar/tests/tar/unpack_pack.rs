@@ -167,6 +167,83 @@ fn unpack_merges_into_an_existing_layout() {
     assert_eq!(manifests(&layout).len(), 4);
 }
 
+/// An archive whose index names one tag twice (producers that append write that; the last
+/// entry wins): the merge reports as replaced only what the target held, never the archive's
+/// own first entry, and names what the tag ends on.
+#[test]
+fn a_tag_named_twice_in_the_archive_replaces_only_what_the_target_held() {
+    let (first, second, held) = (
+        Image::new("first"),
+        Image::new("second"),
+        Image::new("held"),
+    );
+    let mut tar = RawTar::new();
+    tar.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    for blob in first.blobs().into_iter().chain(second.blobs()) {
+        tar.blob(blob);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [first.manifest_descriptor, second.manifest_descriptor],
+    }))
+    .unwrap();
+    tar.file("index.json", &index);
+    let bytes = tar.finish();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Into a new layout: no tag of the target moved.
+    let layout = new_layout(&dir.path().join("new"));
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
+    assert!(report.replaced.is_empty(), "{:#?}", report.replaced);
+    assert_eq!(
+        manifests(&layout),
+        std::slice::from_ref(&second.manifest_descriptor)
+    );
+
+    // Into a layout where v1 names a third image: that tag moved, to the last entry.
+    let layout = new_layout(&dir.path().join("held"));
+    for blob in held.blobs() {
+        seed::write_blob(&layout, blob).unwrap();
+    }
+    layout.tag(&held.manifest_descriptor, "v1").unwrap();
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
+    let replaced: Vec<(&str, &str, &str)> = report
+        .replaced
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.previous.digest().as_ref(),
+                r.current.digest().as_ref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replaced,
+        [(
+            "v1",
+            held.manifest_descriptor.digest().as_ref(),
+            second.manifest_descriptor.digest().as_ref()
+        )]
+    );
+    assert_eq!(
+        manifests(&layout),
+        std::slice::from_ref(&second.manifest_descriptor)
+    );
+}
+
 /// A directory layout whose index updates start by removing one blob, as a gc (or a
 /// `blob rm`) would between the unpack's last blob and its merge.
 struct RemovedBeforeMerge {
