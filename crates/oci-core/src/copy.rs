@@ -6,7 +6,7 @@ use oci_digest::Digest;
 use oci_spec::image::Descriptor;
 
 use crate::limits::MAX_MANIFEST_SIZE;
-use crate::{ContentKind, Error, Result, Store, graph, walk};
+use crate::{ContentKind, Error, Result, Store, attribute_reads, graph, walk};
 
 /// What [`copy_image`] did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -51,8 +51,10 @@ pub fn copy_image(src: &dyn Store, dst: &dyn Store, root: &Descriptor) -> Result
         match &node.document {
             Some(bytes) => dst.push(&node.descriptor, &mut &bytes[..])?,
             None => {
-                // The destination checks what arrives against the descriptor.
-                let mut reader = src.fetch(kind, node.digest, Some(node.descriptor.size()))?;
+                // The destination checks what arrives against the descriptor. A failed read is
+                // the source's, and the message names it there, not the destination.
+                let reader = src.fetch(kind, node.digest, Some(node.descriptor.size()))?;
+                let mut reader = attribute_reads(reader, src.location().of_content(node.digest));
                 dst.push(&node.descriptor, &mut reader)?;
             }
         }
@@ -65,7 +67,8 @@ pub fn copy_image(src: &dyn Store, dst: &dyn Store, root: &Descriptor) -> Result
 /// Everything under `root`, in push order: each document after everything it refers to.
 fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
     enum Visit {
-        Enter(Descriptor),
+        // Boxed: a descriptor is large, and most of the stack is these.
+        Enter(Box<Descriptor>),
         /// Everything the innermost open document refers to is planned: it comes next.
         Leave,
     }
@@ -74,7 +77,7 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
     // manifest further on, and must then be read for its references.
     let mut planned: HashSet<(Digest, bool)> = HashSet::new();
     let mut in_progress: HashSet<Digest> = HashSet::new();
-    let mut stack = vec![Visit::Enter(root.clone())];
+    let mut stack = vec![Visit::Enter(Box::new(root.clone()))];
     // Documents whose children are being planned, innermost last.
     let mut open: Vec<Node> = Vec::new();
     while let Some(visit) = stack.pop() {
@@ -87,6 +90,7 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
                 nodes.push(node);
             }
             Visit::Enter(descriptor) => {
+                let descriptor = *descriptor;
                 let digest = Digest::try_from(descriptor.digest())?;
                 let media_type = descriptor.media_type().to_string();
                 let size = descriptor.size();
@@ -127,7 +131,12 @@ fn plan(src: &dyn Store, root: &Descriptor) -> Result<Vec<Node>> {
                     document: Some(bytes),
                 });
                 stack.push(Visit::Leave);
-                stack.extend(children.into_iter().rev().map(Visit::Enter));
+                stack.extend(
+                    children
+                        .into_iter()
+                        .rev()
+                        .map(|child| Visit::Enter(Box::new(child))),
+                );
             }
         }
     }

@@ -79,13 +79,13 @@ impl MemoryStore {
         // or one replacement.
         self.state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn index_lock(&self) -> MutexGuard<'_, ()> {
         self.index_lock
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Publishes checked content; content already there is kept and touched, as a re-put.

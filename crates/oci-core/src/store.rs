@@ -117,7 +117,8 @@ pub trait Store: Send + Sync {
 
     /// Adds index entries, in order, in one change where the store can: an entry with a ref
     /// name replaces every other entry of that name, and an untagged entry identical to one
-    /// already there is not added again. Returns the entries that were replaced by name.
+    /// already there is not added again. Returns the entries the store held before this call
+    /// that were replaced by name.
     ///
     /// Nothing changes unless the content every entry points at is stored, and so is every
     /// digest of `required` (what the caller wrote for them: an image's config and layers).

@@ -117,7 +117,7 @@ impl ReadFailure {
         let kind = error.kind();
         match error
             .into_inner()
-            .map(|inner| inner.downcast::<ReadFailure>())
+            .map(<dyn std::error::Error + Send + Sync>::downcast)
         {
             Some(Ok(failure)) => Ok(*failure),
             // Checked above; rebuilt all the same rather than lost.

@@ -12,9 +12,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
-use oci_core::{Algorithm, ContentStore, copy_stream, seed};
+use oci_core::{Algorithm, Compression, Store, copy_stream, seed};
 use oci_dir::{DirLayout, DirOptions, Durability};
-use oci_tar::{Compression, ExpansionLimit, pack, pack_to_file, unpack};
+use oci_tar::{ExpansionLimit, pack, pack_to_file, unpack};
 
 const SIZE: usize = 64 << 20;
 

@@ -24,7 +24,8 @@ pub struct UnpackReport {
     pub blobs_written: usize,
     /// Blobs the target already had (still verified as they were read).
     pub blobs_present: usize,
-    /// Index entries put into the target's index.
+    /// Index entries put into the target's index: every named one, and each untagged one
+    /// the target did not already hold.
     pub entries_merged: usize,
     /// Entries not taken, each with its reason.
     pub skipped: Vec<String>,
@@ -149,6 +150,16 @@ pub fn unpack(
             oci_core::validate_ref_name(name)?;
         }
     }
+    // What the merge adds: every named entry, and each untagged one that is not there yet
+    // (put_entries skips those, under its lock; counted against the index as it is now).
+    let mut present = target.index()?.manifests().clone();
+    let mut merged = 0;
+    for descriptor in incoming.manifests() {
+        if index::ref_name(descriptor).is_some() || !present.contains(descriptor) {
+            merged += 1;
+            present.push(descriptor.clone());
+        }
+    }
     // Under the lock gc sweeps under, everything the archive held must still be stored: what
     // is there now stays until the index names it.
     let replaced = target
@@ -165,7 +176,7 @@ pub fn unpack(
             }
             other => other,
         })?;
-    report.entries_merged = incoming.manifests().len();
+    report.entries_merged = merged;
     // Each tag moved to another manifest, once per name and what it named before.
     for previous in replaced {
         let Some(name) = index::ref_name(&previous).map(str::to_owned) else {

@@ -13,7 +13,7 @@
 //! DirLayout::create(tmp.path().join("img"))?;
 //! let store = oci_transport::open_readable(&tmp.path().join("img"), DirOptions::default())?;
 //! assert!(store.index()?.manifests().is_empty());
-//! # Ok::<(), oci_core::Error>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::path::Path;

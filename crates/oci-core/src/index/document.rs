@@ -8,7 +8,7 @@
 //! spelled as the spec spells them.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io::{self, Write};
 use std::ops::Range;
@@ -104,12 +104,18 @@ impl IndexDocument {
         Ok(())
     }
 
-    /// [`IndexDocument::put`] of each of `entries`, in order; returns the entries they
-    /// replaced by name (as they were before).
+    /// [`IndexDocument::put`] of each of `entries`, in order; returns the entries of the
+    /// document as it was before that they replaced by name. An entry of `entries` that a
+    /// later one of the same name replaces is not among them: it was never the document's.
     pub fn put_all(&mut self, entries: &[Descriptor]) -> serde_json::Result<Vec<Descriptor>> {
         let mut replaced = Vec::new();
+        let mut names = HashSet::new();
         for entry in entries {
-            if let Some(name) = super::ref_name(entry).filter(|n| !n.is_empty()) {
+            // The first entry of a name meets the document's own entries of that name; a later
+            // one would meet the batch's.
+            if let Some(name) = super::ref_name(entry).filter(|n| !n.is_empty())
+                && names.insert(name)
+            {
                 replaced.extend(self.entries_named(name)?);
             }
             self.put(entry)?;

@@ -4,8 +4,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use std::io::Write;
+
 use oci_core::oci_spec::image::{Descriptor, MediaType};
-use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, index, seed};
+use oci_core::{Algorithm, ContentKind, Digest, Store, index, seed};
 use oci_dir::{DirLayout, DirOptions, Durability};
 use tar::{EntryType, Header};
 
@@ -265,18 +267,46 @@ pub fn entry_names(archive: &[u8]) -> Vec<String> {
 }
 
 /// The index entries of a store, as descriptors.
-pub fn manifests(store: &dyn ContentStore) -> Vec<Descriptor> {
+pub fn manifests(store: &dyn Store) -> Vec<Descriptor> {
     store.index().unwrap().manifests().clone()
 }
 
-/// Reads every blob a driver lists, verified, by digest.
-pub fn read_all_blobs(driver: &dyn ImageDriver) -> BTreeMap<Digest, Vec<u8>> {
-    driver
+/// Every blob a store lists (it must be able to list them).
+pub fn list_blobs(store: &dyn Store) -> Vec<Digest> {
+    store
+        .blob_listing()
+        .expect("the store lists its blobs")
         .list_blobs()
         .unwrap()
+}
+
+/// Reads every blob a store lists, verified, by digest.
+pub fn read_all_blobs(store: &dyn Store) -> BTreeMap<Digest, Vec<u8>> {
+    list_blobs(store)
         .into_iter()
-        .map(|d| (d, seed::read_blob(driver, d).unwrap()))
+        .map(|d| (d, seed::read_blob(store, d).unwrap()))
         .collect()
+}
+
+/// The stored size of a blob, which must be there.
+pub fn blob_size(store: &dyn Store, digest: Digest) -> u64 {
+    store
+        .stat(ContentKind::Blob, digest)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{digest} is not stored in {}", store.location()))
+}
+
+/// An error and its causes, joined with ": ", as the CLI prints them: a message's `Display`
+/// says what failed where, the cause is only in the chain.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether `program` can be run.
@@ -287,9 +317,9 @@ pub fn have(program: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-/// Whether a driver has a blob (the driver's own answer, not the store's).
-pub fn has(driver: &dyn ImageDriver, digest: Digest) -> bool {
-    driver.has_blob(digest).unwrap()
+/// Whether a store has a blob.
+pub fn has(store: &dyn Store, digest: Digest) -> bool {
+    store.contains(ContentKind::Blob, digest).unwrap()
 }
 
 /// A zstd frame made by hand: `head` as a raw block, then `zeros` zero bytes as RLE blocks of
@@ -314,4 +344,41 @@ pub fn zstd_rle_frame(head: &[u8], zeros: u64) -> Vec<u8> {
         frame.push(0);
     }
     frame
+}
+
+/// A real single-layer image: a gzip layer made from a tar, a config whose rootfs.diff_ids
+/// names the uncompressed layer, a manifest, tagged `v1`, into any store. The same bytes every
+/// time. Returns the manifest bytes.
+pub fn build_image(store: &dyn Store) -> Vec<u8> {
+    let mut layer_tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    let content = b"hello from oci-tar\n";
+    header.set_size(content.len() as u64);
+    header.set_mode(0o644);
+    header.set_mtime(0);
+    layer_tar
+        .append_data(&mut header, "hello.txt", &content[..])
+        .unwrap();
+    let layer_tar = layer_tar.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&layer_tar).unwrap();
+    let layer = gz.finish().unwrap();
+    let layer_digest = seed::write_blob(store, &layer).unwrap();
+
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/hello"]},
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer_tar).to_string()]},
+    });
+    let config = seed::write_json_blob(store, &config, MediaType::ImageConfig).unwrap();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [Descriptor::new(MediaType::ImageLayerGzip, layer.len() as u64, layer_digest)],
+    });
+    let manifest_desc = seed::write_json_blob(store, &manifest, MediaType::ImageManifest).unwrap();
+    store.tag(&manifest_desc, "v1").unwrap();
+    seed::read_blob(store, Digest::try_from(manifest_desc.digest()).unwrap()).unwrap()
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use oci_core::{ContentStore, Digest, Error, ImageDriver, seed};
+use oci_core::prelude::*;
+use oci_core::{BlobListing, Error};
 use oci_dir::DirLayout;
 use oci_tar::{ExpansionLimit, TarArchive, UnpackReport};
 use tar::EntryType;

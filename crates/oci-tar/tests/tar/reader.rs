@@ -6,12 +6,14 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::process::Command;
 
-use oci_core::{Algorithm, ContentStore, Digest, Error, ImageDriver, index, seed, walk};
-use oci_tar::{Compression, ExpansionLimit, TarArchive, TarWriter};
+use oci_core::oci_spec::image::{Descriptor, MediaType};
+use oci_core::prelude::*;
+use oci_core::{BlobListing, Compression, Error, index, walk};
+use oci_tar::{ExpansionLimit, TarArchive, TarWriter};
 
 use crate::common::{
-    Image, RawTar, corpus, has, have, new_layout, raw_header, sha256, verify_blob_files,
-    zstd_rle_frame,
+    Image, RawTar, blob_size, chain, corpus, has, have, new_layout, raw_header, sha256,
+    verify_blob_files, zstd_rle_frame,
 };
 
 fn archive_path(name: &str) -> std::path::PathBuf {
@@ -57,7 +59,7 @@ fn open_corpus(name: &str, blob_count: usize) -> TarArchive {
     for digest in &blobs {
         let data = seed::read_blob(&archive, *digest)
             .unwrap_or_else(|e| panic!("{name}: {digest} does not verify: {e}"));
-        assert_eq!(archive.blob_size(*digest).unwrap(), data.len() as u64);
+        assert_eq!(blob_size(&archive, *digest), data.len() as u64);
     }
     archive
 }
@@ -109,7 +111,9 @@ fn corpus_ctr_export_has_only_the_amd64_blobs() {
     let list_digest = Digest::try_from(list.digest()).unwrap();
     let mut bytes = Vec::new();
     std::io::Read::read_to_end(
-        &mut archive.open_blob(list_digest, Some(list.size())).unwrap(),
+        &mut archive
+            .fetch(ContentKind::Manifest, list_digest, Some(list.size()))
+            .unwrap(),
         &mut bytes,
     )
     .unwrap();
@@ -351,22 +355,10 @@ fn open_reads_headers_not_blobs() {
     seed::init(&archive, &seed::InitOptions::default()).unwrap();
     let big: Vec<u8> = (0..64u32 << 20).map(|i| (i % 251) as u8).collect();
     let big_digest = sha256(&big);
-    let mut writer = archive
-        .blob_writer_for(big_digest, big.len() as u64)
-        .unwrap();
-    writer.write_all(&big).unwrap();
-    writer.commit(None, None).unwrap();
+    let big_descriptor = Descriptor::new(MediaType::ImageLayer, big.len() as u64, big_digest);
+    archive.push(&big_descriptor, &mut &big[..]).unwrap();
     let small = seed::write_blob(&archive, b"small").unwrap();
-    archive
-        .tag(
-            oci_core::oci_spec::image::Descriptor::new(
-                oci_core::oci_spec::image::MediaType::ImageLayer,
-                big.len() as u64,
-                big_digest,
-            ),
-            "big",
-        )
-        .unwrap();
+    archive.tag(&big_descriptor, "big").unwrap();
     archive.finish().unwrap();
 
     // Find the blob's content in the file and corrupt its middle.
@@ -388,7 +380,7 @@ fn open_reads_headers_not_blobs() {
 
     let read = TarArchive::open(&path).unwrap();
     assert_eq!(read.list_blobs().unwrap().len(), 2);
-    assert_eq!(read.blob_size(big_digest).unwrap(), big.len() as u64);
+    assert_eq!(blob_size(&read, big_digest), big.len() as u64);
     assert_eq!(read.resolve("big").unwrap().size(), big.len() as u64);
     assert_eq!(seed::read_blob(&read, small).unwrap(), b"small");
     let err = seed::read_blob(&read, big_digest).unwrap_err();
@@ -495,7 +487,7 @@ fn highly_compressible_honest_archive_is_read_and_unpacked() {
     std::fs::write(&path, &archive).unwrap();
 
     let opened = TarArchive::open(&path).unwrap();
-    assert_eq!(opened.blob_size(digest).unwrap(), 200 << 20);
+    assert_eq!(blob_size(&opened, digest), 200 << 20);
     let target = dir.path().join("layout");
     let layout = new_layout(&target);
     let report = oci_tar::unpack(
@@ -519,19 +511,22 @@ fn max_size_bounds_the_decompressed_stream() {
     let path = dir.path().join("zeros.tar.zst");
     std::fs::write(&path, &archive).unwrap();
 
+    // Both errors name the archive; the bound is their cause.
     let err = TarArchive::open_with(&path, limit).unwrap_err();
+    assert_eq!(err.to_string(), path.display().to_string());
     assert!(
-        err.to_string().contains("over the 1048576 byte limit"),
-        "{err}"
+        chain(&err).contains("over the 1048576 byte limit"),
+        "{}",
+        chain(&err)
     );
     let target = dir.path().join("layout");
     let layout = new_layout(&target);
     let err =
         oci_tar::unpack(std::fs::File::open(&path).unwrap(), &path, &layout, limit).unwrap_err();
-    let message = err.to_string();
+    let message = chain(&err);
     assert!(message.contains("over the 1048576 byte limit"), "{message}");
     assert!(
-        message.contains("zeros.tar.zst"),
+        err.to_string().contains("zeros.tar.zst"),
         "names the archive: {message}"
     );
     assert!(verify_blob_files(&target).is_empty());
@@ -558,7 +553,9 @@ fn a_bomb_claiming_more_than_the_free_space_is_refused_before_it_is_written() {
         ExpansionLimit::default(),
     )
     .unwrap_err();
-    let message = err.to_string();
+    // What lacks the room is the target; the cause says how much was claimed.
+    assert_eq!(err.to_string(), target.display().to_string());
+    let message = chain(&err);
     assert!(
         message.contains(&format!("needs {CLAIMED} bytes")),
         "{message}"

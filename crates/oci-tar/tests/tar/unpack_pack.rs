@@ -6,13 +6,14 @@ use std::fs;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 
-use oci_core::oci_spec::image::{Descriptor, MediaType};
-use oci_core::{Algorithm, ContentStore, Digest, ImageDriver, index, seed};
-use oci_tar::{Compression, ExpansionLimit, TarArchive, pack, pack_to_file, unpack};
+use oci_core::oci_spec::image::{Descriptor, ImageIndex, MediaType};
+use oci_core::prelude::*;
+use oci_core::{BlobListing, Compression, Location, index};
+use oci_tar::{ExpansionLimit, TarArchive, pack, pack_to_file, unpack};
 use proptest::prelude::*;
 
 use crate::common::{
-    Image, RawTar, manifests, new_layout, read_all_blobs, sha256, verify_blob_files,
+    Image, RawTar, list_blobs, manifests, new_layout, read_all_blobs, sha256, verify_blob_files,
 };
 
 #[test]
@@ -71,9 +72,9 @@ fn unpack_merges_into_an_existing_layout() {
     )
     .unwrap();
     let untagged = Descriptor::new(MediaType::ImageConfig, 11, shared);
-    layout.tag(old_v1.clone(), "v1").unwrap();
-    layout.tag(keep.clone(), "keep").unwrap();
-    layout.put_entry(untagged.clone()).unwrap();
+    layout.tag(&old_v1, "v1").unwrap();
+    layout.tag(&keep, "keep").unwrap();
+    layout.put_entry(&untagged).unwrap();
     let before = verify_blob_files(layout.root());
 
     // The archive: a new "v1", the same untagged entry, a new untagged one, the shared blob
@@ -86,11 +87,11 @@ fn unpack_merges_into_an_existing_layout() {
         MediaType::ImageManifest,
     )
     .unwrap();
-    let other = seed::write_blob_with(&source, Algorithm::Sha512, b"other").unwrap();
+    let other = source.write_blob(Algorithm::Sha512, b"other").unwrap();
     let other_desc = Descriptor::new(MediaType::ImageLayer, 5, other);
-    source.tag(new_v1.clone(), "v1").unwrap();
-    source.put_entry(untagged.clone()).unwrap();
-    source.put_entry(other_desc.clone()).unwrap();
+    source.tag(&new_v1, "v1").unwrap();
+    source.put_entry(&untagged).unwrap();
+    source.put_entry(&other_desc).unwrap();
     let (bytes, _) = pack(
         &source,
         Vec::new(),
@@ -166,6 +167,83 @@ fn unpack_merges_into_an_existing_layout() {
     assert_eq!(manifests(&layout).len(), 4);
 }
 
+/// An archive whose index names one tag twice (producers that append write that; the last
+/// entry wins): the merge reports as replaced only what the target held, never the archive's
+/// own first entry, and names what the tag ends on.
+#[test]
+fn a_tag_named_twice_in_the_archive_replaces_only_what_the_target_held() {
+    let (first, second, held) = (
+        Image::new("first"),
+        Image::new("second"),
+        Image::new("held"),
+    );
+    let mut tar = RawTar::new();
+    tar.file("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    for blob in first.blobs().into_iter().chain(second.blobs()) {
+        tar.blob(blob);
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [first.manifest_descriptor, second.manifest_descriptor],
+    }))
+    .unwrap();
+    tar.file("index.json", &index);
+    let bytes = tar.finish();
+    let dir = tempfile::tempdir().unwrap();
+
+    // Into a new layout: no tag of the target moved.
+    let layout = new_layout(&dir.path().join("new"));
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
+    assert!(report.replaced.is_empty(), "{:#?}", report.replaced);
+    assert_eq!(
+        manifests(&layout),
+        std::slice::from_ref(&second.manifest_descriptor)
+    );
+
+    // Into a layout where v1 names a third image: that tag moved, to the last entry.
+    let layout = new_layout(&dir.path().join("held"));
+    for blob in held.blobs() {
+        seed::write_blob(&layout, blob).unwrap();
+    }
+    layout.tag(&held.manifest_descriptor, "v1").unwrap();
+    let report = unpack(
+        &bytes[..],
+        std::path::Path::new("archive"),
+        &layout,
+        ExpansionLimit::default(),
+    )
+    .unwrap();
+    let replaced: Vec<(&str, &str, &str)> = report
+        .replaced
+        .iter()
+        .map(|r| {
+            (
+                r.name.as_str(),
+                r.previous.digest().as_ref(),
+                r.current.digest().as_ref(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        replaced,
+        [(
+            "v1",
+            held.manifest_descriptor.digest().as_ref(),
+            second.manifest_descriptor.digest().as_ref()
+        )]
+    );
+    assert_eq!(
+        manifests(&layout),
+        std::slice::from_ref(&second.manifest_descriptor)
+    );
+}
+
 /// A directory layout whose index updates start by removing one blob, as a gc (or a
 /// `blob rm`) would between the unpack's last blob and its merge.
 struct RemovedBeforeMerge {
@@ -173,43 +251,44 @@ struct RemovedBeforeMerge {
     victim: Digest,
 }
 
-impl ImageDriver for RemovedBeforeMerge {
-    fn location(&self) -> &std::path::Path {
-        self.inner.root()
+impl Store for RemovedBeforeMerge {
+    fn location(&self) -> &Location {
+        self.inner.location()
     }
-    fn init(&self) -> oci_core::Result<()> {
-        self.inner.init()
+    fn stat(&self, kind: ContentKind, digest: Digest) -> oci_core::Result<Option<u64>> {
+        self.inner.stat(kind, digest)
     }
-    fn reader(
+    fn fetch(
         &self,
-        file: oci_core::LayoutFile,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
     ) -> oci_core::Result<Box<dyn std::io::Read + Send + '_>> {
-        self.inner.reader(file)
+        self.inner.fetch(kind, digest, size)
     }
-    fn write_file(&self, file: oci_core::MetadataFile, contents: &[u8]) -> oci_core::Result<()> {
-        self.inner.write_file(file, contents)
-    }
-    fn remove(&self, file: oci_core::LayoutFile) -> oci_core::Result<()> {
-        self.inner.remove(file)
-    }
-    fn blob_writer(
+    fn push(
         &self,
-        algorithm: Algorithm,
-    ) -> oci_core::Result<Box<dyn oci_core::BlobWriter + '_>> {
-        self.inner.blob_writer(algorithm)
-    }
-    fn list_blobs(&self) -> oci_core::Result<Vec<Digest>> {
-        self.inner.list_blobs()
-    }
-    fn blob_size(&self, digest: Digest) -> oci_core::Result<u64> {
-        self.inner.blob_size(digest)
-    }
-    fn update_index(
-        &self,
-        edit: &mut dyn FnMut(&mut index::IndexDocument) -> oci_core::Result<()>,
+        descriptor: &Descriptor,
+        content: &mut dyn std::io::Read,
     ) -> oci_core::Result<()> {
+        self.inner.push(descriptor, content)
+    }
+    fn begin_blob(&self, algorithm: Algorithm) -> oci_core::Result<Box<dyn BlobWriter + '_>> {
+        self.inner.begin_blob(algorithm)
+    }
+    fn index(&self) -> oci_core::Result<ImageIndex> {
+        self.inner.index()
+    }
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> oci_core::Result<Vec<Descriptor>> {
         seed::delete_blob(&self.inner, self.victim)?;
-        self.inner.update_index(edit)
+        self.inner.put_entries(entries, required)
+    }
+    fn remove_ref(&self, name: &str) -> oci_core::Result<bool> {
+        self.inner.remove_ref(name)
     }
 }
 
@@ -227,7 +306,7 @@ fn unpack_merges_nothing_when_one_of_its_blobs_went_before_the_merge() {
         MediaType::ImageManifest,
     )
     .unwrap();
-    source.tag(manifest, "v1").unwrap();
+    source.tag(&manifest, "v1").unwrap();
     let (bytes, _) = pack(&source, Vec::new(), Compression::None, "s.tar".as_ref()).unwrap();
 
     let layout = new_layout(&dir.path().join("layout"));
@@ -264,14 +343,14 @@ fn sample_layout(root: &std::path::Path) -> oci_dir::DirLayout {
     for blob in image.blobs() {
         seed::write_blob(&layout, blob).unwrap();
     }
-    layout.tag(image.manifest_descriptor.clone(), "v1").unwrap();
-    let long = seed::write_blob_with(&layout, Algorithm::Sha512, &[7u8; 3000]).unwrap();
-    let b3 = seed::write_blob_with(&layout, Algorithm::Blake3, b"b3").unwrap();
+    layout.tag(&image.manifest_descriptor, "v1").unwrap();
+    let long = layout.write_blob(Algorithm::Sha512, &[7u8; 3000]).unwrap();
+    let b3 = layout.write_blob(Algorithm::Blake3, b"b3").unwrap();
     layout
-        .put_entry(Descriptor::new(MediaType::ImageLayer, 3000, long))
+        .put_entry(&Descriptor::new(MediaType::ImageLayer, 3000, long))
         .unwrap();
     layout
-        .tag(Descriptor::new(MediaType::ImageLayer, 2, b3), "blake")
+        .tag(&Descriptor::new(MediaType::ImageLayer, 2, b3), "blake")
         .unwrap();
     layout
 }
@@ -423,21 +502,21 @@ proptest! {
         let source = new_layout(&dir.path().join("source"));
         let mut descriptors = Vec::new();
         for (algorithm, content) in &spec.blobs {
-            let digest = seed::write_blob_with(&source, *algorithm, content).unwrap();
+            let digest = source.write_blob(*algorithm, content).unwrap();
             descriptors.push(Descriptor::new(MediaType::ImageLayer, content.len() as u64, digest));
         }
         for (name, i) in &spec.tags {
-            source.tag(descriptors[*i].clone(), name).unwrap();
+            source.tag(&descriptors[*i], name).unwrap();
         }
         let mut seen = BTreeSet::new();
         for i in &spec.untagged {
             if seen.insert(*i) {
-                source.put_entry(descriptors[*i].clone()).unwrap();
+                source.put_entry(&descriptors[*i]).unwrap();
             }
         }
 
         let (bytes, report) = pack(&source, Vec::new(), Compression::None, "p.tar".as_ref()).unwrap();
-        prop_assert_eq!(report.blobs, source.list_blobs().unwrap().len());
+        prop_assert_eq!(report.blobs, list_blobs(&source).len());
         let target = new_layout(&dir.path().join("target"));
         let unpacked = unpack(&bytes[..], std::path::Path::new("archive"), &target, ExpansionLimit::default()).unwrap();
         prop_assert!(unpacked.skipped.is_empty());

@@ -1,14 +1,15 @@
 //! TarWriter: round trip, determinism, long names, spooling, poisoning.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::Command;
 
 use oci_core::oci_digest::VerifyingReader;
 use oci_core::oci_spec::image::{Descriptor, MediaType};
-use oci_core::{Algorithm, ContentStore, Digest, Error, ImageDriver, seed};
+use oci_core::prelude::*;
+use oci_core::{BlobListing, Error, Location, attribute_reads};
 use oci_tar::{TarArchive, TarWriter};
 
-use crate::common::{entry_names, have, sha256};
+use crate::common::{blob_size, chain, entry_names, have, sha256};
 
 /// What the standard sequence wrote.
 struct Written {
@@ -23,8 +24,8 @@ fn write_sequence<W: Write + Send>(archive: &TarWriter<W>) -> Written {
     let long = b"a sha512 blob, whose entry name needs a GNU long name".to_vec();
     let b3 = b"a blake3 blob".to_vec();
     let d_plain = seed::write_blob(archive, &plain).unwrap();
-    let d_long = seed::write_blob_with(archive, Algorithm::Sha512, &long).unwrap();
-    let d_b3 = seed::write_blob_with(archive, Algorithm::Blake3, &b3).unwrap();
+    let d_long = archive.write_blob(Algorithm::Sha512, &long).unwrap();
+    let d_b3 = archive.write_blob(Algorithm::Blake3, &b3).unwrap();
     assert_eq!(d_plain, Algorithm::Sha256.digest(&plain));
     assert_eq!(d_long, Algorithm::Sha512.digest(&long));
     assert_eq!(d_b3, Algorithm::Blake3.digest(&b3));
@@ -34,11 +35,11 @@ fn write_sequence<W: Write + Send>(archive: &TarWriter<W>) -> Written {
     assert_eq!(config.size(), config_bytes.len() as u64);
     let long_desc = Descriptor::new(MediaType::ImageManifest, long.len() as u64, d_long);
     let b3_desc = Descriptor::new(MediaType::ImageLayer, b3.len() as u64, d_b3);
-    archive.tag(config.clone(), "v1").unwrap();
-    archive.tag(long_desc.clone(), "sha512-one").unwrap();
-    archive.tag(b3_desc.clone(), "blake").unwrap();
+    archive.tag(&config, "v1").unwrap();
+    archive.tag(&long_desc, "sha512-one").unwrap();
+    archive.tag(&b3_desc, "blake").unwrap();
     // Retagging replaces: "v1" ends up on the blake3 blob.
-    archive.tag(b3_desc.clone(), "v1").unwrap();
+    archive.tag(&b3_desc, "v1").unwrap();
     let config_digest = Digest::try_from(config.digest()).unwrap();
     Written {
         blobs: vec![
@@ -71,7 +72,7 @@ fn round_trip_through_tar_archive() {
     assert_eq!(read.list_blobs().unwrap(), expected);
     for (digest, bytes) in &written.blobs {
         assert_eq!(&seed::read_blob(&read, *digest).unwrap(), bytes, "{digest}");
-        assert_eq!(read.blob_size(*digest).unwrap(), bytes.len() as u64);
+        assert_eq!(blob_size(&read, *digest), bytes.len() as u64);
     }
     let index = seed::read_index(&read).unwrap();
     assert_eq!(index.manifests(), expected_index.manifests());
@@ -156,7 +157,7 @@ fn sha512_long_names_survive() {
     let archive = TarWriter::new(std::fs::File::create(&path).unwrap(), &path);
     seed::init(&archive, &seed::InitOptions::default()).unwrap();
     let data = b"long name content".to_vec();
-    let digest = seed::write_blob_with(&archive, Algorithm::Sha512, &data).unwrap();
+    let digest = archive.write_blob(Algorithm::Sha512, &data).unwrap();
     archive.finish().unwrap();
     let name = digest.blob_entry_name();
     assert_eq!(name.len(), 141, "{name}");
@@ -224,15 +225,17 @@ fn unknown_size_blob_of_32_mib_round_trips() {
     assert_eq!(digest, hasher.finalize());
     archive
         .tag(
-            Descriptor::new(MediaType::ImageLayer, 32 << 20, digest),
+            &Descriptor::new(MediaType::ImageLayer, 32 << 20, digest),
             "big",
         )
         .unwrap();
     archive.finish().unwrap();
 
     let read = TarArchive::open(&path).unwrap();
-    assert_eq!(read.blob_size(digest).unwrap(), 32 << 20);
-    let reader = read.open_blob(digest, Some(32 << 20)).unwrap();
+    assert_eq!(blob_size(&read, digest), 32 << 20);
+    let reader = read
+        .fetch(ContentKind::Blob, digest, Some(32 << 20))
+        .unwrap();
     let (actual, size) = Algorithm::Sha256.digest_reader(reader).unwrap();
     assert_eq!((actual, size), (digest, 32 << 20));
     assert_eq!(read.resolve("big").unwrap().size(), 32 << 20);
@@ -246,15 +249,20 @@ fn assert_invalid(error: &Error, what: &str) {
     );
 }
 
+/// The descriptor a copy pushes: digest and size known up front, so the blob streams straight
+/// into the archive.
+fn layer(digest: Digest, size: u64) -> Descriptor {
+    Descriptor::new(MediaType::ImageLayer, size, digest)
+}
+
 /// After poisoning, nothing more is accepted and `finish` refuses to end the archive.
 fn assert_poisoned<W: Write + Send>(archive: TarWriter<W>) {
     let err = seed::write_blob(&archive, b"more").unwrap_err();
     assert_invalid(&err, "write_blob after poisoning");
     let err = archive
-        .blob_writer_for(sha256(b"x"), 1)
-        .err()
-        .expect("blob_writer_for after poisoning must fail");
-    assert_invalid(&err, "blob_writer_for after poisoning");
+        .push(&layer(sha256(b"x"), 1), &mut &b"x"[..])
+        .expect_err("push after poisoning must fail");
+    assert_invalid(&err, "push after poisoning");
     let err = seed::write_index(&archive, &oci_core::index::empty_index()).unwrap_err();
     assert_invalid(&err, "write_index after poisoning");
     let err = archive.finish().err().expect("finish after poisoning");
@@ -272,10 +280,10 @@ fn fresh_writer() -> TarWriter<Vec<u8>> {
 fn streamed_blob_shorter_than_announced_poisons() {
     let archive = fresh_writer();
     let data = b"twelve bytes";
-    let mut writer = archive.blob_writer_for(sha256(data), 20).unwrap();
-    writer.write_all(data).unwrap();
-    let err = writer.commit(None, None).unwrap_err();
-    assert_invalid(&err, "commit of a short blob");
+    let err = archive
+        .push(&layer(sha256(data), 20), &mut &data[..])
+        .unwrap_err();
+    assert_invalid(&err, "push of a short blob");
     assert!(err.to_string().contains("20"), "{err}");
     assert_poisoned(archive);
 }
@@ -284,11 +292,28 @@ fn streamed_blob_shorter_than_announced_poisons() {
 fn streamed_blob_longer_than_announced_poisons() {
     let archive = fresh_writer();
     let data = b"twelve bytes";
-    let mut writer = archive.blob_writer_for(sha256(data), 5).unwrap();
-    let err = writer.write_all(data).unwrap_err();
-    assert!(err.to_string().contains("the archive is invalid"), "{err}");
-    let err = writer.commit(Some(5), None).unwrap_err();
-    assert_invalid(&err, "commit after an overlong write");
+    let err = archive
+        .push(&layer(sha256(data), 5), &mut &data[..])
+        .unwrap_err();
+    // The write past the announced size failed: the message names the blob in the archive,
+    // and its cause says the archive is invalid.
+    assert!(
+        err.to_string().starts_with(&format!(
+            "poisoned.tar/{}",
+            sha256(data).blob_path().display()
+        )),
+        "{err}"
+    );
+    assert!(
+        chain(&err).contains("the archive is invalid"),
+        "{}",
+        chain(&err)
+    );
+    assert!(
+        chain(&err).contains("longer than its 5 bytes"),
+        "{}",
+        chain(&err)
+    );
     assert_poisoned(archive);
 }
 
@@ -296,37 +321,68 @@ fn streamed_blob_longer_than_announced_poisons() {
 fn streamed_blob_with_wrong_content_poisons() {
     let archive = fresh_writer();
     let promised = sha256(b"promised content");
-    let mut writer = archive.blob_writer_for(promised, 16).unwrap();
-    writer.write_all(b"supplied content").unwrap();
-    let err = writer.commit(Some(16), Some(promised)).unwrap_err();
-    assert_invalid(&err, "commit of wrong content");
+    let err = archive
+        .push(&layer(promised, 16), &mut &b"supplied content"[..])
+        .unwrap_err();
+    assert_invalid(&err, "push of wrong content");
     assert!(err.to_string().contains(&promised.to_string()), "{err}");
     assert_poisoned(archive);
 }
 
-#[test]
-fn streamed_blob_dropped_without_commit_poisons() {
-    let archive = fresh_writer();
-    let data = b"never finished";
-    let mut writer = archive
-        .blob_writer_for(sha256(data), data.len() as u64)
-        .unwrap();
-    writer.write_all(&data[..4]).unwrap();
-    drop(writer);
-    let err = archive
-        .finish()
-        .expect_err("finish after an abandoned blob");
-    assert_invalid(&err, "finish after an abandoned blob");
-    assert!(err.to_string().contains("abandoned"), "{err}");
+/// A source that yields `data`, then fails: a pipe whose writer died, a disk that went away.
+struct FailsAfter<'a> {
+    data: &'a [u8],
+}
 
-    // Even with nothing written at all.
-    let archive = fresh_writer();
-    drop(
+impl Read for FailsAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(std::io::Error::other("the source went away"));
+        }
+        self.data.read(buf)
+    }
+}
+
+#[test]
+fn streamed_blob_whose_source_fails_poisons_and_blames_the_source() {
+    let data = b"never finished";
+    // Part-way through, and before the first byte.
+    for given in [4, 0] {
+        let archive = fresh_writer();
+        let source = FailsAfter {
+            data: &data[..given],
+        };
+        let mut source = attribute_reads(source, Location::Path("source.bin".into()));
+        let err = archive
+            .push(&layer(sha256(data), data.len() as u64), &mut source)
+            .unwrap_err();
+        // The read failed, not the archive: the message names the source.
+        assert_eq!(err.to_string(), "source.bin", "{}", chain(&err));
+        assert!(
+            chain(&err).ends_with("the source went away"),
+            "{}",
+            chain(&err)
+        );
+        // The header promised bytes that never came: the stream is unusable.
+        let err = archive
+            .finish()
+            .expect_err("finish after an abandoned blob");
+        assert_invalid(&err, "finish after an abandoned blob");
+        assert!(
+            err.to_string()
+                .contains(&format!("abandoned after {given} of {} bytes", data.len())),
+            "{err}"
+        );
+
+        let archive = fresh_writer();
+        let mut source = FailsAfter {
+            data: &data[..given],
+        };
         archive
-            .blob_writer_for(sha256(data), data.len() as u64)
-            .unwrap(),
-    );
-    assert_poisoned(archive);
+            .push(&layer(sha256(data), data.len() as u64), &mut source)
+            .unwrap_err();
+        assert_poisoned(archive);
+    }
 }
 
 #[test]
@@ -336,14 +392,14 @@ fn verified_blob_with_wrong_content_or_size_poisons() {
     let archive = fresh_writer();
     let reader = VerifyingReader::new(&b"supplied content"[..], promised, Some(16));
     // The source is at fault, and the error says so; the archive takes no more.
-    let err = archive.append_verified(reader).unwrap_err();
+    let err = archive.append_verified(promised, 16, reader).unwrap_err();
     assert!(matches!(err, Error::UnexpectedDigest { .. }), "{err}");
     assert!(err.to_string().contains(&promised.to_string()), "{err}");
     assert_poisoned(archive);
 
     let archive = fresh_writer();
     let reader = VerifyingReader::new(&b"promised content!"[..], promised, Some(16));
-    let err = archive.append_verified(reader).unwrap_err();
+    let err = archive.append_verified(promised, 16, reader).unwrap_err();
     assert!(matches!(err, Error::UnexpectedSize { .. }), "{err}");
     assert_poisoned(archive);
 }
@@ -353,20 +409,21 @@ fn verified_blob_of_correct_content_reads_back() {
     let archive = fresh_writer();
     let data = vec![9u8; 3 << 20];
     let digest = sha256(&data);
+    let size = data.len() as u64;
     archive
-        .append_verified(VerifyingReader::new(
-            &data[..],
+        .append_verified(
             digest,
-            Some(data.len() as u64),
-        ))
+            size,
+            VerifyingReader::new(&data[..], digest, Some(size)),
+        )
         .unwrap();
     // Twice is once.
     archive
-        .append_verified(VerifyingReader::new(
-            &data[..],
+        .append_verified(
             digest,
-            Some(data.len() as u64),
-        ))
+            size,
+            VerifyingReader::new(&data[..], digest, Some(size)),
+        )
         .unwrap();
     seed::write_index(&archive, &oci_core::index::empty_index()).unwrap();
     let bytes = archive.finish().unwrap();
@@ -383,22 +440,27 @@ fn streamed_blob_of_correct_content_is_accepted() {
     // The control for the poisoning tests: the same calls with matching data succeed.
     let archive = fresh_writer();
     let data = b"exactly right";
-    let mut writer = archive
-        .blob_writer_for(sha256(data), data.len() as u64)
+    let size = data.len() as u64;
+    archive
+        .push(&layer(sha256(data), size), &mut &data[..])
         .unwrap();
-    writer.write_all(data).unwrap();
     assert_eq!(
-        writer
-            .commit(Some(data.len() as u64), Some(sha256(data)))
-            .unwrap(),
-        sha256(data)
+        archive.stat(ContentKind::Blob, sha256(data)).unwrap(),
+        Some(size)
     );
     // A second copy of the same blob is verified, not written twice.
-    let mut again = archive
-        .blob_writer_for(sha256(data), data.len() as u64)
+    archive
+        .push(&layer(sha256(data), size), &mut &data[..])
         .unwrap();
-    again.write_all(data).unwrap();
-    again.commit(None, None).unwrap();
+    // A wrong second copy is refused, and leaves the archive as it was: nothing of it was
+    // written.
+    let err = archive
+        .push(&layer(sha256(data), size), &mut &b"exactly wrong"[..])
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::UnexpectedDigest { expected, .. } if expected == sha256(data)),
+        "{err}"
+    );
     let bytes = archive.finish().unwrap();
     let names = entry_names(&bytes);
     let name = sha256(data).blob_entry_name();
@@ -466,13 +528,18 @@ fn failed_header_write_poisons() {
             seed::write_blob(&archive, second).unwrap_err()
         } else {
             archive
-                .blob_writer_for(sha256(second), second.len() as u64)
-                .err()
-                .expect("the header write fails")
+                .push(
+                    &layer(sha256(second), second.len() as u64),
+                    &mut &second[..],
+                )
+                .expect_err("the header write fails")
         };
+        // The output failed: the message names it, the system's error is its cause.
+        assert_eq!(err.to_string(), "flaky.tar", "{what}: {}", chain(&err));
         assert!(
-            err.to_string().contains("transient failure"),
-            "{what}: {err}"
+            chain(&err).ends_with("transient failure"),
+            "{what}: {}",
+            chain(&err)
         );
         // Half a header is in the stream: nothing may follow it.
         let err = seed::write_blob(&archive, third)
