@@ -40,8 +40,25 @@ pub struct InitOptions {
 
 /// Creates a layout's files in a store that has them: `blobs/`, then an empty `index.json`
 /// (0644), then `oci-layout` (0444) last, since it is what makes a directory a layout.
+/// Refused, with nothing written, where `index.json` or `oci-layout` is already there: an
+/// empty index written over a layout's would drop every entry it has.
 pub fn init(store: &dyn Store, options: &InitOptions) -> Result<()> {
     let files = layout_files(store, "initialise a layout")?;
+    for file in [MetadataFile::Index, MetadataFile::ImageLayout] {
+        match files.read_metadata(file) {
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+            Ok(_) => {
+                return Err(Error::InvalidLayout {
+                    location: store.location().clone(),
+                    reason: format!(
+                        "already holds {}: refusing to initialise over a layout",
+                        file.as_layout_file().relative_path().display()
+                    ),
+                });
+            }
+        }
+    }
     files.create_blobs_dir()?;
     if !options.skip_create_index {
         write_index(store, &index::empty_index())?;
