@@ -86,24 +86,24 @@ pub fn write_blob(store: &dyn Store, bytes: &[u8]) -> Result<Digest> {
     store.write_blob(Algorithm::Sha256, bytes)
 }
 
-/// Reads a whole blob, verified against its digest.
+/// Reads a whole blob, verified against its digest (whatever the store's options say).
 pub fn read_blob(store: &dyn Store, digest: Digest) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    store
-        .fetch(ContentKind::Blob, digest, None)?
+    get_blob_reader(store, digest, None)?
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(store.location().of_content(digest), e))?;
     Ok(bytes)
 }
 
 /// Opens a blob for streaming. The reader fails the read that reaches the end when the content
-/// does not hash to `digest` (or is not `size` bytes, when given).
+/// does not hash to `digest` (or is not `size` bytes, when given), whatever the store's
+/// options say.
 pub fn get_blob_reader(
     store: &dyn Store,
     digest: Digest,
     size: Option<u64>,
 ) -> Result<Box<dyn Read + Send + '_>> {
-    store.fetch(ContentKind::Blob, digest, size)
+    crate::store::fetch_verified(store, ContentKind::Blob, digest, size)
 }
 
 /// Starts writing a blob (the seed's `NewBlobWriter`).

@@ -73,6 +73,9 @@ impl Store for Instrumented {
         self.content_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.fetch(kind, digest, size)
     }
+    fn verifies_reads(&self) -> bool {
+        self.inner.verifies_reads()
+    }
     fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()> {
         self.inner.push(descriptor, content)
     }
@@ -150,6 +153,38 @@ fn fsck_counts_what_it_verifies() {
     // Each blob is verified once, however many descriptors (and tags) refer to it.
     layout.tag(&image.manifest, "v2").unwrap();
     assert_eq!(fsck(&layout).unwrap().blobs_checked, image.digests().len());
+}
+
+/// fsck's job is to hash what is stored: it does so on a handle whose reads do not verify
+/// (`verify_reads: false`, for content a user trusts) as well, and finds the corruption.
+#[test]
+fn fsck_verifies_content_of_a_layout_opened_without_read_verification() {
+    let (_tmp, layout) = new_layout();
+    let image = small_image(&layout);
+    layout.tag(&image.manifest, "v1").unwrap();
+    let layer = digest_of(&image.layers[0]);
+    let path = layout.root().join(layer.blob_path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[0] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let trusting = DirLayout::open_with(
+        layout.root(),
+        DirOptions {
+            verify_reads: false,
+            ..DirOptions::default()
+        },
+    )
+    .unwrap();
+    for (handle, store) in [("verifying", &layout), ("trusting", &trusting)] {
+        let report = fsck(store).unwrap();
+        let errors: Vec<_> = report.errors().collect();
+        assert_eq!(errors.len(), 1, "{handle}: {report:?}");
+        assert_eq!(errors[0].subject, layer.to_string(), "{handle}");
+        assert!(
+            errors[0].problem.contains("hashes to"),
+            "{handle}: {errors:?}"
+        );
+    }
 }
 
 #[test]
