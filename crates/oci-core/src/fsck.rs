@@ -365,9 +365,9 @@ fn verify_content(
         Ok(None) => return BlobState::Missing,
         Err(e) => return BlobState::Broken(error_chain(&e)),
     };
-    let result = store
-        .fetch(kind, digest, Some(size))
-        .and_then(|mut reader| {
+    // Hashed here whatever the store's options say: checking is what fsck is for.
+    let result =
+        crate::store::fetch_verified(store, kind, digest, Some(size)).and_then(|mut reader| {
             crate::copy_stream(&mut reader, &mut io::sink())
                 .map_err(|e| Error::io(store.location().of_content(digest), e.into_inner()))
         });

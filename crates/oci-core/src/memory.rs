@@ -139,6 +139,10 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    fn verifies_reads(&self) -> bool {
+        true
+    }
+
     fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
         Ok(Box::new(MemoryBlobWriter {
             store: self,

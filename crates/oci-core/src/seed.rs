@@ -40,8 +40,25 @@ pub struct InitOptions {
 
 /// Creates a layout's files in a store that has them: `blobs/`, then an empty `index.json`
 /// (0644), then `oci-layout` (0444) last, since it is what makes a directory a layout.
+/// Refused, with nothing written, where `index.json` or `oci-layout` is already there: an
+/// empty index written over a layout's would drop every entry it has.
 pub fn init(store: &dyn Store, options: &InitOptions) -> Result<()> {
     let files = layout_files(store, "initialise a layout")?;
+    for file in [MetadataFile::Index, MetadataFile::ImageLayout] {
+        match files.read_metadata(file) {
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+            Ok(_) => {
+                return Err(Error::InvalidLayout {
+                    location: store.location().clone(),
+                    reason: format!(
+                        "already holds {}: refusing to initialise over a layout",
+                        file.as_layout_file().relative_path().display()
+                    ),
+                });
+            }
+        }
+    }
     files.create_blobs_dir()?;
     if !options.skip_create_index {
         write_index(store, &index::empty_index())?;
@@ -69,24 +86,24 @@ pub fn write_blob(store: &dyn Store, bytes: &[u8]) -> Result<Digest> {
     store.write_blob(Algorithm::Sha256, bytes)
 }
 
-/// Reads a whole blob, verified against its digest.
+/// Reads a whole blob, verified against its digest (whatever the store's options say).
 pub fn read_blob(store: &dyn Store, digest: Digest) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
-    store
-        .fetch(ContentKind::Blob, digest, None)?
+    get_blob_reader(store, digest, None)?
         .read_to_end(&mut bytes)
         .map_err(|e| Error::io(store.location().of_content(digest), e))?;
     Ok(bytes)
 }
 
 /// Opens a blob for streaming. The reader fails the read that reaches the end when the content
-/// does not hash to `digest` (or is not `size` bytes, when given).
+/// does not hash to `digest` (or is not `size` bytes, when given), whatever the store's
+/// options say.
 pub fn get_blob_reader(
     store: &dyn Store,
     digest: Digest,
     size: Option<u64>,
 ) -> Result<Box<dyn Read + Send + '_>> {
-    store.fetch(ContentKind::Blob, digest, size)
+    crate::store::fetch_verified(store, ContentKind::Blob, digest, size)
 }
 
 /// Starts writing a blob (the seed's `NewBlobWriter`).

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 
-use oci_digest::{Algorithm, Digest};
+use oci_digest::{Algorithm, Digest, VerifyingReader};
 use oci_spec::image::{Descriptor, ImageIndex};
 
 use crate::capability::{BlobListing, BlobRemoval, ExclusiveLock, LayoutFiles};
@@ -45,6 +45,23 @@ pub fn check_stored(store: &dyn Store, entries: &[Descriptor], required: &[Diges
     Ok(())
 }
 
+/// Opens content for a caller that must verify it whatever the store's options (fsck, the
+/// seed's readers): [`Store::fetch`], wrapped in a [`VerifyingReader`] unless the store's own
+/// reads verify ([`Store::verifies_reads`]), so the content is hashed once either way.
+pub(crate) fn fetch_verified(
+    store: &dyn Store,
+    kind: ContentKind,
+    digest: Digest,
+    size: Option<u64>,
+) -> Result<Box<dyn Read + Send + '_>> {
+    let reader = store.fetch(kind, digest, size)?;
+    if store.verifies_reads() {
+        Ok(reader)
+    } else {
+        Ok(Box::new(VerifyingReader::new(reader, digest, size)))
+    }
+}
+
 /// Which namespace a digest is looked up in. A layout keeps manifests as blobs like any other;
 /// a registry serves them apart (`/manifests/` and `/blobs/`), so every content operation says
 /// which one it means.
@@ -83,8 +100,10 @@ impl ContentKind {
 /// missing when a store does not offer it, and never runs without it.
 ///
 /// Every read is verified: a reader from [`Store::fetch`] fails the read that reaches the end
-/// when the content does not match its digest (and size). Every write is checked before it is
-/// visible: [`BlobWriter::commit`] and [`Store::push`] publish nothing that does not match.
+/// when the content does not match its digest (and size), unless the store's user turned that
+/// off for content they trust ([`Store::verifies_reads`] then says `false`, and fsck and the
+/// seed's readers verify by themselves). Every write is checked before it is visible:
+/// [`BlobWriter::commit`] and [`Store::push`] publish nothing that does not match.
 pub trait Store: Send + Sync {
     /// Where the store is, for messages.
     fn location(&self) -> &Location;
@@ -185,6 +204,14 @@ pub trait Store: Send + Sync {
             .write_all(bytes)
             .map_err(|e| Error::io(self.location(), e))?;
         writer.commit(Some(bytes.len() as u64), None)
+    }
+
+    /// Whether every reader [`Store::fetch`] returns verifies what it reads. `false`, the
+    /// default, is never wrong: a caller that must verify whatever the store's options say
+    /// (fsck, the seed's readers) then hashes the content itself. A store whose reads verify
+    /// says `true` and saves that second hash.
+    fn verifies_reads(&self) -> bool {
+        false
     }
 
     /// The files of an image layout (`oci-layout`, `blobs/`, stray files), where the store is

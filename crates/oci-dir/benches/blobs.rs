@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use oci_core::{Algorithm, ContentStore, copy_stream, seed};
+use oci_core::{Algorithm, ContentKind, Store, copy_stream, seed};
 use oci_dir::{DirLayout, DirOptions, Durability};
 
 const SIZE: usize = 64 << 20;
@@ -76,8 +76,8 @@ fn read(c: &mut Criterion) {
         group.bench_function(algorithm.name(), |b| {
             b.iter(|| {
                 let mut reader = layout
-                    .open_blob(digest, Some(SIZE as u64))
-                    .expect("open_blob");
+                    .fetch(ContentKind::Blob, digest, Some(SIZE as u64))
+                    .expect("fetch");
                 black_box(copy_stream(&mut reader, &mut io::sink()).expect("a verified read"))
             });
         });

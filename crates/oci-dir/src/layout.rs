@@ -38,8 +38,9 @@ pub enum Durability {
 pub struct DirOptions {
     /// Whether writes wait for the disk.
     pub durability: Durability,
-    /// Whether [`ContentStore::open_blob`](oci_core::ContentStore::open_blob) verifies content
-    /// while streaming it. On by default; turn off only for content you trust.
+    /// Whether [`Store::fetch`] verifies content while streaming it (and so what
+    /// [`Store::verifies_reads`] says). On by default; turn off only for content you trust.
+    /// fsck and the seed's readers verify either way.
     pub verify_reads: bool,
 }
 
@@ -399,6 +400,10 @@ impl Store for DirLayout {
             .map_err(|e| Error::io(self.location.of_content(digest), e.into_inner()))?;
         Box::new(writer).commit(Some(descriptor.size()), Some(digest))?;
         Ok(())
+    }
+
+    fn verifies_reads(&self) -> bool {
+        self.options.verify_reads
     }
 
     fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {

@@ -297,6 +297,10 @@ impl Store for TarArchive {
         Ok(Box::new(VerifyingReader::new(reader, digest, size)))
     }
 
+    fn verifies_reads(&self) -> bool {
+        true
+    }
+
     fn push(&self, _: &Descriptor, _: &mut dyn Read) -> Result<()> {
         Err(self.read_only())
     }

@@ -5,12 +5,12 @@ use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
-use oci_core::{Algorithm, ContentStore, Digest, Error, ImageDriver, seed};
+use oci_core::{Algorithm, BlobListing, ContentKind, Digest, Error, Store, seed};
 use oci_dir::{DirLayout, DirOptions, Durability};
 use proptest::prelude::*;
 
 use crate::common::{
-    err, files_under, new_layout, new_layout_with, read_all, relaxed, temp_debris,
+    chain, err, files_under, new_layout, new_layout_with, read_all, relaxed, temp_debris,
 };
 
 /// Writes `content` with `algorithm` and commits with the given expectations; then checks that
@@ -138,11 +138,11 @@ fn blob_existing_is_not_rewritten() {
 }
 
 #[test]
-fn blob_has_blob_size_and_list() {
+fn blob_contains_stat_and_list() {
     let (_tmp, layout) = new_layout();
     let mut written: Vec<Digest> = Algorithm::ALL
         .into_iter()
-        .map(|a| seed::write_blob_with(&layout, a, b"listed").unwrap())
+        .map(|a| layout.write_blob(a, b"listed").unwrap())
         .collect();
     let empty = seed::write_blob(&layout, b"").unwrap();
     written.push(empty);
@@ -152,13 +152,17 @@ fn blob_has_blob_size_and_list() {
     fs::write(layout.root().join("blobs/sha256/ABC"), b"x").unwrap();
     assert_eq!(layout.list_blobs().unwrap(), written);
     for digest in &written {
-        assert!(ContentStore::has_blob(&layout, *digest).unwrap());
         let expected = if *digest == empty { 0 } else { 6 };
-        assert_eq!(layout.blob_size(*digest).unwrap(), expected);
+        // A directory keeps manifests as blobs: both kinds look in `blobs/`.
+        for kind in [ContentKind::Blob, ContentKind::Manifest] {
+            assert!(layout.contains(kind, *digest).unwrap());
+            assert_eq!(layout.stat(kind, *digest).unwrap(), Some(expected));
+        }
     }
+    // Absent content is no error: `stat` says `None`, `contains` says `false`.
     let absent = Algorithm::Blake3.digest(b"absent");
-    assert!(!ContentStore::has_blob(&layout, absent).unwrap());
-    assert!(err(layout.blob_size(absent)).is_not_found());
+    assert!(!layout.contains(ContentKind::Blob, absent).unwrap());
+    assert_eq!(layout.stat(ContentKind::Blob, absent).unwrap(), None);
 }
 
 /// Overwrites one byte of a stored blob.
@@ -178,10 +182,10 @@ fn verified_read_of_corrupted_blob_fails() {
     let mut corrupted = content.clone();
     corrupted[3] = b'X';
     for algorithm in Algorithm::ALL {
-        let digest = seed::write_blob_with(&layout, algorithm, &content).unwrap();
+        let digest = layout.write_blob(algorithm, &content).unwrap();
         corrupt(&layout, digest);
         for size in [None, Some(content.len() as u64)] {
-            let mut reader = layout.open_blob(digest, size).unwrap();
+            let mut reader = layout.fetch(ContentKind::Blob, digest, size).unwrap();
             // The content streams; only the read that reaches the end fails.
             let mut first = vec![0u8; 4096];
             reader.read_exact(&mut first).unwrap();
@@ -215,10 +219,10 @@ fn unverified_read_returns_corrupted_bytes() {
         },
     )
     .unwrap();
-    assert!(!trusting.verifies_reads());
-    assert!(layout.verifies_reads());
+    assert!(!trusting.options().verify_reads);
+    assert!(layout.options().verify_reads);
     assert_eq!(
-        read_all(trusting.open_blob(digest, None).unwrap()).unwrap(),
+        read_all(trusting.fetch(ContentKind::Blob, digest, None).unwrap()).unwrap(),
         b"truXted content"
     );
     // The seed's reader verifies whatever the option says.
@@ -257,11 +261,19 @@ fn round_trip(
         .commit(size, digest_known.then_some(expected))
         .unwrap();
     prop_assert_eq!(digest, expected);
-    prop_assert_eq!(layout.blob_size(digest).unwrap(), data.len() as u64);
-    let sized = read_all(layout.open_blob(digest, Some(data.len() as u64)).unwrap()).unwrap();
-    prop_assert!(sized == data, "open_blob with size: content differs");
-    let unsized_ = read_all(layout.open_blob(digest, None).unwrap()).unwrap();
-    prop_assert!(unsized_ == data, "open_blob without size: content differs");
+    prop_assert_eq!(
+        layout.stat(ContentKind::Blob, digest).unwrap(),
+        Some(data.len() as u64)
+    );
+    let sized = read_all(
+        layout
+            .fetch(ContentKind::Blob, digest, Some(data.len() as u64))
+            .unwrap(),
+    )
+    .unwrap();
+    prop_assert!(sized == data, "fetch with size: content differs");
+    let unsized_ = read_all(layout.fetch(ContentKind::Blob, digest, None).unwrap()).unwrap();
+    prop_assert!(unsized_ == data, "fetch without size: content differs");
     let seeded = seed::read_blob(layout, digest).unwrap();
     prop_assert!(seeded == data, "read_blob: content differs");
     Ok(())
@@ -317,4 +329,31 @@ fn multi_chunk_blobs_round_trip() {
         }
         assert!(temp_debris(layout.root()).is_empty());
     }
+}
+
+/// An I/O error names where it happened in its `Display`; what the OS said is its `source`, so
+/// a printer of the whole chain (the CLI's error line) shows each once.
+#[test]
+fn an_io_error_names_the_path_and_keeps_the_cause_in_its_source() {
+    let (_tmp, layout) = new_layout();
+    // A file where the algorithm directory should be: no blob can be written into it.
+    let algorithm_dir = layout.root().join("blobs/sha256");
+    fs::write(&algorithm_dir, b"not a directory").unwrap();
+    let error = err(seed::write_blob(&layout, b"content"));
+    let Error::Io { location, source } = &error else {
+        panic!("{error:?}");
+    };
+    assert_eq!(location.as_path(), Some(algorithm_dir.as_path()));
+    assert_eq!(source.kind(), std::io::ErrorKind::NotADirectory);
+    assert_eq!(error.to_string(), algorithm_dir.display().to_string());
+    assert_eq!(
+        chain(&error),
+        format!("{}: {source}", algorithm_dir.display())
+    );
+    assert!(
+        chain(&error).contains("Not a directory"),
+        "{}",
+        chain(&error)
+    );
+    assert_eq!(fs::read(&algorithm_dir).unwrap(), b"not a directory");
 }

@@ -1,10 +1,11 @@
 //! Helpers shared by the modules of the `dir` test binary.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use oci_core::oci_spec::image::{Descriptor, MediaType};
 use oci_core::{Digest, Error, Result, seed};
@@ -105,6 +106,53 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     }
     found.sort();
     found
+}
+
+/// What a file looks like from outside: type and permission bits (`st_mode`), size and
+/// modification time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    pub mode: u32,
+    pub size: u64,
+    pub modified: SystemTime,
+}
+
+/// Every path under `root` (`root` itself and directories included, symlinks not followed)
+/// with its [`FileState`]: two equal snapshots mean nothing was created, removed, renamed or
+/// written (a directory's mtime moves when a name in it comes or goes, even a temp file's).
+pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, FileState> {
+    fn walk(path: &Path, into: &mut BTreeMap<PathBuf, FileState>) {
+        let metadata = fs::symlink_metadata(path).unwrap();
+        into.insert(
+            path.to_path_buf(),
+            FileState {
+                mode: metadata.mode(),
+                size: metadata.len(),
+                modified: metadata.modified().unwrap(),
+            },
+        );
+        if metadata.is_dir() {
+            for entry in fs::read_dir(path).unwrap() {
+                walk(&entry.unwrap().path(), into);
+            }
+        }
+    }
+    let mut found = BTreeMap::new();
+    walk(root, &mut found);
+    found
+}
+
+/// An error and its causes, joined with ": ", as the CLI prints them: `Display` of a store
+/// error names where it happened, the cause is its `source`.
+pub fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// Entries of the layout root whose names start with the temp-file prefix.

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 
-use oci_core::{ContentStore, Digest, Error, ImageDriver, index, seed, walk};
+use oci_core::{BlobListing, ContentKind, Digest, Error, Store, index, seed, walk};
 use oci_dir::DirLayout;
 
 use crate::common::{corpus, corpus_copy, corpus_layout, digest_of, err, read_all, ref_names};
@@ -307,16 +307,13 @@ fn check_layout(expect: &Expect) {
         ));
     }
     for (digest, problem) in &problems {
-        let has = ContentStore::has_blob(&layout, *digest);
+        let size = layout.stat(ContentKind::Blob, *digest);
         let consistent = match problem {
-            Problem::Missing => matches!(has, Ok(false)),
-            Problem::Size { stored, .. } => {
-                matches!(has, Ok(true))
-                    && matches!(layout.blob_size(*digest), Ok(s) if s == *stored)
-            }
+            Problem::Missing => matches!(size, Ok(None)),
+            Problem::Size { stored, .. } => matches!(size, Ok(Some(s)) if s == *stored),
         };
         if !consistent {
-            failures.push(format!("{digest}: has_blob = {has:?} for {problem:?}"));
+            failures.push(format!("{digest}: stat = {size:?} for {problem:?}"));
         }
     }
 
@@ -377,7 +374,7 @@ fn conformance_every_layout_has_an_expectation() {
 
 #[test]
 fn conformance_broken_sizes_fail_with_unexpected_size() {
-    // Through the content store too, not only the seed reader.
+    // Through the store's fetch too, not only the seed reader.
     for (folder, digest, declared, stored) in [
         (
             "containers-image-delete_image_multiple_images",
@@ -394,9 +391,11 @@ fn conformance_broken_sizes_fail_with_unexpected_size() {
     ] {
         let layout = DirLayout::open(corpus_layout(folder)).unwrap();
         let digest = Digest::parse(digest).unwrap();
-        let read = layout.open_blob(digest, Some(declared)).and_then(|r| {
-            read_all(r).map_err(|e| Error::io(layout.root().join(digest.blob_path()), e))
-        });
+        let read = layout
+            .fetch(ContentKind::Blob, digest, Some(declared))
+            .and_then(|r| {
+                read_all(r).map_err(|e| Error::io(layout.root().join(digest.blob_path()), e))
+            });
         let error = err(read);
         check_problem(digest, &error, Problem::Size { declared, stored }).unwrap();
         // The content itself is intact: without the wrong size it reads back verified.
@@ -414,9 +413,9 @@ fn conformance_name_lookups_blobs_not_found() {
     assert!(layout.list_blobs().unwrap().is_empty());
     for entry in layout.index().unwrap().manifests() {
         let digest = digest_of(entry);
-        assert!(err(layout.open_blob(digest, None).map(drop)).is_not_found());
+        assert!(err(layout.fetch(ContentKind::Blob, digest, None).map(drop)).is_not_found());
         assert!(err(seed::read_blob(&layout, digest)).is_not_found());
-        assert!(!ContentStore::has_blob(&layout, digest).unwrap());
+        assert!(!layout.contains(ContentKind::Blob, digest).unwrap());
     }
     assert!(err(seed::read_image_layout(&layout)).is_not_found());
 }
@@ -425,17 +424,14 @@ fn conformance_name_lookups_blobs_not_found() {
 fn conformance_two_identical_references_retag() {
     let folder = "containers-image-delete_image_two_identical_references";
     let first = "sha256:49d1584496c6e196f512c4a9f52b17b187642269d84c044538523c5b69a660b3";
-    for how in [
-        "ContentStore::tag",
-        "seed::put_manifest_descriptor_to_index",
-    ] {
+    for how in ["Store::tag", "seed::put_manifest_descriptor_to_index"] {
         let (_tmp, layout) = corpus_copy(folder);
         let entries = layout.index().unwrap().manifests().clone();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[0].digest().to_string(), first);
         let descriptor = entries[0].clone();
         match how {
-            "ContentStore::tag" => layout.tag(descriptor, "1.0.0").unwrap(),
+            "Store::tag" => layout.tag(&descriptor, "1.0.0").unwrap(),
             _ => seed::put_manifest_descriptor_to_index(&layout, &descriptor).unwrap(),
         }
         let idx = layout.index().unwrap();

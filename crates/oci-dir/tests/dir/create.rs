@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::Duration;
 
-use oci_core::{ContentStore, Error, ImageDriver, fsck::fsck, seed};
+use oci_core::{BlobListing, Error, Store, fsck::fsck, seed};
 use oci_dir::{DirLayout, DirOptions, INIT_MARKER};
 
 use crate::common::*;
@@ -121,7 +121,7 @@ fn create_refuses_an_existing_layout_and_open_or_create_opens_it() {
     let root = tmp.path().join("layout");
     let layout = DirLayout::create(&root).unwrap();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
     let index = fs::read(root.join("index.json")).unwrap();
     let error = DirLayout::create(&root).unwrap_err();
     assert!(matches!(error, Error::InvalidLayout { .. }), "{error:?}");
@@ -179,7 +179,7 @@ fn concurrent_open_or_create_all_succeed_with_one_layout() {
                     start.wait();
                     let layout = DirLayout::open_or_create(&*root, DirOptions::default())?;
                     let image = small_image(&layout);
-                    layout.tag(image.manifest, &format!("t{i}"))
+                    layout.tag(&image.manifest, &format!("t{i}"))
                 })
             })
             .collect();
@@ -209,7 +209,7 @@ fn a_concurrent_creator_waits_for_the_fill_and_opens_its_result() {
                 filling_tx.send(()).unwrap();
                 let image = small_image(layout);
                 std::thread::sleep(Duration::from_millis(300));
-                layout.tag(image.manifest, "filled")
+                layout.tag(&image.manifest, "filled")
             })
             .map(drop)
         })
@@ -234,7 +234,7 @@ fn a_failed_fill_removes_what_it_created() {
     let failing = |layout: &DirLayout| -> oci_core::Result<()> {
         small_image(layout);
         Err(Error::InvalidLayout {
-            path: layout.root().to_path_buf(),
+            location: layout.location().clone(),
             reason: "the fill failed".into(),
         })
     };
@@ -259,7 +259,7 @@ fn a_failed_fill_removes_what_it_created() {
     assert_eq!(fs::metadata(&empty).unwrap().ino(), inode);
     // And it can be filled afterwards.
     DirLayout::open_or_create_then(&empty, DirOptions::default(), |layout| {
-        layout.tag(small_image(layout).manifest, "v1")
+        layout.tag(&small_image(layout).manifest, "v1")
     })
     .unwrap();
     is_layout(&empty);

@@ -1,12 +1,14 @@
 //! Layouts crafted to lead reads or writes astray: symlinks out of the root, FIFOs, directories.
 
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{FileTypeExt, symlink};
 use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use oci_core::{Algorithm, ContentStore, Error, ImageDriver, seed};
+use oci_core::{
+    Algorithm, BlobListing, ContentKind, Error, LayoutFiles, Location, Store, StrayKind, seed,
+};
 use oci_dir::DirLayout;
 
 use crate::common::{err, new_layout, read_all};
@@ -18,17 +20,22 @@ fn check_refused(layout: &DirLayout, digest: oci_core::Digest) {
     let outcomes = [
         ("seed::read_blob", seed::read_blob(layout, digest).map(drop)),
         (
-            "open_blob",
+            "fetch",
             layout
-                .open_blob(digest, None)
+                .fetch(ContentKind::Blob, digest, None)
                 .and_then(|r| read_all(r).map(drop).map_err(|e| Error::io(&path, e))),
         ),
-        ("blob_size", layout.blob_size(digest).map(drop)),
-        ("has_blob", ContentStore::has_blob(layout, digest).map(drop)),
+        ("stat", layout.stat(ContentKind::Blob, digest).map(drop)),
+        (
+            "contains",
+            layout.contains(ContentKind::Blob, digest).map(drop),
+        ),
     ];
     for (how, outcome) in outcomes {
         match outcome {
-            Err(Error::InvalidLayout { path: p, .. }) => assert_eq!(p, path, "{how}"),
+            Err(Error::InvalidLayout { location, .. }) => {
+                assert_eq!(location, Location::Path(path.clone()), "{how}");
+            }
             other => panic!("{how} of {}: {other:?}", path.display()),
         }
     }
@@ -49,7 +56,10 @@ fn hostile_blobs_dir_symlink_outside_root() {
 
     let error = err(DirLayout::open(&root));
     match &error {
-        Error::InvalidLayout { path, reason } => {
+        Error::InvalidLayout { location, reason } => {
+            let path = location
+                .as_path()
+                .expect("a directory layout's location is a path");
             assert!(path.ends_with("layout/blobs"), "{}", path.display());
             assert!(reason.contains("outside"), "{reason}");
         }
@@ -157,4 +167,45 @@ fn hostile_blob_directory() {
         0
     );
     check_refused(&layout, digest);
+}
+
+/// A FIFO under a digest's name is no blob: `stat` is an error, not a size; `list_blobs` does
+/// not list it; `stray_files` reports it as `NotRegular`; fsck reports it and gc leaves it.
+#[test]
+fn a_fifo_named_like_a_blob_is_not_a_blob() {
+    let (_tmp, layout) = new_layout();
+    let real = seed::write_blob(&layout, b"a real blob").unwrap();
+    let digest = Algorithm::Sha256.digest(b"fifo");
+    let path = layout.root().join(digest.blob_path());
+    let status = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(status.success(), "mkfifo failed");
+
+    match err(layout.stat(ContentKind::Blob, digest)) {
+        Error::InvalidLayout { location, reason } => {
+            assert_eq!(location, Location::Path(path.clone()));
+            assert!(reason.contains("not a regular file"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(layout.list_blobs().unwrap(), [real]);
+    let strays = layout.stray_files().unwrap();
+    assert_eq!(strays.len(), 1, "{strays:?}");
+    assert_eq!(strays[0].kind, StrayKind::NotRegular(digest));
+    assert_eq!(strays[0].location, Location::Path(path.clone()));
+
+    let report = oci_core::fsck::fsck(&layout).unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.subject.contains(&digest.encoded().to_string())),
+        "{report:?}"
+    );
+    let options = oci_core::gc::GcOptions {
+        grace: Duration::ZERO,
+        dry_run: false,
+    };
+    let swept = oci_core::gc::gc(&layout, &options).unwrap();
+    assert_eq!(swept.removed, [(real, 11)]);
+    assert!(fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
 }

@@ -1,6 +1,7 @@
 //! fsck, gc and referrers through the library, on directory layouts: what they report, what
-//! gc keeps, the referrers cache (counted reads), the index lock that `tag` checks under,
-//! cycles and deep chains of indexes, and the bounds on what is read whole.
+//! gc keeps, referrers walking the index without writing anything (counted reads), the index
+//! lock that `tag` checks under, cycles and deep chains of indexes, and the bounds on what is
+//! read whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,98 +12,103 @@ use std::time::{Duration, SystemTime};
 
 use oci_core::fsck::{Severity, fsck};
 use oci_core::gc::{GcOptions, gc};
-use oci_core::index::IndexDocument;
-use oci_core::oci_spec::image::{Descriptor, MediaType};
+use oci_core::oci_spec::image::{Descriptor, ImageIndex, MediaType};
 use oci_core::referrers::{ArtifactFile, referrers};
 use oci_core::{
-    Algorithm, BlobWriter, ContentStore, Digest, Error, ImageDriver, LayoutFile, MAX_INDEX_SIZE,
-    MetadataFile, Result, StrayFile, StrayKind, copy_image, graph, index, seed,
+    Algorithm, BlobListing, BlobRemoval, BlobWriter, ContentKind, Digest, Error, ExclusiveLock,
+    LayoutFiles, Location, MAX_INDEX_SIZE, Result, Store, StrayKind, copy_image, graph, index,
+    seed,
 };
-use oci_dir::{CACHE_DIR, DirLayout};
+use oci_dir::{CACHE_DIR, DirLayout, DirOptions};
 use serde_json::{Value, json};
 
 use crate::common::{
     MANIFEST, OCI_INDEX, corpus_copy, digest_of, err, new_layout, new_layout_with, relaxed,
-    small_image,
+    small_image, snapshot,
 };
 
-/// A driver that forwards everything to a [`DirLayout`], counting blob reads and, when told
-/// to, removing one blob at the moment an index update starts: as a gc between `describe`
-/// and the lock would.
+/// A store that forwards everything to a [`DirLayout`], counting content reads and, when told
+/// to, removing one blob at the moment an index change starts: as a gc between `describe`
+/// and the lock would. Every method the layout implements is forwarded, capabilities
+/// included (a capability left out would make gc or fsck refuse the wrapper, not run
+/// without it); the provided ones (`tag`, `put_entry`, `read_document`…) stay as `Store`
+/// writes them, over the methods here, so they go through the instrumentation.
 struct Instrumented {
     inner: DirLayout,
-    blob_reads: AtomicUsize,
+    content_reads: AtomicUsize,
     remove_on_update: Option<Digest>,
+    /// Offer no [`ExclusiveLock`], as a wrapper that forgot it would.
+    without_lock: bool,
 }
 
 impl Instrumented {
     fn new(inner: DirLayout) -> Instrumented {
         Instrumented {
             inner,
-            blob_reads: AtomicUsize::new(0),
+            content_reads: AtomicUsize::new(0),
             remove_on_update: None,
+            without_lock: false,
         }
     }
 
+    /// Content reads since the last call.
     fn reads(&self) -> usize {
-        self.blob_reads.swap(0, Ordering::SeqCst)
+        self.content_reads.swap(0, Ordering::SeqCst)
     }
 }
 
-impl ImageDriver for Instrumented {
-    fn location(&self) -> &Path {
-        self.inner.root()
+impl Store for Instrumented {
+    fn location(&self) -> &Location {
+        self.inner.location()
     }
-    fn init(&self) -> Result<()> {
-        self.inner.init()
+    fn stat(&self, kind: ContentKind, digest: Digest) -> Result<Option<u64>> {
+        self.inner.stat(kind, digest)
     }
-    fn reader(&self, file: LayoutFile) -> Result<Box<dyn Read + Send + '_>> {
-        if matches!(file, LayoutFile::Blob(_)) {
-            self.blob_reads.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.reader(file)
+    fn fetch(
+        &self,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<Box<dyn Read + Send + '_>> {
+        self.content_reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.fetch(kind, digest, size)
     }
-    fn write_file(&self, file: MetadataFile, contents: &[u8]) -> Result<()> {
-        self.inner.write_file(file, contents)
+    fn verifies_reads(&self) -> bool {
+        self.inner.verifies_reads()
     }
-    fn remove(&self, file: LayoutFile) -> Result<()> {
-        self.inner.remove(file)
+    fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()> {
+        self.inner.push(descriptor, content)
     }
-    fn blob_writer(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
-        self.inner.blob_writer(algorithm)
+    fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
+        self.inner.begin_blob(algorithm)
     }
-    fn list_blobs(&self) -> Result<Vec<Digest>> {
-        self.inner.list_blobs()
+    fn index(&self) -> Result<ImageIndex> {
+        self.inner.index()
     }
-    fn blob_size(&self, digest: Digest) -> Result<u64> {
-        self.inner.blob_size(digest)
-    }
-    fn has_blobs_dir(&self) -> Result<bool> {
-        self.inner.has_blobs_dir()
-    }
-    fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
+    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
         if let Some(victim) = self.remove_on_update {
             seed::delete_blob(&self.inner, victim)?;
         }
-        self.inner.update_index(edit)
+        self.inner.put_entries(entries, required)
     }
-    fn exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()> {
-        self.inner.exclusive(work)
+    fn remove_ref(&self, name: &str) -> Result<bool> {
+        self.inner.remove_ref(name)
     }
-    fn blob_modified(&self, digest: Digest) -> Result<Option<SystemTime>> {
-        self.inner.blob_modified(digest)
+    fn layout_files(&self) -> Option<&dyn LayoutFiles> {
+        self.inner.layout_files()
     }
-    fn stray_files(&self) -> Result<Vec<StrayFile>> {
-        self.inner.stray_files()
+    fn blob_listing(&self) -> Option<&dyn BlobListing> {
+        self.inner.blob_listing()
     }
-    fn remove_stray(&self, stray: &StrayFile) -> Result<()> {
-        self.inner.remove_stray(stray)
+    fn blob_removal(&self) -> Option<&dyn BlobRemoval> {
+        self.inner.blob_removal()
     }
-    fn read_cache(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        self.inner.read_cache(name)
-    }
-    fn write_cache(&self, name: &str, contents: &[u8]) -> Result<()> {
-        self.inner.write_cache(name, contents)
+    fn exclusive_lock(&self) -> Option<&dyn ExclusiveLock> {
+        if self.without_lock {
+            None
+        } else {
+            self.inner.exclusive_lock()
+        }
     }
 }
 
@@ -111,6 +117,14 @@ fn no_grace() -> GcOptions {
         grace: Duration::ZERO,
         dry_run: false,
     }
+}
+
+/// The path a location of a directory layout is.
+fn path_of(location: &Location) -> PathBuf {
+    location
+        .as_path()
+        .expect("a directory layout names paths")
+        .to_path_buf()
 }
 
 fn set_age(path: &Path, age: Duration) {
@@ -130,15 +144,47 @@ fn set_age(path: &Path, age: Duration) {
 fn fsck_counts_what_it_verifies() {
     let (_tmp, layout) = new_layout();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
     let report = fsck(&layout).unwrap();
     assert!(report.is_clean(), "{report:?}");
     assert!(report.findings.is_empty());
     assert_eq!(report.blobs_checked, image.digests().len());
     assert_eq!(report.bytes_checked, image.bytes());
     // Each blob is verified once, however many descriptors (and tags) refer to it.
-    layout.tag(image.manifest.clone(), "v2").unwrap();
+    layout.tag(&image.manifest, "v2").unwrap();
     assert_eq!(fsck(&layout).unwrap().blobs_checked, image.digests().len());
+}
+
+/// fsck's job is to hash what is stored: it does so on a handle whose reads do not verify
+/// (`verify_reads: false`, for content a user trusts) as well, and finds the corruption.
+#[test]
+fn fsck_verifies_content_of_a_layout_opened_without_read_verification() {
+    let (_tmp, layout) = new_layout();
+    let image = small_image(&layout);
+    layout.tag(&image.manifest, "v1").unwrap();
+    let layer = digest_of(&image.layers[0]);
+    let path = layout.root().join(layer.blob_path());
+    let mut bytes = fs::read(&path).unwrap();
+    bytes[0] ^= 1;
+    fs::write(&path, &bytes).unwrap();
+    let trusting = DirLayout::open_with(
+        layout.root(),
+        DirOptions {
+            verify_reads: false,
+            ..DirOptions::default()
+        },
+    )
+    .unwrap();
+    for (handle, store) in [("verifying", &layout), ("trusting", &trusting)] {
+        let report = fsck(store).unwrap();
+        let errors: Vec<_> = report.errors().collect();
+        assert_eq!(errors.len(), 1, "{handle}: {report:?}");
+        assert_eq!(errors[0].subject, layer.to_string(), "{handle}");
+        assert!(
+            errors[0].problem.contains("hashes to"),
+            "{handle}: {errors:?}"
+        );
+    }
 }
 
 #[test]
@@ -171,8 +217,8 @@ fn fsck_of_an_oversized_index_is_a_finding() {
     assert_eq!(report.findings[0].subject, "index.json");
     assert!(report.findings[0].problem.contains("byte limit"));
     match err(seed::read_index(&layout)) {
-        Error::InvalidLayout { path, reason } => {
-            assert!(path.ends_with("index.json"), "{}", path.display());
+        Error::InvalidLayout { location, reason } => {
+            assert_eq!(location, Location::Path(layout.root().join("index.json")));
             assert!(reason.contains(&MAX_INDEX_SIZE.to_string()), "{reason}");
         }
         other => panic!("{other:?}"),
@@ -210,7 +256,7 @@ fn gc_report_of_ggcr_test_gc_index() {
     .unwrap();
     assert_eq!(dry.removed, [(garbage, 114)]);
     assert!(
-        ContentStore::has_blob(&layout, garbage).unwrap(),
+        layout.contains(ContentKind::Blob, garbage).unwrap(),
         "a dry run removes nothing"
     );
 
@@ -226,8 +272,9 @@ fn gc_report_of_ggcr_test_gc_index() {
 fn gc_removes_stale_temp_files_of_blobs_index_and_cache() {
     let (_tmp, layout) = new_layout();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
-    referrers(&layout, digest_of(&image.manifest), None).unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
+    // The cache directory holds leases; a temp file in it is debris as well.
+    fs::create_dir(layout.root().join(CACHE_DIR)).unwrap();
     let root = layout.root();
     let temps: Vec<PathBuf> = [
         ".tmp-index",
@@ -244,7 +291,7 @@ fn gc_removes_stale_temp_files_of_blobs_index_and_cache() {
         .stray_files()
         .unwrap()
         .into_iter()
-        .map(|s| (s.path, s.kind))
+        .map(|s| (path_of(&s.location), s.kind))
         .collect();
     assert_eq!(
         strays,
@@ -257,11 +304,36 @@ fn gc_removes_stale_temp_files_of_blobs_index_and_cache() {
     assert!(report.temp_files_removed.is_empty(), "young ones stay");
     set_age(&temps[0], Duration::from_secs(7200));
     let report = gc(&layout, &GcOptions::default()).unwrap();
-    assert_eq!(report.temp_files_removed, [temps[0].clone()]);
+    assert_eq!(
+        report.temp_files_removed,
+        [Location::Path(temps[0].clone())]
+    );
     let report = gc(&layout, &no_grace()).unwrap();
-    assert_eq!(report.temp_files_removed, temps[1..]);
+    let removed: Vec<PathBuf> = report.temp_files_removed.iter().map(path_of).collect();
+    assert_eq!(removed, temps[1..]);
     assert!(layout.stray_files().unwrap().is_empty());
     assert!(report.removed.is_empty(), "the image is live");
+}
+
+/// A store that does not offer the lock gc needs (here a wrapper that does not forward it) is
+/// refused before anything is read or removed, with an error that says what is missing.
+#[test]
+fn gc_refuses_a_store_without_the_exclusive_lock() {
+    let (_tmp, layout) = new_layout();
+    let garbage = seed::write_blob(&layout, b"garbage").unwrap();
+    let mut forgetful = Instrumented::new(layout.clone());
+    forgetful.without_lock = true;
+    let error = err(gc(&forgetful, &no_grace()));
+    assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("cannot lock out index changes"),
+        "{error}"
+    );
+    assert_eq!(forgetful.reads(), 0);
+    assert!(layout.contains(ContentKind::Blob, garbage).unwrap());
+    // With it, the same gc runs.
+    forgetful.without_lock = false;
+    assert_eq!(gc(&forgetful, &no_grace()).unwrap().removed, [(garbage, 7)]);
 }
 
 #[test]
@@ -278,11 +350,11 @@ fn gc_stops_below_a_live_manifest_it_cannot_parse() {
     let bytes = serde_json::to_vec(&broken).unwrap();
     let digest = seed::write_blob(&layout, &bytes).unwrap();
     let descriptor = Descriptor::new(MediaType::ImageManifest, bytes.len() as u64, digest);
-    layout.tag(descriptor, "broken").unwrap();
+    layout.tag(&descriptor, "broken").unwrap();
     let before = layout.list_blobs().unwrap();
     match err(gc(&layout, &no_grace())) {
-        Error::InvalidLayout { path, reason } => {
-            assert!(path.ends_with(digest.encoded()), "{}", path.display());
+        Error::InvalidLayout { location, reason } => {
+            assert_eq!(location, layout.location().of_content(digest));
             assert!(reason.contains("gc removes nothing"), "{reason}");
         }
         other => panic!("{other:?}"),
@@ -291,14 +363,20 @@ fn gc_stops_below_a_live_manifest_it_cannot_parse() {
 }
 
 #[test]
-fn remove_stale_blob_judges_the_age_with_the_name_taken_away() {
+fn remove_stale_blobs_judges_the_age_with_the_name_taken_away() {
     let (_tmp, layout) = new_layout();
     let digest = seed::write_blob(&layout, b"unreferenced").unwrap();
     let path = layout.root().join(digest.blob_path());
     let cutoff = SystemTime::now() - Duration::from_secs(3600);
+    let removes = |layout: &DirLayout| {
+        !layout
+            .remove_stale_blobs(&[digest], cutoff)
+            .unwrap()
+            .is_empty()
+    };
     // Young: given back under its name, same inode.
     let inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&path).unwrap());
-    assert!(!layout.remove_stale_blob(digest, cutoff).unwrap());
+    assert!(!removes(&layout));
     assert_eq!(
         std::os::unix::fs::MetadataExt::ino(&fs::metadata(&path).unwrap()),
         inode
@@ -306,12 +384,12 @@ fn remove_stale_blob_judges_the_age_with_the_name_taken_away() {
     // Old: gone. A re-put makes it young again (the writer side of the same protocol).
     set_age(&path, Duration::from_secs(7200));
     seed::write_blob(&layout, b"unreferenced").unwrap();
-    assert!(!layout.remove_stale_blob(digest, cutoff).unwrap());
+    assert!(!removes(&layout));
     set_age(&path, Duration::from_secs(7200));
-    assert!(layout.remove_stale_blob(digest, cutoff).unwrap());
+    assert!(removes(&layout));
     assert!(!path.exists());
     // Missing: nothing to do. And never a `.tmp-gc-*` name left behind.
-    assert!(!layout.remove_stale_blob(digest, cutoff).unwrap());
+    assert!(!removes(&layout));
     assert!(crate::common::temp_debris(layout.root()).is_empty());
     // A blob put after gc took it is simply stored again.
     seed::write_blob(&layout, b"unreferenced").unwrap();
@@ -362,7 +440,9 @@ fn remove_stale_blobs_removes_exactly_the_old_ones_of_a_batch() {
             old.push(digest);
         }
     }
-    let blake3 = seed::write_blob_with(&layout, Algorithm::Blake3, b"other algorithm").unwrap();
+    let blake3 = layout
+        .write_blob(Algorithm::Blake3, b"other algorithm")
+        .unwrap();
     set_age(
         &layout.root().join(blake3.blob_path()),
         Duration::from_secs(7200),
@@ -379,7 +459,7 @@ fn remove_stale_blobs_removes_exactly_the_old_ones_of_a_batch() {
     assert_eq!(removed, old);
     assert_eq!(layout.list_blobs().unwrap().len(), young.len());
     for digest in young {
-        assert!(ImageDriver::has_blob(&layout, digest).unwrap());
+        assert!(layout.contains(ContentKind::Blob, digest).unwrap());
     }
     assert!(crate::common::temp_debris(layout.root()).is_empty());
 }
@@ -396,7 +476,7 @@ fn tag_fails_when_gc_removes_the_manifest_before_the_index_lock() {
     let mut racing = Instrumented::new(layout.clone());
     racing.remove_on_update = Some(digest);
     let before = fs::read(layout.root().join("index.json")).unwrap();
-    let error = err(racing.tag(image.manifest.clone(), "v1"));
+    let error = err(racing.tag(&image.manifest, "v1"));
     match &error {
         Error::NotFound { digest: d, .. } => assert_eq!(*d, Some(digest)),
         other => panic!("{other:?}"),
@@ -405,11 +485,11 @@ fn tag_fails_when_gc_removes_the_manifest_before_the_index_lock() {
     // put_entry, which attach uses, checks the same way.
     let other = small_image(&layout);
     racing.remove_on_update = Some(digest_of(&other.manifest));
-    assert!(err(racing.put_entry(other.manifest.clone())).is_not_found());
+    assert!(err(racing.put_entry(&other.manifest)).is_not_found());
     // Without the race, the same calls succeed.
     let third = small_image(&layout);
     racing.remove_on_update = None;
-    racing.tag(third.manifest.clone(), "v1").unwrap();
+    racing.tag(&third.manifest, "v1").unwrap();
     assert_eq!(
         layout.resolve("v1").unwrap().digest(),
         third.manifest.digest()
@@ -418,7 +498,7 @@ fn tag_fails_when_gc_removes_the_manifest_before_the_index_lock() {
 
 /// Issue #12, item 3: a writer that names what it wrote requires all of it, under the lock.
 #[test]
-fn put_entry_requiring_fails_when_a_part_went_before_the_index_lock() {
+fn put_entries_requiring_fails_when_a_part_went_before_the_index_lock() {
     let (_tmp, layout) = new_layout();
     let image = small_image(&layout);
     let parts: Vec<Digest> = std::iter::once(&image.config)
@@ -430,20 +510,21 @@ fn put_entry_requiring_fails_when_a_part_went_before_the_index_lock() {
     racing.remove_on_update = Some(layer);
     let before = fs::read(layout.root().join("index.json")).unwrap();
     let tagged = index::with_ref_name(image.manifest.clone(), "v1");
-    let error = err(racing.put_entry_requiring(tagged.clone(), &parts));
+    let error = err(racing.put_entries(std::slice::from_ref(&tagged), &parts));
     assert!(error.to_string().contains(&layer.to_string()), "{error}");
     assert_eq!(fs::read(layout.root().join("index.json")).unwrap(), before);
     // put_entry requires the manifest only: a partial image can still be named.
     racing.remove_on_update = None;
-    racing.put_entry(tagged.clone()).unwrap();
+    racing.put_entry(&tagged).unwrap();
     // With every part stored, it succeeds.
     let whole = small_image(&layout);
     let parts: Vec<Digest> = std::iter::once(&whole.config)
         .chain(&whole.layers)
         .map(digest_of)
         .collect();
+    let tagged = index::with_ref_name(whole.manifest.clone(), "v2");
     racing
-        .put_entry_requiring(index::with_ref_name(whole.manifest.clone(), "v2"), &parts)
+        .put_entries(std::slice::from_ref(&tagged), &parts)
         .unwrap();
     assert_eq!(
         layout.resolve("v2").unwrap().digest(),
@@ -455,7 +536,7 @@ fn put_entry_requiring_fails_when_a_part_went_before_the_index_lock() {
 fn attach_records_the_artifact_only_if_it_is_still_stored() {
     let (_tmp, layout) = new_layout();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
     // The artifact manifest's digest is only known once written, so remove every blob the
     // update could be about: the image's manifest stays (it is what the artifact refers to).
     let probe = oci_core::referrers::attach(
@@ -481,21 +562,24 @@ fn attach_records_the_artifact_only_if_it_is_still_stored() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// referrers and their cache
+// referrers
 // ---------------------------------------------------------------------------------------------
 
+/// There is no referrers cache any more: every call walks the index (it reads the manifests
+/// again), follows a change of the index at once, and writes nothing into the layout. A cache
+/// file an older version left is neither read nor touched.
 #[test]
-fn referrers_second_call_reads_no_blob_until_index_json_changes() {
+fn referrers_walk_the_index_each_time_and_write_nothing() {
     let (_tmp, layout) = corpus_copy("regclient-testrepo");
     let counted = Instrumented::new(layout.clone());
+    let before = snapshot(layout.root());
     let v2 = digest_of(&layout.resolve("v2").unwrap());
     let first = referrers(&counted, v2, None).unwrap();
     assert_eq!(first.len(), 2);
     assert!(counted.reads() > 10, "the first call walks the manifests");
     let second = referrers(&counted, v2, None).unwrap();
     assert_eq!(second, first);
-    assert_eq!(counted.reads(), 0, "the second call read a blob");
-    // Other subjects and filters come from the same cache.
+    assert!(counted.reads() > 10, "the second call walks them again");
     let v3 = digest_of(&layout.resolve("v3").unwrap());
     assert_eq!(referrers(&counted, v3, None).unwrap().len(), 2);
     assert_eq!(
@@ -504,30 +588,34 @@ fn referrers_second_call_reads_no_blob_until_index_json_changes() {
             .len(),
         1
     );
-    assert_eq!(counted.reads(), 0);
+    assert_eq!(
+        snapshot(layout.root()),
+        before,
+        "referrers wrote into the layout"
+    );
+    assert!(!layout.root().join(CACHE_DIR).exists());
 
-    // Any change to index.json is a new cache key.
+    // After a change of index.json, the same walk.
     counted.remove_ref("b1").unwrap();
     assert_eq!(referrers(&counted, v2, None).unwrap(), first);
-    assert!(counted.reads() > 10, "rebuilt after index.json changed");
-    assert_eq!(referrers(&counted, v2, None).unwrap(), first);
-    assert_eq!(counted.reads(), 0);
+    assert!(counted.reads() > 10);
+    assert!(!layout.root().join(CACHE_DIR).exists());
 
-    // A cache that is unreadable or garbage is rebuilt, never an error.
+    // An old cache file, garbage or not, changes nothing and is left as it is.
+    fs::create_dir(layout.root().join(CACHE_DIR)).unwrap();
     let cache = layout.root().join(CACHE_DIR).join("referrers.json");
     fs::write(&cache, b"not json").unwrap();
+    let before = snapshot(layout.root());
     assert_eq!(referrers(&counted, v2, None).unwrap(), first);
-    assert!(counted.reads() > 0);
-    fs::remove_file(&cache).unwrap();
-    fs::create_dir(&cache).unwrap();
-    assert_eq!(referrers(&counted, v2, None).unwrap(), first);
+    assert!(counted.reads() > 10);
+    assert_eq!(snapshot(layout.root()), before);
 }
 
 #[test]
 fn attach_then_referrers_through_the_library() {
     let (_tmp, layout) = new_layout();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
     let annotations = BTreeMap::from([("k".to_owned(), "v".to_owned())]);
     let artifact = oci_core::referrers::attach(
         &layout,
@@ -535,7 +623,7 @@ fn attach_then_referrers_through_the_library() {
         "application/spdx+json",
         vec![ArtifactFile {
             title: "sbom.json".into(),
-            source: "sbom.json".into(),
+            source: Location::Path("sbom.json".into()),
             media_type: "application/spdx+json".into(),
             content: Box::new(&b"{}"[..]),
         }],
@@ -560,24 +648,18 @@ fn attach_then_referrers_through_the_library() {
 fn a_cache_directory_that_leads_outside_is_not_used() {
     let (tmp, layout) = new_layout();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
     let outside = tmp.path().join("outside");
     fs::create_dir(&outside).unwrap();
     fs::write(outside.join("referrers.json"), b"{}").unwrap();
-    // The tag left a cache directory (holding the previous index); a link takes its place.
-    fs::remove_dir_all(layout.root().join(CACHE_DIR)).unwrap();
     std::os::unix::fs::symlink(&outside, layout.root().join(CACHE_DIR)).unwrap();
-    assert!(matches!(
-        err(layout.read_cache("referrers.json")),
-        Error::InvalidLayout { .. }
-    ));
-    assert!(layout.write_cache("referrers.json", b"[]").is_err());
     assert!(
         referrers(&layout, digest_of(&image.manifest), None)
             .unwrap()
             .is_empty()
     );
     assert_eq!(fs::read(outside.join("referrers.json")).unwrap(), b"{}");
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
     let strays = layout.stray_files().unwrap();
     assert_eq!(strays.len(), 1);
     assert_eq!(strays[0].kind, StrayKind::Other);
@@ -588,6 +670,7 @@ fn a_cache_directory_that_leads_outside_is_not_used() {
             .is_empty()
     );
     assert!(layout.root().join(CACHE_DIR).is_symlink());
+    assert_eq!(fs::read_dir(&outside).unwrap().count(), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -626,9 +709,9 @@ fn cycles_of_indexes_end_every_walk() {
     with_subject["subject"] = json!({"mediaType": OCI_INDEX, "digest": b.to_string(), "size": 100});
     forge(&layout, "a", &with_subject);
     forge(&layout, "b", &index_of(&[a, b]));
-    let size = layout.blob_size(a).unwrap();
+    let size = layout.stat(ContentKind::Blob, a).unwrap().unwrap();
     layout
-        .put_entry(index::with_ref_name(
+        .put_entry(&index::with_ref_name(
             Descriptor::new(MediaType::ImageIndex, size, a),
             "loop",
         ))
@@ -638,11 +721,32 @@ fn cycles_of_indexes_end_every_walk() {
     assert_eq!(report.errors().count(), 1, "{report:?}");
     assert_eq!(report.findings[0].subject, a.to_string());
 
-    let collected = gc(&layout, &no_grace()).unwrap();
+    // Documents are read verified: a forged one cannot be followed, so gc stops there,
+    // naming it, and removes nothing; referrers does not take it for a referrer.
+    let before = layout.list_blobs().unwrap();
+    match err(gc(&layout, &no_grace())) {
+        Error::InvalidLayout { location, reason } => {
+            assert_eq!(location, layout.location().of_content(a));
+            assert!(reason.contains("gc removes nothing"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(layout.list_blobs().unwrap(), before);
+    assert!(referrers(&layout, b, None).unwrap().is_empty());
+
+    // Read as content the user trusts (no verification), the cycle is followed, and ends.
+    let trusting = DirLayout::open_with(
+        layout.root(),
+        DirOptions {
+            verify_reads: false,
+            ..DirOptions::default()
+        },
+    )
+    .unwrap();
+    let collected = gc(&trusting, &no_grace()).unwrap();
     assert!(collected.removed.is_empty());
     assert_eq!(collected.live, 2);
-
-    assert_eq!(referrers(&layout, b, None).unwrap().len(), 1);
+    assert_eq!(referrers(&trusting, b, None).unwrap().len(), 1);
 
     let (_tmp2, target) = new_layout();
     let entry = layout.resolve("loop").unwrap();
@@ -680,7 +784,7 @@ fn a_chain_of_two_thousand_nested_indexes() {
         index.set_manifests(vec![next]);
         next = seed::write_json_blob(&layout, &index, MediaType::ImageIndex).unwrap();
     }
-    layout.tag(next.clone(), "deep").unwrap();
+    layout.tag(&next, "deep").unwrap();
     let report = fsck(&layout).unwrap();
     assert!(report.findings.is_empty(), "{:?}", &report.findings[..1]);
     assert_eq!(report.blobs_checked, DEPTH + 2);

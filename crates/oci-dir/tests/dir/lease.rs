@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use oci_core::fsck::fsck;
 use oci_core::gc::{GcOptions, gc};
-use oci_core::{ContentStore, ImageDriver, StrayKind, seed};
+use oci_core::{ContentKind, LayoutFiles, Location, Store, StrayKind, seed};
 use oci_dir::{CACHE_DIR, DirLayout, LEASES_DIR};
 
 use crate::common::{digest_of, new_layout, small_image};
@@ -33,7 +33,7 @@ fn gc_sweeps_nothing_written_under_a_live_lease() {
             let image = small_image(&layout);
             written_tx.send(()).unwrap();
             swept_rx.recv().unwrap();
-            layout.tag(image.manifest.clone(), "v1").unwrap();
+            layout.tag(&image.manifest, "v1").unwrap();
             drop(lease);
             image
         })
@@ -47,7 +47,10 @@ fn gc_sweeps_nothing_written_under_a_live_lease() {
     let image = writer.join().unwrap();
 
     for digest in image.digests() {
-        assert!(ImageDriver::has_blob(&layout, digest).unwrap(), "{digest}");
+        assert!(
+            layout.contains(ContentKind::Blob, digest).unwrap(),
+            "{digest}"
+        );
     }
     let report = fsck(&layout).unwrap();
     assert!(report.findings.is_empty(), "{:?}", report.findings);
@@ -95,15 +98,19 @@ fn a_lease_left_by_a_dead_holder_is_debris() {
         .stray_files()
         .unwrap()
         .into_iter()
-        .filter(|s| s.path == dead)
+        .filter(|s| s.location == Location::Path(dead.clone()))
         .collect();
     assert_eq!(strays.len(), 1);
     assert_eq!(strays[0].kind, StrayKind::Temporary);
     let report = gc(&layout, &no_grace()).unwrap();
     assert_eq!(report.removed.len(), 4, "{report:?}");
-    assert_eq!(report.temp_files_removed, std::slice::from_ref(&dead));
+    assert_eq!(report.temp_files_removed, [Location::Path(dead.clone())]);
     assert!(!dead.exists());
-    assert!(!ImageDriver::has_blob(&layout, digest_of(&image.manifest)).unwrap());
+    assert!(
+        !layout
+            .contains(ContentKind::Blob, digest_of(&image.manifest))
+            .unwrap()
+    );
 }
 
 /// A live lease is no stray, and a dry run changes nothing.
@@ -131,7 +138,7 @@ fn a_live_lease_is_not_debris() {
 fn reading_takes_no_lease() {
     let (_tmp, layout) = new_layout();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
     let opened = DirLayout::open(layout.root()).unwrap();
     opened.resolve("v1").unwrap();
     fsck(&opened).unwrap();

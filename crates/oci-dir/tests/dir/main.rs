@@ -1,7 +1,8 @@
-//! Integration tests of the directory driver, and through it of oci-core's seed functions,
-//! content store, copy and describe: the shared conformance layouts, one test per seed function,
-//! crash-safe blob writes, verified reads, hostile layouts, concurrent index updates, and fsck,
-//! gc and referrers (`integrity`).
+//! Integration tests of the directory backend, and through it of oci-core's `Store` trait and
+//! its capabilities, seed functions, copy and describe: the shared conformance layouts, one
+//! test per seed function, crash-safe blob writes, verified reads, hostile layouts, concurrent
+//! index updates, fsck, gc and referrers (`integrity`), the prelude as a user's only import,
+//! and reads that write nothing (`read_only`).
 //!
 //! Tests that write work on fresh temporary layouts or on copies of corpus layouts; the corpus
 //! itself is only read.
@@ -15,5 +16,7 @@ mod hostile;
 mod index_file;
 mod integrity;
 mod lease;
+mod prelude;
+mod read_only;
 mod seed;
 mod store;

@@ -5,7 +5,7 @@ use std::io::Write;
 
 use oci_core::oci_spec::image::{Descriptor, MediaType, OciLayout};
 use oci_core::seed::{self, InitOptions};
-use oci_core::{Algorithm, ContentStore, Digest, Error, ImageDriver, index};
+use oci_core::{Algorithm, BlobListing, ContentKind, Digest, Error, Location, Store, index};
 use oci_dir::{DirLayout, DirOptions};
 use serde_json::{Value, json};
 
@@ -26,12 +26,11 @@ fn read_json(path: &std::path::Path) -> Value {
 const EMPTY_INDEX: &str =
     r#"{"manifests":[],"mediaType":"application/vnd.oci.image.index.v1+json","schemaVersion":2}"#;
 
-fn manifest(label: &str) -> Descriptor {
-    Descriptor::new(
-        MediaType::ImageManifest,
-        label.len() as u64,
-        Algorithm::Sha256.digest(label.as_bytes()),
-    )
+/// A manifest descriptor for `label`, stored in `layout` (an index entry must point at stored
+/// content).
+fn manifest(layout: &DirLayout, label: &str) -> Descriptor {
+    let digest = seed::write_blob(layout, label.as_bytes()).unwrap();
+    Descriptor::new(MediaType::ImageManifest, label.len() as u64, digest)
 }
 
 // --- init ------------------------------------------------------------------------------------
@@ -125,8 +124,11 @@ fn seed_init_file_modes() {
 #[test]
 fn seed_init_refuses_existing_layout() {
     let (_tmp, layout) = init_with(&InitOptions::default());
-    seed::put_manifest_descriptor_to_index(&layout, &index::with_ref_name(manifest("m"), "v1"))
-        .unwrap();
+    seed::put_manifest_descriptor_to_index(
+        &layout,
+        &index::with_ref_name(manifest(&layout, "m"), "v1"),
+    )
+    .unwrap();
     let before = fs::read(layout.root().join("index.json")).unwrap();
     for options in [
         InitOptions::default(),
@@ -137,7 +139,7 @@ fn seed_init_refuses_existing_layout() {
     ] {
         let error = err(seed::init(&layout, &options));
         assert!(
-            matches!(&error, Error::InvalidLayout { path, .. } if path == layout.root()),
+            matches!(&error, Error::InvalidLayout { location, .. } if location == layout.location()),
             "{error:?}"
         );
     }
@@ -200,7 +202,7 @@ fn seed_write_blob() {
     );
     // Every algorithm, in its own directory.
     for algorithm in Algorithm::ALL {
-        let digest = seed::write_blob_with(&layout, algorithm, b"per algorithm").unwrap();
+        let digest = layout.write_blob(algorithm, b"per algorithm").unwrap();
         assert_eq!(digest, algorithm.digest(b"per algorithm"));
         let path = layout
             .root()
@@ -218,9 +220,9 @@ fn seed_read_blob() {
 
     let absent = Algorithm::Sha256.digest(b"absent");
     match err(seed::read_blob(&layout, absent)) {
-        Error::NotFound { path, digest } => {
+        Error::NotFound { location, digest } => {
             assert_eq!(digest, Some(absent));
-            assert!(path.ends_with(absent.blob_path()), "{}", path.display());
+            assert_eq!(location, layout.location().of_content(absent));
         }
         other => panic!("{other:?}"),
     }
@@ -273,7 +275,7 @@ fn seed_delete_blob() {
     let digest = seed::write_blob(&layout, b"delete me").unwrap();
     seed::delete_blob(&layout, digest).unwrap();
     assert!(!layout.root().join(digest.blob_path()).exists());
-    assert!(!ContentStore::has_blob(&layout, digest).unwrap());
+    assert!(!layout.contains(ContentKind::Blob, digest).unwrap());
     assert!(err(seed::read_blob(&layout, digest)).is_not_found());
     assert_eq!(layout.list_blobs().unwrap(), [keep]);
     // A second delete: the blob is gone.
@@ -326,7 +328,7 @@ fn seed_read_index() {
 
     fs::write(&path, b"{not json").unwrap();
     match err(seed::read_index(&layout)) {
-        Error::Json { path: p, .. } => assert_eq!(p, path),
+        Error::Json { location, .. } => assert_eq!(location, Location::Path(path.clone())),
         other => panic!("{other:?}"),
     }
     fs::remove_file(&path).unwrap();
@@ -382,7 +384,7 @@ fn seed_read_image_layout() {
     assert!(err(seed::read_image_layout(&layout)).is_not_found());
     fs::write(&path, b"[]").unwrap();
     match err(seed::read_image_layout(&layout)) {
-        Error::Json { path: p, .. } => assert_eq!(p, path),
+        Error::Json { location, .. } => assert_eq!(location, Location::Path(path.clone())),
         other => panic!("{other:?}"),
     }
 }
@@ -410,27 +412,42 @@ fn read_json_file(layout: &DirLayout, name: &str) -> Value {
 fn seed_put_manifest_descriptor_to_index() {
     let (_tmp, layout) = new_layout();
     let put = |d: &Descriptor| seed::put_manifest_descriptor_to_index(&layout, d);
-    put(&manifest("untagged")).unwrap();
-    put(&index::with_ref_name(manifest("a"), "v1")).unwrap();
-    put(&index::with_ref_name(manifest("b"), "v2")).unwrap();
-    put(&manifest("untagged")).unwrap();
+    let untagged = manifest(&layout, "untagged");
+    put(&untagged).unwrap();
+    put(&index::with_ref_name(manifest(&layout, "a"), "v1")).unwrap();
+    put(&index::with_ref_name(manifest(&layout, "b"), "v2")).unwrap();
+    // The same untagged entry again is not added twice.
+    put(&untagged).unwrap();
     // Re-using a name replaces the entry.
-    put(&index::with_ref_name(manifest("c"), "v1")).unwrap();
+    put(&index::with_ref_name(manifest(&layout, "c"), "v1")).unwrap();
     assert_eq!(
         ref_names(&layout),
-        [None, Some("v2".to_owned()), None, Some("v1".to_owned())]
+        [None, Some("v2".to_owned()), Some("v1".to_owned())]
     );
     assert_eq!(
         layout.resolve("v1").unwrap().digest().to_string(),
         Algorithm::Sha256.digest(b"c").to_string()
     );
+    // Another untagged entry is.
+    put(&manifest(&layout, "other")).unwrap();
+    assert_eq!(
+        ref_names(&layout),
+        [None, Some("v2".to_owned()), Some("v1".to_owned()), None]
+    );
     // Invalid names are refused and change nothing.
     let before = fs::read(layout.root().join("index.json")).unwrap();
     for bad in ["", "../v1", "v1/", "a b"] {
-        match err(put(&index::with_ref_name(manifest("d"), bad))) {
+        match err(put(&index::with_ref_name(manifest(&layout, "d"), bad))) {
             Error::InvalidRefName { name } => assert_eq!(name, bad),
             other => panic!("{bad:?}: {other:?}"),
         }
+    }
+    // So is an entry for a manifest that is not stored.
+    let absent = Algorithm::Sha256.digest(b"absent");
+    let dangling = Descriptor::new(MediaType::ImageManifest, 6, absent);
+    match err(put(&index::with_ref_name(dangling, "v3"))) {
+        Error::NotFound { digest, .. } => assert_eq!(digest, Some(absent)),
+        other => panic!("{other:?}"),
     }
     assert_eq!(fs::read(layout.root().join("index.json")).unwrap(), before);
 }
@@ -439,7 +456,7 @@ fn seed_put_manifest_descriptor_to_index() {
 fn seed_remove_manifest_descriptor_from_index() {
     let (_tmp, layout) = new_layout();
     for (label, name) in [("a", Some("v1")), ("u", None), ("b", Some("v2"))] {
-        let d = manifest(label);
+        let d = manifest(&layout, label);
         let d = name.map_or(d.clone(), |n| index::with_ref_name(d, n));
         seed::put_manifest_descriptor_to_index(&layout, &d).unwrap();
     }

@@ -1,11 +1,11 @@
-//! The content-store level over directories: copy_image, describe, tagging, concurrency.
+//! The `Store` level over directories: copy_image, describe, tagging, concurrency.
 
 use std::collections::BTreeSet;
 use std::sync::Barrier;
 
 use oci_core::oci_spec::image::{Arch, Descriptor, MediaType, Os};
 use oci_core::{
-    ContentStore, CopyReport, Digest, Error, ImageDriver, copy_image, describe, index, seed,
+    BlobListing, ContentKind, CopyReport, Digest, Error, Store, copy_image, describe, index, seed,
 };
 use oci_dir::DirLayout;
 use serde_json::json;
@@ -34,7 +34,7 @@ fn copy_image_between_dir_layouts() {
     );
     let copied: BTreeSet<Digest> = dst.list_blobs().unwrap().into_iter().collect();
     assert_eq!(copied, image.digests());
-    assert!(!ContentStore::has_blob(&dst, unrelated).unwrap());
+    assert!(!dst.contains(ContentKind::Blob, unrelated).unwrap());
     for digest in image.digests() {
         assert_eq!(
             seed::read_blob(&dst, digest).unwrap(),
@@ -130,8 +130,8 @@ fn gc_keeps_the_children_of_a_manifest_first_met_as_a_plain_blob() {
     let image = small_image(&layout);
     let mut as_blob = image.manifest.clone();
     as_blob.set_media_type(MediaType::Other("application/octet-stream".into()));
-    layout.tag(image.manifest.clone(), "v1").unwrap();
-    layout.tag(as_blob, "raw").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
+    layout.tag(&as_blob, "raw").unwrap();
     let options = oci_core::gc::GcOptions {
         grace: std::time::Duration::ZERO,
         dry_run: false,
@@ -160,11 +160,17 @@ fn copy_image_refuses_broken_content() {
         }
     ));
     let config = "sha256:913cf3a39d377faf89ed388ad913a318a390488c9f34c46e43424795cdabffe8";
-    assert!(!ContentStore::has_blob(&dst, Digest::parse(config).unwrap()).unwrap());
+    assert!(
+        !dst.contains(ContentKind::Blob, Digest::parse(config).unwrap())
+            .unwrap()
+    );
     // The images of that layout whose descriptors are right copy fine.
     let report = copy_image(&src, &dst, &src.resolve("3.18").unwrap()).unwrap();
     assert_eq!(report.blobs_copied + report.blobs_present, 3);
-    assert!(ContentStore::has_blob(&dst, Digest::parse(config).unwrap()).unwrap());
+    assert!(
+        dst.contains(ContentKind::Blob, Digest::parse(config).unwrap())
+            .unwrap()
+    );
 
     // A root that is missing.
     let src = DirLayout::open(corpus_layout("ggcr-test_gc_image_unknown_mediatype")).unwrap();
@@ -275,7 +281,7 @@ fn describe_manifest_descriptor_of_index_and_others() {
     let config = digest_of(&image.config);
     assert!(matches!(
         err(describe::manifest_descriptor(&layout, config)),
-        Error::InvalidLayout { path, .. } if path.ends_with(config.blob_path())
+        Error::InvalidLayout { location, .. } if location == layout.location().of_content(config)
     ));
     // Missing: NotFound.
     let absent = oci_core::Algorithm::Sha256.digest(b"absent");
@@ -283,17 +289,17 @@ fn describe_manifest_descriptor_of_index_and_others() {
 }
 
 #[test]
-fn content_store_tag_resolve_remove() {
+fn store_tag_resolve_remove() {
     let (_tmp, layout) = new_layout();
     let image = small_image(&layout);
-    layout.tag(image.manifest.clone(), "v1").unwrap();
-    layout.tag(image.manifest.clone(), "latest").unwrap();
+    layout.tag(&image.manifest, "v1").unwrap();
+    layout.tag(&image.manifest, "latest").unwrap();
     let resolved = layout.resolve("v1").unwrap();
     assert_eq!(resolved.digest(), image.manifest.digest());
     assert_eq!(index::ref_name(&resolved), Some("v1"));
     for bad in ["", "../x", "a//b"] {
         assert!(matches!(
-            err(layout.tag(image.manifest.clone(), bad)),
+            err(layout.tag(&image.manifest, bad)),
             Error::InvalidRefName { .. }
         ));
     }
@@ -308,7 +314,7 @@ fn content_store_tag_resolve_remove() {
     let digest = digest_of(&image.manifest);
     let bytes = read_all(
         layout
-            .open_blob(digest, Some(image.manifest.size()))
+            .fetch(ContentKind::Manifest, digest, Some(image.manifest.size()))
             .unwrap(),
     )
     .unwrap();
@@ -337,7 +343,7 @@ fn concurrent_tagging_from_8_threads() {
             scope.spawn(move || {
                 let mine = DirLayout::open(root).unwrap();
                 barrier.wait();
-                mine.tag(manifest.clone(), &format!("t{i}")).unwrap();
+                mine.tag(manifest, &format!("t{i}")).unwrap();
             });
         }
     });
@@ -352,4 +358,161 @@ fn concurrent_tagging_from_8_threads() {
         );
     }
     assert!(crate::common::temp_debris(layout.root()).is_empty());
+}
+
+/// `Store::push`: content of a known descriptor, checked before it is visible. A mismatch in
+/// digest or size (short or long) is refused and leaves nothing: no blob under the digest's
+/// name, no temp file, nothing listed.
+#[test]
+fn push_of_content_that_does_not_match_is_refused_and_nothing_is_visible() {
+    let (_tmp, layout) = new_layout();
+    let content = b"pushed content";
+    let digest = oci_core::Algorithm::Sha256.digest(content);
+    let size = content.len() as u64;
+    let other = oci_core::Algorithm::Sha256.digest(b"other content");
+    for (media_type, what) in [
+        (MediaType::ImageLayer, "a layer"),
+        (MediaType::ImageManifest, "a manifest"),
+    ] {
+        for (descriptor, offered, expected) in [
+            // The digest of other content.
+            (
+                Descriptor::new(media_type.clone(), size, other),
+                &content[..],
+                "digest",
+            ),
+            // The right digest, content cut short or with more behind it.
+            (
+                Descriptor::new(media_type.clone(), size, digest),
+                &content[..size as usize - 1],
+                "size",
+            ),
+            (
+                Descriptor::new(media_type.clone(), size, digest),
+                &b"pushed content and more"[..],
+                "size",
+            ),
+            // The right content, a wrong size claimed.
+            (
+                Descriptor::new(media_type.clone(), size + 1, digest),
+                &content[..],
+                "size",
+            ),
+        ] {
+            let error = err(layout.push(&descriptor, &mut &offered[..]));
+            match (&error, expected) {
+                (Error::UnexpectedDigest { .. }, "digest")
+                | (Error::UnexpectedSize { .. }, "size") => {}
+                _ => panic!("{what}, {expected}: {error:?}"),
+            }
+            let blobs = crate::common::files_under(&layout.root().join("blobs"));
+            assert!(blobs.is_empty(), "{what}, {expected}: left {blobs:?}");
+            assert!(crate::common::temp_debris(layout.root()).is_empty());
+            assert!(
+                !layout
+                    .contains(ContentKind::of(media_type.as_ref()), digest)
+                    .unwrap()
+            );
+            assert!(!layout.contains(ContentKind::Blob, other).unwrap());
+            assert!(layout.list_blobs().unwrap().is_empty());
+        }
+    }
+    // What matches is stored, under its digest, and reads back verified.
+    let descriptor = Descriptor::new(MediaType::ImageLayer, size, digest);
+    layout.push(&descriptor, &mut &content[..]).unwrap();
+    assert_eq!(layout.list_blobs().unwrap(), [digest]);
+    assert_eq!(seed::read_blob(&layout, digest).unwrap(), content);
+}
+
+/// `put_entries` with `required`: when a required blob is missing nothing changes, for every
+/// entry of the call; with all of them stored, every entry lands in one change.
+#[test]
+fn put_entries_fails_and_leaves_the_index_when_a_required_blob_is_missing() {
+    let (_tmp, layout) = new_layout();
+    let first = small_image(&layout);
+    let second = write_image(&layout, &json!({"image": 2}), &[b"another layer"]);
+    let entries = [
+        index::with_ref_name(first.manifest.clone(), "first"),
+        index::with_ref_name(second.manifest.clone(), "second"),
+    ];
+    let required: Vec<Digest> = [&first, &second]
+        .iter()
+        .flat_map(|image| std::iter::once(&image.config).chain(&image.layers))
+        .map(digest_of)
+        .collect();
+    let missing = digest_of(&second.layers[0]);
+    seed::delete_blob(&layout, missing).unwrap();
+    let before = std::fs::read(layout.root().join("index.json")).unwrap();
+
+    let error = err(layout.put_entries(&entries, &required));
+    assert!(matches!(error, Error::InvalidLayout { .. }), "{error:?}");
+    assert!(error.to_string().contains(&missing.to_string()), "{error}");
+    assert_eq!(
+        std::fs::read(layout.root().join("index.json")).unwrap(),
+        before
+    );
+    assert!(layout.index().unwrap().manifests().is_empty());
+
+    // A required digest that was never stored at all is refused the same way.
+    let never = oci_core::Algorithm::Sha256.digest(b"never written");
+    assert!(
+        err(layout.put_entries(&entries[..1], &[never]))
+            .to_string()
+            .contains(&never.to_string())
+    );
+    assert_eq!(
+        std::fs::read(layout.root().join("index.json")).unwrap(),
+        before
+    );
+
+    // Put back, both entries land, replacing nothing.
+    seed::write_blob(&layout, b"another layer").unwrap();
+    let replaced = layout.put_entries(&entries, &required).unwrap();
+    assert!(replaced.is_empty());
+    assert_eq!(
+        ref_names(&layout),
+        [Some("first".to_owned()), Some("second".to_owned())]
+    );
+    // Moving a name returns the entry it replaced.
+    let moved = index::with_ref_name(second.manifest.clone(), "first");
+    let replaced = layout
+        .put_entries(std::slice::from_ref(&moved), &required)
+        .unwrap();
+    assert_eq!(replaced, [entries[0].clone()]);
+}
+
+/// fsck and gc through `&dyn Store` and `Box<dyn Store>`, as a program that picks its backend
+/// at run time calls them: the same results as on the concrete type.
+#[test]
+fn fsck_and_gc_through_dyn_store() {
+    let (_tmp, layout) = new_layout();
+    let image = small_image(&layout);
+    layout.tag(&image.manifest, "v1").unwrap();
+    let garbage = seed::write_blob(&layout, b"garbage").unwrap();
+
+    let store: &dyn Store = &layout;
+    let report = oci_core::fsck::fsck(store).unwrap();
+    assert!(report.findings.is_empty(), "{report:?}");
+    assert_eq!(report.blobs_checked, image.digests().len());
+    let options = oci_core::gc::GcOptions {
+        grace: std::time::Duration::ZERO,
+        dry_run: false,
+    };
+    let swept = oci_core::gc::gc(store, &options).unwrap();
+    assert_eq!(swept.removed, [(garbage, 7)]);
+    assert_eq!(swept.live, image.digests().len());
+
+    let boxed: Box<dyn Store> = Box::new(DirLayout::open(layout.root()).unwrap());
+    let garbage = seed::write_blob(boxed.as_ref(), b"more garbage").unwrap();
+    assert!(oci_core::fsck::fsck(boxed.as_ref()).unwrap().is_clean());
+    let swept = oci_core::gc::gc(boxed.as_ref(), &options).unwrap();
+    assert_eq!(swept.removed, [(garbage, 12)]);
+    assert_eq!(
+        layout
+            .list_blobs()
+            .unwrap()
+            .into_iter()
+            .collect::<BTreeSet<_>>(),
+        image.digests()
+    );
 }
