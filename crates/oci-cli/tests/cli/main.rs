@@ -15,6 +15,8 @@
 //! - `crash`: the SIGKILL harness (`#[ignore]`d; `cargo xtask ci` runs it).
 //! - `interop`: skopeo and umoci read what the CLI writes and the other way round (skipped,
 //!   with a visible message, when the tools are not on `PATH`).
+//! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
+//!   and skopeo.
 
 #![allow(clippy::unwrap_used)]
 
@@ -34,6 +36,7 @@ mod conformance;
 mod crash;
 mod errors;
 mod hostile;
+mod image;
 mod init_ls;
 mod integrity;
 mod interop;
