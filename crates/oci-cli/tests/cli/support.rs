@@ -231,7 +231,7 @@ impl Run {
     }
 }
 
-/// Exactly one line, `error: ` first.
+/// Exactly one line, `error: ` first, saying each cause once.
 pub fn assert_one_error_line(stderr: &str, context: &str) {
     assert!(
         stderr.starts_with("error: "),
@@ -241,6 +241,16 @@ pub fn assert_one_error_line(stderr: &str, context: &str) {
         stderr.ends_with('\n') && stderr.matches('\n').count() == 1,
         "stderr must be exactly one line: {context}"
     );
+    assert_causes_said_once(stderr, context);
+}
+
+/// The CLI prints an error and its causes joined with `: `; an error whose message also
+/// says its cause would show that cause twice in a row.
+fn assert_causes_said_once(line: &str, context: &str) {
+    let mut said = std::collections::BTreeSet::new();
+    for part in line.trim_end().split(": ").filter(|part| part.len() >= 8) {
+        assert!(said.insert(part), "{part:?} is said twice: {context}");
+    }
 }
 
 /// The first `n` characters of `s` as `{:?}` prints them (how errors quote their inputs).
