@@ -14,9 +14,12 @@
 //!   created, or whose creator was killed, is never opened.
 //! - A concurrent creator finds the marker locked, waits for its lock, and looks again: it
 //!   then opens the layout the other made (or, if that one failed and cleaned up, creates).
-//! - A marker whose lock can be taken was left by a creator that died: a directory that holds
-//!   only it and our own files is reset and finished by the next creator; with anything else
-//!   in it, it is refused.
+//! - A marker whose lock can be taken, and that is still the file at its name, was left by a
+//!   creator that died: a directory that holds only it and our own files is reset and finished
+//!   by the next creator; with anything else in it, it is refused. (A creator removes the
+//!   marker before it lets go of its lock: a lock taken on a marker that is gone, or replaced,
+//!   since it was opened was let go by a creator that finished, and the directory is looked
+//!   at again.)
 //! - A creator that fails removes what it wrote, and the directories it made (the root
 //!   included), so a failed create leaves the directory as it found it.
 
