@@ -14,9 +14,12 @@
 //!   created, or whose creator was killed, is never opened.
 //! - A concurrent creator finds the marker locked, waits for its lock, and looks again: it
 //!   then opens the layout the other made (or, if that one failed and cleaned up, creates).
-//! - A marker whose lock can be taken was left by a creator that died: a directory that holds
-//!   only it and our own files is reset and finished by the next creator; with anything else
-//!   in it, it is refused.
+//! - A marker whose lock can be taken, and that is still the file at its name, was left by a
+//!   creator that died: a directory that holds only it and our own files is reset and finished
+//!   by the next creator; with anything else in it, it is refused. (A creator removes the
+//!   marker before it lets go of its lock: a lock taken on a marker that is gone, or replaced,
+//!   since it was opened was let go by a creator that finished, and the directory is looked
+//!   at again.)
 //! - A creator that fails removes what it wrote, and the directories it made (the root
 //!   included), so a failed create leaves the directory as it found it.
 
@@ -79,8 +82,17 @@ pub(crate) fn prepare(layout: DirLayout) -> Result<Prepared> {
             Survey::Empty => write_marker(&root, durable)?,
             Survey::Unfinished => {
                 let marker_path = root.join(INIT_MARKER);
-                let marker = fsio::open_regular(&marker_path, None)?;
+                let marker = match fsio::open_regular(&marker_path, None) {
+                    Ok(marker) => marker,
+                    // Its creator finished (or failed) since the survey: look again.
+                    Err(e) if e.is_not_found() => continue,
+                    Err(e) => return Err(e),
+                };
                 match marker.try_lock() {
+                    // A creator removes the marker before it lets go of its lock: a lock we
+                    // get on a marker no longer at its name was let go by one that finished
+                    // since we opened it, not by one that died. Look again.
+                    Ok(()) if !still_named(&marker, &marker_path)? => continue,
                     Ok(()) => {}
                     Err(fs::TryLockError::WouldBlock) => {
                         // Being created: wait for its creator to finish or fail, then look
@@ -303,6 +315,17 @@ fn lock_dir(root: &Path) -> Result<Option<File>> {
     Ok(same.then_some(dir))
 }
 
+/// Whether `file` is still the file named `path` (not removed, nor replaced, since it was
+/// opened).
+fn still_named(file: &File, path: &Path) -> Result<bool> {
+    let opened = file.metadata().map_err(|e| Error::io(path, e))?;
+    match fs::symlink_metadata(path) {
+        Ok(now) => Ok(now.dev() == opened.dev() && now.ino() == opened.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
 /// Writes the marker into the empty `root` and locks it.
 fn write_marker(root: &Path, durable: bool) -> Result<File> {
     let path = root.join(INIT_MARKER);
@@ -323,4 +346,60 @@ fn write_marker(root: &Path, durable: bool) -> Result<File> {
         fsio::sync_dir(root)?;
     }
     Ok(marker)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Barrier;
+
+    use oci_core::{Algorithm, ContentKind, Store};
+
+    use crate::{DirLayout, DirOptions, Durability};
+
+    /// Creators of one new layout, started together, each filling it with a blob of its own
+    /// (as concurrent unpacks into a missing directory do): every one succeeds, with the same
+    /// layout, and every blob is there at the end. A creator that opened the marker just as
+    /// its creator finished used to take the lock it then got for that of a creator that died,
+    /// and reset the finished layout.
+    #[test]
+    fn creators_racing_for_one_directory_all_end_with_the_same_layout() {
+        const CREATORS: usize = 8;
+        const ROUNDS: usize = 500;
+        let options = DirOptions {
+            durability: Durability::Relaxed,
+            ..DirOptions::default()
+        };
+        for round in 0..ROUNDS {
+            let tmp = tempfile::tempdir().unwrap();
+            let root = tmp.path().join("layout");
+            let start = Barrier::new(CREATORS);
+            let written: Vec<_> = std::thread::scope(|scope| {
+                let creators: Vec<_> = (0..CREATORS)
+                    .map(|i| {
+                        let (root, start) = (&root, &start);
+                        scope.spawn(move || {
+                            start.wait();
+                            DirLayout::open_or_create_then(root, options, |layout| {
+                                layout.write_blob(
+                                    Algorithm::Sha256,
+                                    format!("round {round}, creator {i}").as_bytes(),
+                                )
+                            })
+                        })
+                    })
+                    .collect();
+                creators.into_iter().map(|c| c.join().unwrap()).collect()
+            });
+            let layout = DirLayout::open(&root).unwrap();
+            for result in written {
+                let (_, digest) = result.unwrap_or_else(|e| panic!("round {round}: {e}"));
+                assert!(
+                    layout.contains(ContentKind::Blob, digest).unwrap(),
+                    "round {round}: {digest} went"
+                );
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! oci-image against a directory layout: layers from trees and tar files, round-tripped
 //! through a tar reader; diff_ids; reproducibility; base images; platforms through the
-//! shared corpus' indexes; inspect.
+//! shared corpus' indexes; inspect. `source_walk`: the walk of a changing source tree;
+//! `memory_store`: an image built in memory and copied into a layout.
 
 #![allow(clippy::unwrap_used)]
 
@@ -13,7 +14,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 
 use oci_core::oci_spec::image::MediaType;
-use oci_core::{Algorithm, ContentStore, Digest, seed};
+use oci_core::{Algorithm, ContentKind, Digest, Store, seed};
 use oci_dir::DirLayout;
 use oci_image::inspect::Content;
 use oci_image::{
@@ -295,7 +296,10 @@ fn layer_from_dir_holds_every_entry_as_the_filesystem_has_it() {
                 ..options(compression)
             };
             let layer = write_dir_layer(&f.layout, &f.root, &options, None).unwrap();
-            assert_eq!(layer.descriptor.media_type(), &compression.media_type());
+            assert_eq!(
+                layer.descriptor.media_type(),
+                &compression.layer_media_type()
+            );
             let tar_bytes = decompress(&blob(&f.layout, &layer), layer.descriptor.media_type());
             let entries = tar_entries(&tar_bytes);
             let names: Vec<&Vec<u8>> = entries.iter().map(|(n, _)| n).collect();
@@ -451,7 +455,7 @@ fn compressed_layers_do_not_depend_on_the_number_of_threads_or_the_level_default
             "{compression}: {digests:?}"
         );
         let explicit = LayerOptions {
-            level: Some(compression.default_level()),
+            level: Some(oci_image::compression::default_level(compression)),
             mtime: Mtime::Fixed(0),
             ..options(compression)
         };
@@ -590,19 +594,27 @@ struct RemovedBeforeTag<'a> {
     victim: std::sync::Mutex<Option<Digest>>,
 }
 
-impl ContentStore for RemovedBeforeTag<'_> {
-    fn location(&self) -> &Path {
-        self.inner.root()
+impl Store for RemovedBeforeTag<'_> {
+    fn location(&self) -> &oci_core::Location {
+        self.inner.location()
     }
-    fn has_blob(&self, digest: Digest) -> oci_core::Result<bool> {
-        ContentStore::has_blob(self.inner, digest)
+    fn stat(&self, kind: ContentKind, digest: Digest) -> oci_core::Result<Option<u64>> {
+        self.inner.stat(kind, digest)
     }
-    fn open_blob(
+    fn fetch(
         &self,
+        kind: ContentKind,
         digest: Digest,
         size: Option<u64>,
     ) -> oci_core::Result<Box<dyn Read + Send + '_>> {
-        self.inner.open_blob(digest, size)
+        self.inner.fetch(kind, digest, size)
+    }
+    fn push(
+        &self,
+        descriptor: &oci_core::oci_spec::image::Descriptor,
+        content: &mut dyn Read,
+    ) -> oci_core::Result<()> {
+        self.inner.push(descriptor, content)
     }
     fn begin_blob(
         &self,
@@ -613,15 +625,15 @@ impl ContentStore for RemovedBeforeTag<'_> {
     fn index(&self) -> oci_core::Result<oci_core::oci_spec::image::ImageIndex> {
         self.inner.index()
     }
-    fn put_entry_requiring(
+    fn put_entries(
         &self,
-        descriptor: oci_core::oci_spec::image::Descriptor,
+        entries: &[oci_core::oci_spec::image::Descriptor],
         required: &[Digest],
-    ) -> oci_core::Result<()> {
+    ) -> oci_core::Result<Vec<oci_core::oci_spec::image::Descriptor>> {
         if let Some(victim) = self.victim.lock().unwrap().take() {
             seed::delete_blob(self.inner, victim)?;
         }
-        self.inner.put_entry_requiring(descriptor, required)
+        self.inner.put_entries(entries, required)
     }
     fn remove_ref(&self, name: &str) -> oci_core::Result<bool> {
         self.inner.remove_ref(name)
@@ -688,7 +700,7 @@ fn an_image_from_scratch_has_config_and_manifest_as_the_spec_says() {
         platform::to_string(descriptor.platform().as_ref().unwrap()),
         "linux/arm64/v8"
     );
-    f.layout.tag(descriptor.clone(), "scratch").unwrap();
+    f.layout.tag(&descriptor, "scratch").unwrap();
 
     let digest = Digest::try_from(descriptor.digest()).unwrap();
     let manifest: serde_json::Value =
@@ -788,7 +800,7 @@ fn a_base_image_keeps_its_layers_and_config_and_gets_the_new_layer_on_top() {
     .unwrap();
     base.config_mut();
     let base_descriptor = base.write().unwrap();
-    f.layout.tag(base_descriptor.clone(), "base").unwrap();
+    f.layout.tag(&base_descriptor, "base").unwrap();
 
     let resolved = resolve_image(&f.layout, "base", None).unwrap();
     assert_eq!(resolved.descriptor.digest(), base_descriptor.digest());
@@ -805,7 +817,7 @@ fn a_base_image_keeps_its_layers_and_config_and_gets_the_new_layer_on_top() {
         })
         .unwrap();
     let descriptor = image.write().unwrap();
-    f.layout.tag(descriptor, "top").unwrap();
+    f.layout.tag(&descriptor, "top").unwrap();
 
     let top = resolve_image(&f.layout, "top", None).unwrap();
     let layers: Vec<String> = top
@@ -1035,7 +1047,7 @@ fn building_on_a_base_from_an_index_picks_the_platform() {
         platform::to_string(descriptor.platform().as_ref().unwrap()),
         "linux/arm64"
     );
-    layout.tag(descriptor, "added").unwrap();
+    layout.tag(&descriptor, "added").unwrap();
     let built = resolve_image(&layout, "added", None).unwrap();
     assert_eq!(built.manifest.layers().len(), base_layers + 1);
     assert_eq!(
@@ -1072,12 +1084,12 @@ fn a_layer_from_a_tar_file_keeps_its_bytes_or_is_recompressed() {
     for (found, bytes) in &files {
         let path = f.scratch.join(format!("layer.tar.{found}"));
         fs::write(&path, bytes).unwrap();
-        assert_eq!(Compression::of_file(&path).unwrap(), *found);
+        assert_eq!(oci_image::compression::of_file(&path).unwrap(), *found);
         for wanted in ALL {
             let layer = write_tar_layer(&f.layout, &path, &options(wanted), None).unwrap();
             assert_eq!(layer.diff_id, diff_id, "{found} → {wanted}");
             assert_eq!(layer.uncompressed_size, plain.len() as u64);
-            assert_eq!(layer.descriptor.media_type(), &wanted.media_type());
+            assert_eq!(layer.descriptor.media_type(), &wanted.layer_media_type());
             let stored = blob(&f.layout, &layer);
             if wanted == *found {
                 assert_eq!(&stored, bytes, "{found}: stored as it is");
@@ -1136,7 +1148,7 @@ trait ListBlobs {
 
 impl ListBlobs for DirLayout {
     fn list_blobs_for_test(&self) -> Vec<Digest> {
-        oci_core::ImageDriver::list_blobs(self).unwrap()
+        self.blob_listing().unwrap().list_blobs().unwrap()
     }
 }
 
@@ -1274,3 +1286,6 @@ fn inspect_reads_every_corpus_layout() {
 
 #[path = "image/source_walk.rs"]
 mod source_walk;
+
+#[path = "image/memory_store.rs"]
+mod memory_store;

@@ -805,7 +805,8 @@ fn gc_keeps_referrers_of_live_manifests() {
 #[test]
 fn gc_removes_stale_temp_files_and_nothing_else_that_is_not_a_blob() {
     let (layout, _image) = tagged_layout("temps");
-    run(args!["referrers", layout.dir, "v1"]).success();
+    // The cache directory, where writers keep their leases, may hold temp files too.
+    fs::create_dir_all(layout.dir.join(".oci-layout-cache")).unwrap();
     let temps = [
         layout.dir.join(".tmp-index"),
         layout.dir.join("blobs/sha256/.tmp-blob"),
@@ -1162,17 +1163,19 @@ fn attach_describes_the_subject_from_its_blob_not_from_a_stale_index_entry() {
 }
 
 #[test]
-fn referrers_answer_from_the_cache_until_index_json_changes() {
+fn referrers_read_the_manifests_each_time_and_write_nothing() {
     let layout = Layout::copy_of(&corpus().join("layouts/regclient-testrepo"));
-    let cache = layout.dir.join(".oci-layout-cache/referrers.json");
-    assert!(!cache.exists());
+    let before = layout.snapshot();
     let first = referrers_json(&layout.dir, "v2", None);
     assert_eq!(first.len(), 2);
-    assert!(cache.is_file(), "the first call builds the cache");
-    assert_eq!(mode(&cache), 0o644);
+    assert_eq!(layout.snapshot(), before, "referrers wrote into the layout");
+    assert!(
+        !layout.dir.join(".oci-layout-cache").exists(),
+        "no cache: referrers walks the index each time"
+    );
 
-    // Delete one referrer manifest, and corrupt the other: an answer that still lists both,
-    // with their sizes and types, was not read from the manifests.
+    // Delete one referrer manifest, and empty the other: with index.json unchanged, the
+    // next answer comes from the manifests as they are now, and lists neither.
     let sbom = first
         .iter()
         .find(|r| r["artifactType"] == "application/example.sbom")
@@ -1190,31 +1193,36 @@ fn referrers_answer_from_the_cache_until_index_json_changes() {
     fs::remove_file(layout.blob_path(&sbom)).unwrap();
     fs::write(layout.blob_path(&signature), b"{}").unwrap();
     let index_before = layout.index_bytes();
-    assert_eq!(
-        referrers_json(&layout.dir, "v2", None),
-        first,
-        "answered from the cache"
+    let changed = layout.snapshot();
+    assert!(
+        referrers_json(&layout.dir, "v2", None).is_empty(),
+        "answered from the manifests, not from an earlier answer"
     );
     assert_eq!(
         layout.index_bytes(),
         index_before,
         "referrers does not write index.json"
     );
+    assert_eq!(layout.snapshot(), changed);
 
-    // A change to index.json invalidates the cache: the rebuild reads the manifests again,
-    // and neither the deleted one nor the emptied one is a referrer any more.
-    run(args!["untag", layout.dir, "b1"]).success();
-    assert_ne!(layout.index_bytes(), index_before);
-    assert!(
-        referrers_json(&layout.dir, "v2", None).is_empty(),
-        "rebuilt"
-    );
-
-    // A cache that does not parse is rebuilt, not an error.
+    // The cache file of earlier versions, keyed by this very index and listing the two
+    // referrers that are gone, is neither believed nor touched.
+    let cache = layout.dir.join(".oci-layout-cache/referrers.json");
+    fs::create_dir_all(cache.parent().unwrap()).unwrap();
+    let index_digest = oci_core::Algorithm::Sha256.digest(&index_before);
+    let subject = layout.entries_named("v2")[0]["digest"].clone();
+    let stale = serde_json::to_vec(&json!({
+        "index_digest": index_digest.to_string(),
+        "by_subject": { subject.as_str().unwrap(): first },
+    }))
+    .unwrap();
+    fs::write(&cache, &stale).unwrap();
+    assert!(referrers_json(&layout.dir, "v2", None).is_empty());
     fs::write(&cache, b"garbage").unwrap();
     assert!(referrers_json(&layout.dir, "v2", None).is_empty());
     assert_eq!(
         artifact_types(&referrers_json(&layout.dir, "v3", None)).len(),
         2
     );
+    assert_eq!(fs::read(&cache).unwrap(), b"garbage");
 }

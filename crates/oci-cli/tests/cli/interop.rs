@@ -6,38 +6,11 @@
 
 use std::ffi::OsStr;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-/// Whether every tool in `tools` is on `PATH`. When one is not, says so on stderr (so the skip
-/// is visible) and returns false, or fails when `OCI_LAYOUT_REQUIRE_INTEROP` is set.
-fn have(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools
-        .iter()
-        .copied()
-        .filter(|t| which(t).is_none())
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!(
-        "SKIPPED interop::{test}: {} not on PATH (install skopeo and umoci to run it)",
-        missing.join(", ")
-    );
-    assert!(
-        std::env::var_os("OCI_LAYOUT_REQUIRE_INTEROP").is_none(),
-        "{message}, and OCI_LAYOUT_REQUIRE_INTEROP is set"
-    );
-    eprintln!("{message}");
-    // libtest captures `eprintln!` of passing tests; the raw handle is not captured, so the
-    // skip shows in a plain `cargo test` run too.
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
-    false
-}
 
 fn os(s: &str) -> &OsStr {
     OsStr::new(s)
@@ -152,7 +125,10 @@ fn umoci(args: &[&OsStr]) -> Vec<u8> {
 
 #[test]
 fn skopeo_reads_an_image_built_by_the_cli() {
-    if !have("skopeo_reads_an_image_built_by_the_cli", &["skopeo"]) {
+    if !have(
+        "interop::skopeo_reads_an_image_built_by_the_cli",
+        &["skopeo"],
+    ) {
         return;
     }
     let layout = Layout::new();
@@ -189,7 +165,7 @@ fn skopeo_reads_an_image_built_by_the_cli() {
 #[test]
 fn skopeo_copy_of_a_cli_image_is_listed_by_the_cli() {
     if !have(
-        "skopeo_copy_of_a_cli_image_is_listed_by_the_cli",
+        "interop::skopeo_copy_of_a_cli_image_is_listed_by_the_cli",
         &["skopeo"],
     ) {
         return;
@@ -231,7 +207,10 @@ fn skopeo_copy_of_a_cli_image_is_listed_by_the_cli() {
 
 #[test]
 fn skopeo_copies_into_a_layout_made_by_the_cli() {
-    if !have("skopeo_copies_into_a_layout_made_by_the_cli", &["skopeo"]) {
+    if !have(
+        "interop::skopeo_copies_into_a_layout_made_by_the_cli",
+        &["skopeo"],
+    ) {
         return;
     }
     let source = Layout::new();
@@ -257,7 +236,10 @@ fn skopeo_copies_into_a_layout_made_by_the_cli() {
 
 #[test]
 fn umoci_unpacks_an_image_built_by_the_cli() {
-    if !have("umoci_unpacks_an_image_built_by_the_cli", &["umoci"]) {
+    if !have(
+        "interop::umoci_unpacks_an_image_built_by_the_cli",
+        &["umoci"],
+    ) {
         return;
     }
     let layout = Layout::new();
@@ -290,7 +272,7 @@ fn umoci_layout(reference: &str) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn a_umoci_layout_is_listed_by_the_cli() {
-    if !have("a_umoci_layout_is_listed_by_the_cli", &["umoci"]) {
+    if !have("interop::a_umoci_layout_is_listed_by_the_cli", &["umoci"]) {
         return;
     }
     let (_tmp, dir) = umoci_layout("base");
@@ -331,7 +313,7 @@ fn a_umoci_layout_is_listed_by_the_cli() {
 #[test]
 fn the_cli_tags_in_a_umoci_layout_and_umoci_sees_it() {
     if !have(
-        "the_cli_tags_in_a_umoci_layout_and_umoci_sees_it",
+        "interop::the_cli_tags_in_a_umoci_layout_and_umoci_sees_it",
         &["umoci"],
     ) {
         return;

@@ -15,6 +15,10 @@
 //! - `crash`: the SIGKILL harness (`#[ignore]`d; `cargo xtask ci` runs it).
 //! - `interop`: skopeo and umoci read what the CLI writes and the other way round (skipped,
 //!   with a visible message, when the tools are not on `PATH`).
+//! - `read_only`: the commands that only read change nothing, on a writable or a read-only
+//!   copy of every corpus layout; the commands that write refuse an archive.
+//! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
+//!   and skopeo.
 
 #![allow(clippy::unwrap_used)]
 
@@ -34,8 +38,10 @@ mod conformance;
 mod crash;
 mod errors;
 mod hostile;
+mod image;
 mod init_ls;
 mod integrity;
 mod interop;
 mod new_layouts;
+mod read_only;
 mod refs;

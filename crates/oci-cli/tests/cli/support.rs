@@ -42,11 +42,14 @@ pub fn show(args: &[OsString]) -> String {
         .join(" ")
 }
 
-/// A `Command` for the binary with `args`; stdin is empty unless the caller changes it.
+/// A `Command` for the binary with `args`; stdin is empty unless the caller changes it, and
+/// `SOURCE_DATE_EPOCH` is unset whatever the environment of the test run (tests that want it
+/// use [`run_env`]).
 pub fn command(args: &[OsString]) -> Command {
     let mut command = Command::new(BIN);
     command
         .args(args)
+        .env_remove("SOURCE_DATE_EPOCH")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -56,6 +59,15 @@ pub fn command(args: &[OsString]) -> Command {
 /// Runs the binary with an empty stdin.
 pub fn run(args: Vec<OsString>) -> Run {
     let output = command(&args).output().expect("cannot start oci-layout");
+    finish(args, &output)
+}
+
+/// Runs the binary with `env` set on top of the test's environment.
+pub fn run_env(args: Vec<OsString>, env: &[(&str, &str)]) -> Run {
+    let output = command(&args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("cannot start oci-layout");
     finish(args, &output)
 }
 
@@ -136,6 +148,19 @@ impl Run {
         self
     }
 
+    /// Exit 0, and only `warning: ` lines on stderr.
+    pub fn success_with_warnings(self) -> Run {
+        assert_eq!(self.code, 0, "expected success: {}", self.context());
+        assert!(
+            self.stderr
+                .lines()
+                .all(|line| line.starts_with("warning: ")),
+            "success with something other than warnings on stderr: {}",
+            self.context()
+        );
+        self
+    }
+
     /// Exit 1 with exactly one line on stderr, starting with `error: `.
     pub fn failure(self) -> Run {
         assert_eq!(self.code, 1, "expected exit 1: {}", self.context());
@@ -206,7 +231,7 @@ impl Run {
     }
 }
 
-/// Exactly one line, `error: ` first.
+/// Exactly one line, `error: ` first, saying each cause once.
 pub fn assert_one_error_line(stderr: &str, context: &str) {
     assert!(
         stderr.starts_with("error: "),
@@ -216,6 +241,16 @@ pub fn assert_one_error_line(stderr: &str, context: &str) {
         stderr.ends_with('\n') && stderr.matches('\n').count() == 1,
         "stderr must be exactly one line: {context}"
     );
+    assert_causes_said_once(stderr, context);
+}
+
+/// The CLI prints an error and its causes joined with `: `; an error whose message also
+/// says its cause would show that cause twice in a row.
+fn assert_causes_said_once(line: &str, context: &str) {
+    let mut said = std::collections::BTreeSet::new();
+    for part in line.trim_end().split(": ").filter(|part| part.len() >= 8) {
+        assert!(said.insert(part), "{part:?} is said twice: {context}");
+    }
 }
 
 /// The first `n` characters of `s` as `{:?}` prints them (how errors quote their inputs).
@@ -528,6 +563,33 @@ pub fn which(tool: &str) -> Option<PathBuf> {
             fs::metadata(candidate)
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
+}
+
+/// Whether every tool in `tools` is on `PATH`. When one is not, says so on stderr (so the skip
+/// of the test `test`, named with its module, is visible) and returns false, or fails when
+/// `OCI_LAYOUT_REQUIRE_INTEROP` is set.
+pub fn have(test: &str, tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| which(t).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let message = format!(
+        "SKIPPED {test}: {} not on PATH (install skopeo and umoci to run it)",
+        missing.join(", ")
+    );
+    assert!(
+        std::env::var_os("OCI_LAYOUT_REQUIRE_INTEROP").is_none(),
+        "{message}, and OCI_LAYOUT_REQUIRE_INTEROP is set"
+    );
+    eprintln!("{message}");
+    // libtest captures `eprintln!` of passing tests; the raw handle is not captured, so the
+    // skip shows in a plain `cargo test` run too.
+    let _ = writeln!(std::io::stderr().lock(), "{message}");
+    false
 }
 
 /// Runs an external tool; a failure to start or a non-zero exit fails the test.

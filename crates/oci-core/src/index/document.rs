@@ -169,14 +169,13 @@ impl IndexDocument {
     }
 
     /// Whether an entry equal to `descriptor` (as spec types compare) is there. Parses every
-    /// entry: for merges, not the tag path.
+    /// entry: for merges, not the tag path. An entry that does not parse is not equal to any
+    /// descriptor, and is left as it is, as edits leave every entry they do not change.
     fn contains(&self, descriptor: &Descriptor) -> serde_json::Result<bool> {
-        for piece in &self.entries {
-            if parse_entry(self.text(piece))? == *descriptor {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self
+            .entries
+            .iter()
+            .any(|piece| parse_entry(self.text(piece)).is_ok_and(|entry| entry == *descriptor)))
     }
 
     /// The whole document as spec types.
@@ -462,5 +461,44 @@ fn abbreviated(text: &str) -> String {
     match text.char_indices().nth(40) {
         Some((end, _)) => format!("{}…", &text[..end]),
         None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use oci_spec::image::{Descriptor, MediaType};
+
+    use super::IndexDocument;
+    use crate::Algorithm;
+
+    /// An untagged put compares itself with every entry, and an entry that does not parse
+    /// cannot be identical to it: the put succeeds (as `attach` onto such an index did before
+    /// untagged puts were deduplicated) and leaves that entry as it was, as every edit leaves
+    /// the entries it does not change. fsck reports the broken one.
+    #[test]
+    fn an_untagged_put_is_added_past_an_entry_that_does_not_parse() {
+        let broken = [
+            r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":-1}"#,
+            r#"{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":"12"}"#,
+        ];
+        let text = format!(
+            r#"{{"schemaVersion":2,"manifests":[{}]}}"#,
+            broken.join(",")
+        );
+        let mut document = IndexDocument::parse(text.into_bytes()).unwrap();
+        let artifact = Descriptor::new(
+            MediaType::ImageManifest,
+            3,
+            Algorithm::Sha256.digest(b"abc"),
+        );
+        document.put(&artifact).unwrap();
+        document.put(&artifact).unwrap();
+        assert_eq!(document.len(), 3, "added once, past both");
+        let written = String::from_utf8(document.to_bytes()).unwrap();
+        for entry in broken {
+            assert!(written.contains(entry), "{entry} kept as it was: {written}");
+        }
     }
 }

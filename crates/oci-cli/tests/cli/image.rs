@@ -1,16 +1,9 @@
-//! `oci-layout image create` and `oci-layout inspect`, run as a user runs them, and read back by
-//! umoci and skopeo.
-//!
-//! The interop tests need `skopeo` and `umoci` on `PATH` (CI installs both). Without them a
-//! test passes after printing `SKIPPED ...` on stderr; `OCI_LAYOUT_REQUIRE_INTEROP=1` makes a
-//! missing tool a failure instead.
-
-#![allow(clippy::unwrap_used)]
+//! `image create` and `inspect`, run as a user runs them, and read back by GNU tar, umoci and
+//! skopeo (the interop tests skip visibly without them, as `interop` does).
 
 use std::collections::BTreeMap;
 use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
@@ -18,75 +11,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_oci-layout");
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    line: String,
-}
-
-impl Run {
-    fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "`{}` failed:\n{}", self.line, self.stderr);
-        self
-    }
-
-    fn fails(self, code: i32) -> Run {
-        assert_eq!(
-            self.code, code,
-            "`{}`:\n{}{}",
-            self.line, self.stdout, self.stderr
-        );
-        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
-        self
-    }
-
-    /// The one error line.
-    fn error(&self) -> &str {
-        let lines: Vec<&str> = self.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "one line of error: {:?}", self.stderr);
-        assert!(lines[0].starts_with("error: "), "{:?}", self.stderr);
-        lines[0]
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap()
-    }
-}
-
-fn run_env(args: &[&OsStr], env: &[(&str, &str)]) -> Run {
-    let mut command = Command::new(BIN);
-    command
-        .args(args)
-        .stdin(Stdio::null())
-        .env_remove("SOURCE_DATE_EPOCH");
-    for (key, value) in env {
-        command.env(key, value);
-    }
-    let output = command.output().unwrap();
-    let line = args
-        .iter()
-        .map(|a| a.to_string_lossy())
-        .collect::<Vec<_>>()
-        .join(" ");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        line: format!("oci-layout {line}"),
-    }
-}
-
-fn run(args: &[&OsStr]) -> Run {
-    run_env(args, &[])
-}
-
-/// `&str`, `&Path`, `String`... as `&OsStr`.
-macro_rules! a {
-    ($($arg:expr),* $(,)?) => { &[$(AsRef::<OsStr>::as_ref(&$arg)),*] };
-}
+use crate::support::*;
 
 /// A tree like a small image's root: files, modes, links of both kinds, an empty directory, a
 /// name that is not UTF-8.
@@ -111,12 +36,9 @@ fn rootfs(root: &Path) {
     fs::write(root.join(OsStr::from_bytes(b"etc/caf\xe9")), "latin-1\n").unwrap();
 }
 
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
-}
-
+/// The manifest digest `image create` printed, as its one line.
 fn digest_line(run: &Run) -> String {
-    let digest = run.stdout.trim().to_owned();
+    let digest = run.line();
     assert!(
         digest.starts_with("sha256:") && digest.len() == 71,
         "{digest:?}"
@@ -126,11 +48,11 @@ fn digest_line(run: &Run) -> String {
 
 #[test]
 fn image_create_makes_the_layout_tags_the_image_and_prints_its_digest() {
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let layout = t.path().join("new/layout");
-    let created = run(a![
+    let created = run(args![
         "image",
         "create",
         layout,
@@ -151,14 +73,14 @@ fn image_create_makes_the_layout_tags_the_image_and_prints_its_digest() {
         "--expose",
         "8080"
     ])
-    .ok();
+    .success();
     let digest = digest_line(&created);
     assert!(
         created.stderr.is_empty(),
         "no progress bar off a terminal: {:?}",
         created.stderr
     );
-    let entries = run(a!["ls", layout, "--json"]).ok().json();
+    let entries = run(args!["ls", layout, "--json"]).success().json();
     assert_eq!(entries.as_array().unwrap().len(), 1);
     assert_eq!(entries[0]["ref"], "v1");
     assert_eq!(entries[0]["digest"], digest.as_str());
@@ -166,7 +88,9 @@ fn image_create_makes_the_layout_tags_the_image_and_prints_its_digest() {
     #[cfg(target_arch = "x86_64")]
     assert_eq!(entries[0]["platform"]["architecture"], "amd64");
 
-    let tree = run(a!["inspect", layout, "v1", "--json"]).ok().json();
+    let tree = run(args!["inspect", layout, "v1", "--json"])
+        .success()
+        .json();
     assert_eq!(tree["kind"], "image");
     assert_eq!(tree["ref"], "v1");
     assert_eq!(tree["config"]["cmd"], serde_json::json!(["/bin/hello"]));
@@ -183,7 +107,7 @@ fn image_create_makes_the_layout_tags_the_image_and_prints_its_digest() {
 
     // Tagging again replaces the entry; other compressions and algorithms.
     for (compression, algorithm) in [("zstd", "sha512"), ("none", "blake3")] {
-        let again = run(a![
+        let again = run(args![
             "image",
             "create",
             layout,
@@ -196,12 +120,14 @@ fn image_create_makes_the_layout_tags_the_image_and_prints_its_digest() {
             "--algorithm",
             algorithm
         ])
-        .ok();
-        let entries = run(a!["ls", layout, "--json"]).ok().json();
+        .success();
+        let entries = run(args!["ls", layout, "--json"]).success().json();
         assert_eq!(entries.as_array().unwrap().len(), 1);
-        assert_eq!(entries[0]["digest"], again.stdout.trim());
-        assert!(again.stdout.starts_with(&format!("{algorithm}:")));
-        let tree = run(a!["inspect", layout, "v1", "--json"]).ok().json();
+        assert_eq!(entries[0]["digest"], again.line());
+        assert!(again.line().starts_with(&format!("{algorithm}:")));
+        let tree = run(args!["inspect", layout, "v1", "--json"])
+            .success()
+            .json();
         let media_type = tree["layers"][0]["mediaType"].as_str().unwrap().to_owned();
         let expected = match compression {
             "zstd" => "application/vnd.oci.image.layer.v1.tar+zstd",
@@ -209,12 +135,12 @@ fn image_create_makes_the_layout_tags_the_image_and_prints_its_digest() {
         };
         assert_eq!(media_type, expected);
     }
-    run(a!["fsck", layout]).ok();
+    run(args!["fsck", layout]).success();
 }
 
 #[test]
 fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
@@ -224,7 +150,7 @@ fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
             .map(|name| {
                 let layout = t.path().join(format!("{compression}-{name}"));
                 let run = run_env(
-                    a![
+                    args![
                         "image",
                         "create",
                         layout,
@@ -237,7 +163,7 @@ fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
                     ],
                     &epoch,
                 )
-                .ok();
+                .success();
                 digest_line(&run)
             })
             .collect();
@@ -245,18 +171,18 @@ fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
             digests.iter().all(|d| *d == digests[0]),
             "{compression}: {digests:?}"
         );
-        let tree = run(a![
+        let tree = run(args![
             "inspect",
             t.path().join(format!("{compression}-one")),
             "r",
             "--json"
         ])
-        .ok()
+        .success()
         .json();
         assert_eq!(tree["config"]["created"], "2023-11-14T22:13:20Z");
     }
-    let bad = run_env(
-        a![
+    run_env(
+        args![
             "image",
             "create",
             t.path().join("bad"),
@@ -267,20 +193,19 @@ fn source_date_epoch_makes_the_same_directory_give_the_same_manifest() {
         ],
         &[("SOURCE_DATE_EPOCH", "yesterday")],
     )
-    .fails(2);
-    assert!(bad.error().contains("SOURCE_DATE_EPOCH"), "{}", bad.stderr);
+    .usage_error_naming(&["SOURCE_DATE_EPOCH"]);
 }
 
 #[test]
 fn errors_are_one_line_naming_what_is_wrong() {
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let layout = t.path().join("layout");
     let missing = t.path().join("no-such-dir");
     let cases: Vec<(Vec<OsString>, &str)> = vec![
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -288,11 +213,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 "r",
                 "--from-dir",
                 missing
-            ]),
+            ],
             "no-such-dir",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -300,11 +225,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 "r",
                 "--from-dir",
                 src.join("etc/motd")
-            ]),
+            ],
             "not a directory",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -312,11 +237,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 "../r",
                 "--from-dir",
                 src
-            ]),
+            ],
             "invalid ref name",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -326,11 +251,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 src,
                 "--platform",
                 "linux"
-            ]),
+            ],
             "OS/ARCH",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -340,11 +265,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 src,
                 "--env",
                 "NOVALUE"
-            ]),
+            ],
             "NAME=VALUE",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -354,11 +279,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 src,
                 "--label",
                 "novalue"
-            ]),
+            ],
             "KEY=VALUE",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -368,11 +293,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 src,
                 "--level",
                 "42"
-            ]),
+            ],
             "gzip level",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -382,11 +307,11 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 src,
                 "--base",
                 "nothing"
-            ]),
+            ],
             "\"nothing\"",
         ),
         (
-            os(a![
+            args![
                 "image",
                 "create",
                 layout,
@@ -394,10 +319,10 @@ fn errors_are_one_line_naming_what_is_wrong() {
                 "r",
                 "--from-tar",
                 src.join("etc/motd")
-            ]),
+            ],
             "not a readable tar",
         ),
-        (os(a!["inspect", layout, "nothing"]), "\"nothing\""),
+        (args!["inspect", layout, "nothing"], "\"nothing\""),
     ];
     // A value refused as given is a usage error (2); what is missing or wrong on disk, a
     // failure (1).
@@ -409,25 +334,22 @@ fn errors_are_one_line_naming_what_is_wrong() {
         "gzip level",
     ];
     for (args, expected) in cases {
-        let args: Vec<&OsStr> = args.iter().map(OsString::as_os_str).collect();
-        let code = if USAGE.contains(&expected) { 2 } else { 1 };
-        let failed = run(&args).fails(code);
-        assert!(
-            failed.error().contains(expected),
-            "{}: {}",
-            failed.line,
-            failed.stderr
-        );
+        let failed = run(args);
+        if USAGE.contains(&expected) {
+            failed.usage_error_naming(&[expected]);
+        } else {
+            failed.failure_naming(&[expected]);
+        }
     }
     // Nothing was tagged by the failures.
     if layout.exists() {
-        let entries = run(a!["ls", layout, "--json"]).ok().json();
+        let entries = run(args!["ls", layout, "--json"]).success().json();
         assert_eq!(entries, serde_json::json!([]));
     }
     // Usage errors exit 2.
-    run(a!["image", "create", layout, "--from-dir", src]).fails(2);
-    run(a!["image", "create", layout, "--tag", "r"]).fails(2);
-    run(a![
+    run(args!["image", "create", layout, "--from-dir", src]).usage_error();
+    run(args!["image", "create", layout, "--tag", "r"]).usage_error();
+    run(args![
         "image",
         "create",
         layout,
@@ -438,43 +360,13 @@ fn errors_are_one_line_naming_what_is_wrong() {
         "--compression",
         "lz4"
     ])
-    .fails(2);
-}
-
-fn os(args: &[&OsStr]) -> Vec<OsString> {
-    args.iter().map(|a| a.to_os_string()).collect()
-}
-
-fn corpus(name: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/conformance")
-        .join(name);
-    assert!(
-        path.exists(),
-        "the conformance corpus is missing at {}",
-        path.display()
-    );
-    path
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-            fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
-        }
-    }
+    .usage_error();
 }
 
 #[test]
 fn inspect_shows_an_index_by_platform_in_a_layout_and_in_an_archive() {
-    let layout = corpus("layouts/regclient-testrepo");
-    let text = run(a!["inspect", layout, "v1"]).ok().stdout;
+    let layout = corpus().join("layouts/regclient-testrepo");
+    let text = run(args!["inspect", layout, "v1"]).success().stdout_str();
     assert!(text.starts_with("index sha256:7ceb9b6b"), "{text}");
     assert!(text.contains("ref=v1"));
     assert!(
@@ -487,14 +379,14 @@ fn inspect_shows_an_index_by_platform_in_a_layout_and_in_an_archive() {
         "{text}"
     );
     assert!(text.contains("diff_ids"), "{text}");
-    let arm = run(a!["inspect", layout, "v1", "--platform", "linux/arm64"])
-        .ok()
-        .stdout;
+    let arm = run(args!["inspect", layout, "v1", "--platform", "linux/arm64"])
+        .success()
+        .stdout_str();
     assert!(
         arm.contains("platform=linux/arm64") && !arm.contains("platform=linux/amd64"),
         "{arm}"
     );
-    let json = run(a![
+    let json = run(args![
         "inspect",
         layout,
         "v1",
@@ -502,23 +394,25 @@ fn inspect_shows_an_index_by_platform_in_a_layout_and_in_an_archive() {
         "linux/arm64",
         "--json"
     ])
-    .ok()
+    .success()
     .json();
     assert_eq!(json["manifests"].as_array().unwrap().len(), 1);
-    let none = run(a!["inspect", layout, "v1", "--platform", "linux/riscv64"]).fails(1);
-    assert!(
-        none.error().contains("linux/amd64, linux/arm64"),
-        "{}",
-        none.stderr
-    );
+    run(args![
+        "inspect",
+        layout,
+        "v1",
+        "--platform",
+        "linux/riscv64"
+    ])
+    .failure_naming(&["linux/amd64, linux/arm64"]);
 
     // An archive, read in place: a built image packed, and the archives in the corpus.
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let dir = t.path().join("layout");
     let digest = digest_line(
-        &run(a![
+        &run(args![
             "image",
             "create",
             dir,
@@ -529,26 +423,32 @@ fn inspect_shows_an_index_by_platform_in_a_layout_and_in_an_archive() {
             "--cmd",
             "/bin/hello"
         ])
-        .ok(),
+        .success(),
     );
     let archive = t.path().join("hello.tar");
-    run(a!["pack", dir, archive]).ok();
-    let from_archive = run(a!["inspect", archive, "hello", "--json"]).ok().json();
-    let from_dir = run(a!["inspect", dir, "hello", "--json"]).ok().json();
+    run(args!["pack", dir, archive]).success();
+    let from_archive = run(args!["inspect", archive, "hello", "--json"])
+        .success()
+        .json();
+    let from_dir = run(args!["inspect", dir, "hello", "--json"])
+        .success()
+        .json();
     assert_eq!(from_archive, from_dir);
-    let by_digest = run(a!["inspect", archive, digest, "--json"]).ok().json();
+    let by_digest = run(args!["inspect", archive, digest, "--json"])
+        .success()
+        .json();
     assert_eq!(by_digest["digest"], from_dir["digest"]);
     assert!(by_digest.get("ref").is_none());
     // ctr's export holds only the amd64 blobs of a multi-platform index: the rest is shown as
     // missing, not an error.
-    let ctr = corpus("archives/ctr-export-hello-world.tar");
+    let ctr = corpus().join("archives/ctr-export-hello-world.tar");
     let index = fs::read(&ctr).unwrap();
     assert!(!index.is_empty());
-    let listed = run(a!["ls", ctr, "--json"]).ok().json();
+    let listed = run(args!["ls", ctr, "--json"]).success().json();
     let reference = listed[0]["ref"].as_str().unwrap().to_owned();
-    let tree = run(a!["inspect", ctr, reference]).ok().stdout;
+    let tree = run(args!["inspect", ctr, reference]).success().stdout_str();
     assert!(tree.contains("(not in this layout)"), "{tree}");
-    let amd64 = run(a![
+    let amd64 = run(args![
         "inspect",
         ctr,
         reference,
@@ -556,19 +456,19 @@ fn inspect_shows_an_index_by_platform_in_a_layout_and_in_an_archive() {
         "linux/amd64",
         "--json"
     ])
-    .ok()
+    .success()
     .json();
     assert_eq!(amd64["manifests"][0]["kind"], "image", "{amd64}");
 }
 
 #[test]
 fn base_images_come_from_an_index_by_platform_and_keep_their_config() {
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let layout = t.path().join("layout");
-    copy_dir(&corpus("layouts/regclient-testrepo"), &layout);
+    copy_dir(&corpus().join("layouts/regclient-testrepo"), &layout);
     let src = t.path().join("rootfs");
     rootfs(&src);
-    let built = run(a![
+    let built = run(args![
         "image",
         "create",
         layout,
@@ -583,12 +483,14 @@ fn base_images_come_from_an_index_by_platform_and_keep_their_config() {
         "--env",
         "ADDED=1"
     ])
-    .ok();
+    .success();
     let digest = digest_line(&built);
-    let tree = run(a!["inspect", layout, "on-arm", "--json"]).ok().json();
+    let tree = run(args!["inspect", layout, "on-arm", "--json"])
+        .success()
+        .json();
     assert_eq!(tree["digest"], digest.as_str());
     assert_eq!(tree["platform"]["architecture"], "arm64");
-    let base = run(a![
+    let base = run(args![
         "inspect",
         layout,
         "v1",
@@ -596,7 +498,7 @@ fn base_images_come_from_an_index_by_platform_and_keep_their_config() {
         "linux/arm64",
         "--json"
     ])
-    .ok()
+    .success()
     .json();
     let base_layers = base["manifests"][0]["layers"].as_array().unwrap().clone();
     let layers = tree["layers"].as_array().unwrap();
@@ -607,7 +509,7 @@ fn base_images_come_from_an_index_by_platform_and_keep_their_config() {
     assert!(env.len() > 1, "the base's env is kept: {env:?}");
 
     // Without --platform the base's platform is kept... and the host's picked from an index.
-    let on_host = run(a![
+    let on_host = run(args![
         "image",
         "create",
         layout,
@@ -618,15 +520,15 @@ fn base_images_come_from_an_index_by_platform_and_keep_their_config() {
         "--base",
         "v1"
     ])
-    .ok();
-    let tree = run(a!["inspect", layout, on_host.stdout.trim(), "--json"])
-        .ok()
+    .success();
+    let tree = run(args!["inspect", layout, on_host.line(), "--json"])
+        .success()
         .json();
     #[cfg(target_arch = "x86_64")]
     assert_eq!(tree["platform"]["architecture"], "amd64");
     assert!(tree["layers"].as_array().unwrap().len() > 1);
     // A base that has no such platform.
-    let failed = run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -639,18 +541,13 @@ fn base_images_come_from_an_index_by_platform_and_keep_their_config() {
         "--platform",
         "linux/ppc64le"
     ])
-    .fails(1);
-    assert!(
-        failed.error().contains("linux/ppc64le"),
-        "{}",
-        failed.stderr
-    );
-    run(a!["fsck", layout]).ok();
+    .failure_naming(&["linux/ppc64le"]);
+    run(args!["fsck", layout]).success();
 }
 
 #[test]
 fn a_tar_file_becomes_a_layer_as_it_is_or_recompressed() {
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let tarball = t.path().join("layer.tar.gz");
@@ -664,7 +561,7 @@ fn a_tar_file_becomes_a_layer_as_it_is_or_recompressed() {
         .unwrap();
     assert!(status.success());
     let layout = t.path().join("layout");
-    run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -673,13 +570,15 @@ fn a_tar_file_becomes_a_layer_as_it_is_or_recompressed() {
         "--from-tar",
         tarball
     ])
-    .ok();
-    let kept = run(a!["inspect", layout, "kept", "--json"]).ok().json();
+    .success();
+    let kept = run(args!["inspect", layout, "kept", "--json"])
+        .success()
+        .json();
     assert_eq!(
         kept["layers"][0]["size"],
         fs::metadata(&tarball).unwrap().len()
     );
-    run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -690,8 +589,10 @@ fn a_tar_file_becomes_a_layer_as_it_is_or_recompressed() {
         "--compression",
         "zstd"
     ])
-    .ok();
-    let zst = run(a!["inspect", layout, "zst", "--json"]).ok().json();
+    .success();
+    let zst = run(args!["inspect", layout, "zst", "--json"])
+        .success()
+        .json();
     assert_eq!(
         zst["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+zstd"
@@ -703,43 +604,9 @@ fn a_tar_file_becomes_a_layer_as_it_is_or_recompressed() {
 // Interop: umoci and skopeo read what `image create` writes
 // ---------------------------------------------------------------------------------------------
 
-fn which(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(tool).is_file()))
-}
-
-/// Whether every tool is on `PATH`; says so visibly when one is not.
-fn have(test: &str, tools: &[&str]) -> bool {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !which(t)).collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!(
-        "SKIPPED image_cli::{test}: {} not on PATH (install skopeo and umoci to run it)",
-        missing.join(", ")
-    );
-    assert!(
-        std::env::var_os("OCI_LAYOUT_REQUIRE_INTEROP").is_none(),
-        "{message}, and OCI_LAYOUT_REQUIRE_INTEROP is set"
-    );
-    eprintln!("{message}");
-    let _ = writeln!(std::io::stderr().lock(), "{message}");
-    false
-}
-
-fn tool(program: &str, args: &[&OsStr]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "`{program} {:?}` failed:\n{}",
-        args,
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+/// An external tool's stdout as text ([`tool`] fails the test when it fails).
+fn tool_text(program: &str, args: &[&OsStr]) -> String {
+    String::from_utf8_lossy(&tool(program, args)).into_owned()
 }
 
 fn umoci_unpack(layout: &Path, reference: &str, bundle: &Path) -> PathBuf {
@@ -823,16 +690,16 @@ fn assert_same_tree(expected: &Path, actual: &Path) {
 #[test]
 fn umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config() {
     if !have(
-        "umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config",
+        "image::umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config",
         &["umoci", "skopeo"],
     ) {
         return;
     }
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let layout = t.path().join("layout");
-    run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -855,13 +722,17 @@ fn umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config() {
         "--label",
         "org.example.test=interop"
     ])
-    .ok();
+    .success();
     let bundle = t.path().join("bundle");
     let unpacked = umoci_unpack(&layout, "gz", &bundle);
     assert_same_tree(&src, &unpacked);
 
     let oci = format!("oci:{}:gz", layout.display());
-    let inspect: Value = serde_json::from_str(&tool("skopeo", a!["inspect", oci])).unwrap();
+    let inspect: Value = serde_json::from_str(&tool_text(
+        "skopeo",
+        &[OsStr::new("inspect"), OsStr::new(&oci)],
+    ))
+    .unwrap();
     assert_eq!(inspect["Architecture"], "arm64");
     assert_eq!(inspect["Os"], "linux");
     assert_eq!(inspect["Labels"]["org.example.test"], "interop");
@@ -871,8 +742,15 @@ fn umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config() {
             .unwrap()
             .contains(&Value::from("GREETING=hello"))
     );
-    let config: Value =
-        serde_json::from_str(&tool("skopeo", a!["inspect", "--config", oci])).unwrap();
+    let config: Value = serde_json::from_str(&tool_text(
+        "skopeo",
+        &[
+            OsStr::new("inspect"),
+            OsStr::new("--config"),
+            OsStr::new(&oci),
+        ],
+    ))
+    .unwrap();
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["echo hi"]));
     assert_eq!(
         config["config"]["Entrypoint"],
@@ -883,16 +761,16 @@ fn umoci_unpacks_a_gzip_image_to_the_source_tree_and_skopeo_reads_its_config() {
 #[test]
 fn skopeo_recompresses_a_zstd_image_and_umoci_unpacks_the_result() {
     if !have(
-        "skopeo_recompresses_a_zstd_image_and_umoci_unpacks_the_result",
+        "image::skopeo_recompresses_a_zstd_image_and_umoci_unpacks_the_result",
         &["umoci", "skopeo"],
     ) {
         return;
     }
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let layout = t.path().join("layout");
-    run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -905,25 +783,31 @@ fn skopeo_recompresses_a_zstd_image_and_umoci_unpacks_the_result() {
         "--cmd",
         "/bin/hello"
     ])
-    .ok();
+    .success();
     let out = t.path().join("out");
+    let (from, to) = (
+        format!("oci:{}:zst", layout.display()),
+        format!("oci:{}:zst", out.display()),
+    );
     tool(
         "skopeo",
-        a![
-            "--insecure-policy",
-            "copy",
-            "--dest-compress-format",
-            "gzip",
-            format!("oci:{}:zst", layout.display()),
-            format!("oci:{}:zst", out.display())
+        &[
+            OsStr::new("--insecure-policy"),
+            OsStr::new("copy"),
+            OsStr::new("--dest-compress-format"),
+            OsStr::new("gzip"),
+            OsStr::new(&from),
+            OsStr::new(&to),
         ],
     );
-    let copied = run(a!["inspect", out, "zst", "--json"]).ok().json();
+    let copied = run(args!["inspect", out, "zst", "--json"]).success().json();
     assert_eq!(
         copied["layers"][0]["mediaType"],
         "application/vnd.oci.image.layer.v1.tar+gzip"
     );
-    let ours = run(a!["inspect", layout, "zst", "--json"]).ok().json();
+    let ours = run(args!["inspect", layout, "zst", "--json"])
+        .success()
+        .json();
     assert_eq!(
         copied["config"]["diffIds"], ours["config"]["diffIds"],
         "same uncompressed layer"
@@ -935,12 +819,12 @@ fn skopeo_recompresses_a_zstd_image_and_umoci_unpacks_the_result() {
 #[test]
 fn umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers() {
     if !have(
-        "umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers",
+        "image::umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers",
         &["umoci"],
     ) {
         return;
     }
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let base_src = t.path().join("base");
     rootfs(&base_src);
     let top_src = t.path().join("top");
@@ -956,7 +840,7 @@ fn umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers() {
     )
     .unwrap();
     let layout = t.path().join("layout");
-    run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -967,9 +851,9 @@ fn umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers() {
         "--cmd",
         "/bin/hello"
     ])
-    .ok();
+    .success();
     // umoci 0.4.7 reads gzip and plain layers, not zstd.
-    run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -982,7 +866,7 @@ fn umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers() {
         "--compression",
         "none"
     ])
-    .ok();
+    .success();
 
     // The union, built by hand: the base, then the top over it.
     let union = t.path().join("union");
@@ -994,7 +878,9 @@ fn umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers() {
         fs::read(unpacked.join("etc/motd")).unwrap(),
         b"replaced by the top layer\n"
     );
-    let config = run(a!["inspect", layout, "top", "--json"]).ok().json();
+    let config = run(args!["inspect", layout, "top", "--json"])
+        .success()
+        .json();
     assert_eq!(
         config["config"]["cmd"],
         serde_json::json!(["/bin/hello"]),
@@ -1018,14 +904,17 @@ fn copy_tree(from: &Path, to: &Path) {
 
 /// The blob of the first layer of `reference` in `layout`.
 fn first_layer_blob(layout: &Path, reference: &str) -> PathBuf {
-    let tree = run(a!["inspect", layout, reference, "--json"]).ok().json();
+    let tree = run(args!["inspect", layout, reference, "--json"])
+        .success()
+        .json();
     let digest = tree["layers"][0]["digest"].as_str().unwrap().to_owned();
     let (algorithm, hex) = digest.split_once(':').unwrap();
     layout.join("blobs").join(algorithm).join(hex)
 }
 
 /// GNU tar, in UTC; its stdout, after checking it succeeded.
-fn gnu_tar(args: &[&OsStr]) -> String {
+fn gnu_tar(args: Vec<OsString>) -> String {
+    let shown = show(&args);
     let output = Command::new("tar")
         .args(args)
         .env("TZ", "UTC")
@@ -1034,7 +923,7 @@ fn gnu_tar(args: &[&OsStr]) -> String {
         .unwrap();
     assert!(
         output.status.success(),
-        "`tar {args:?}` failed:\n{}",
+        "`tar {shown}` failed:\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8_lossy(&output.stdout).into_owned()
@@ -1046,14 +935,14 @@ fn warnings(run: &Run) -> Vec<&str> {
 
 #[test]
 fn sockets_and_their_hard_links_are_skipped_with_a_warning_and_gnu_tar_extracts_the_layer() {
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     fs::create_dir_all(src.join("run")).unwrap();
     let _listener = std::os::unix::net::UnixListener::bind(src.join("run/a.sock")).unwrap();
     fs::hard_link(src.join("run/a.sock"), src.join("run/b.sock")).unwrap();
     let layout = t.path().join("layout");
-    let created = run(a![
+    let created = run(args![
         "image",
         "create",
         layout,
@@ -1064,7 +953,7 @@ fn sockets_and_their_hard_links_are_skipped_with_a_warning_and_gnu_tar_extracts_
         "--compression",
         "none"
     ])
-    .ok();
+    .success_with_warnings();
     assert_eq!(
         warnings(&created),
         [
@@ -1074,20 +963,20 @@ fn sockets_and_their_hard_links_are_skipped_with_a_warning_and_gnu_tar_extracts_
     );
     let out = t.path().join("out");
     fs::create_dir_all(&out).unwrap();
-    gnu_tar(a!["-xf", first_layer_blob(&layout, "s"), "-C", out]);
+    gnu_tar(args!["-xf", first_layer_blob(&layout, "s"), "-C", out]);
     assert_eq!(fs::read_dir(out.join("run")).unwrap().count(), 0);
     assert_eq!(fs::read(out.join("etc/motd")).unwrap(), b"welcome\n");
 }
 
 #[test]
 fn a_layout_inside_the_source_directory_is_left_out_of_the_layer_with_a_warning() {
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let layout = src.join("img");
     // Twice: the second time the layout holds the first image's blobs.
     for tag in ["one", "two"] {
-        let created = run(a![
+        let created = run(args![
             "image",
             "create",
             layout,
@@ -1098,19 +987,19 @@ fn a_layout_inside_the_source_directory_is_left_out_of_the_layer_with_a_warning(
             "--compression",
             "none"
         ])
-        .ok();
+        .success_with_warnings();
         assert_eq!(
             warnings(&created),
             ["warning: img: the layout the layer is written into cannot be part of it; skipped"]
         );
-        let listing = gnu_tar(a!["-tf", first_layer_blob(&layout, tag)]);
+        let listing = gnu_tar(args!["-tf", first_layer_blob(&layout, tag)]);
         assert!(listing.lines().any(|name| name == "etc/motd"), "{listing}");
         assert!(
             !listing.lines().any(|name| name.starts_with("img")),
             "{listing}"
         );
     }
-    let refused = run(a![
+    let refused = run(args![
         "image",
         "create",
         layout,
@@ -1119,11 +1008,11 @@ fn a_layout_inside_the_source_directory_is_left_out_of_the_layer_with_a_warning(
         "--from-dir",
         layout
     ])
-    .fails(1);
+    .failure();
     assert_eq!(
-        refused.error(),
+        refused.stderr,
         format!(
-            "error: {}: is the layout the layer is written into",
+            "error: {}: is the layout the layer is written into\n",
             layout.display()
         )
     );
@@ -1149,17 +1038,17 @@ fn xattr(path: &Path, name: &str) -> Vec<u8> {
 #[test]
 fn extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci() {
     let test = "extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci";
-    if !have(test, &["umoci"]) {
+    if !have(&format!("image::{test}"), &["umoci"]) {
         return;
     }
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let set = |path: &str, name: &str, value: &[u8]| {
         rustix::fs::lsetxattr(src.join(path), name, value, rustix::fs::XattrFlags::empty())
     };
     if let Err(e) = set("etc/motd", "user.test", b"binary\0value\nwith a newline") {
-        eprintln!("SKIPPED image_cli::{test}: this filesystem refuses user xattrs: {e}");
+        eprintln!("SKIPPED image::{test}: this filesystem refuses user xattrs: {e}");
         return;
     }
     set("etc", "user.dir", b"on a directory").unwrap();
@@ -1191,7 +1080,7 @@ fn extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci()
 
     let layout = t.path().join("layout");
     // umoci 0.4.7 reads gzip and plain layers, not zstd.
-    run(a![
+    run(args![
         "image",
         "create",
         layout,
@@ -1200,10 +1089,10 @@ fn extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci()
         "--from-dir",
         src
     ])
-    .ok();
+    .success();
     let blob = first_layer_blob(&layout, "x");
 
-    let listing = gnu_tar(a!["--full-time", "-tvzf", blob]);
+    let listing = gnu_tar(args!["--full-time", "-tvzf", blob]);
     let old = listing.lines().find(|l| l.ends_with(" etc/old")).unwrap();
     assert!(old.contains(" 1960-01-01 00:00:00 "), "{old}");
 
@@ -1235,7 +1124,7 @@ fn extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci()
     };
     let out = t.path().join("out");
     fs::create_dir_all(&out).unwrap();
-    gnu_tar(a![
+    gnu_tar(args![
         "--xattrs",
         "--xattrs-include=*",
         "-xzf",
@@ -1252,7 +1141,7 @@ fn extended_attributes_and_mtimes_before_1970_come_back_from_gnu_tar_and_umoci()
 fn without_proc_the_attributes_of_symlinks_are_reported_as_not_stored() {
     let test = "without_proc_the_attributes_of_symlinks_are_reported_as_not_stored";
     // /proc hidden under a tmpfs in a mount namespace of the command's own.
-    let hide_proc = |args: &[&OsStr]| {
+    let hide_proc = |args: Vec<OsString>| {
         Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh", "-c"])
             .arg("mount -t tmpfs none /proc && exec \"$0\" \"$@\"")
@@ -1261,18 +1150,18 @@ fn without_proc_the_attributes_of_symlinks_are_reported_as_not_stored() {
             .env_remove("SOURCE_DATE_EPOCH")
             .output()
     };
-    match hide_proc(a!["true"]) {
+    match hide_proc(args!["true"]) {
         Ok(output) if output.status.success() => {}
         _ => {
-            eprintln!("SKIPPED image_cli::{test}: cannot unshare a mount namespace (needs root)");
+            eprintln!("SKIPPED image::{test}: cannot unshare a mount namespace (needs root)");
             return;
         }
     }
-    let t = tmp();
+    let t = tempfile::tempdir().unwrap();
     let src = t.path().join("rootfs");
     rootfs(&src);
     let layout = t.path().join("layout");
-    let output = hide_proc(a![
+    let output = hide_proc(args![
         BIN,
         "image",
         "create",
@@ -1294,7 +1183,7 @@ fn without_proc_the_attributes_of_symlinks_are_reported_as_not_stored() {
              later one; skipped"
         ]
     );
-    let listing = gnu_tar(a!["-tzf", first_layer_blob(&layout, "p")]);
+    let listing = gnu_tar(args!["-tzf", first_layer_blob(&layout, "p")]);
     assert!(
         listing.lines().any(|name| name == "usr/lib/libbig.so.1"),
         "{listing}"
