@@ -1139,8 +1139,12 @@ mod stores {
         fn index(&self) -> Result<ImageIndex> {
             self.0.index()
         }
-        fn put_entry(&self, entry: &Descriptor) -> Result<()> {
-            self.0.put_entry(entry)
+        fn put_entries(
+            &self,
+            entries: &[Descriptor],
+            required: &[Digest],
+        ) -> Result<Vec<Descriptor>> {
+            self.0.put_entries(entries, required)
         }
         fn remove_ref(&self, name: &str) -> Result<bool> {
             self.0.remove_ref(name)
@@ -1160,10 +1164,9 @@ mod stores {
         );
         let err = seed::delete_blob(&store, Algorithm::Sha256.digest(b"layer")).unwrap_err();
         assert!(err.to_string().contains("cannot remove blobs"), "{err}");
-        let err = seed::write_index(&store, &index::empty_index()).unwrap_err();
+        let err = seed::write_index(&store, &oci_core::index::empty_index()).unwrap_err();
         assert!(err.to_string().contains("not an image layout"), "{err}");
         // What needs no capability works: fsck checks content, not layout files.
         assert!(fsck(&store).unwrap().is_clean());
-        use oci_core::index;
     }
 }
