@@ -160,16 +160,16 @@ impl Store for MemLayout {
         index::parse_index(&bytes).map_err(|e| Error::json(self.location_of(LayoutFile::Index), e))
     }
 
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
-        let mut replaced = Vec::new();
+    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<oci_core::index::PutOutcome> {
+        let mut outcome = oci_core::index::PutOutcome::default();
         self.update_index(&mut |document| {
             check_stored(self, entries, required)?;
-            replaced = document
+            outcome = document
                 .put_all(entries)
                 .map_err(|e| Error::json(self.location_of(LayoutFile::Index), e))?;
             Ok(())
         })?;
-        Ok(replaced)
+        Ok(outcome)
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {

@@ -158,7 +158,11 @@ impl Store for MemoryStore {
             .map_err(|e| Error::json(&self.location, e))
     }
 
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> Result<crate::index::PutOutcome> {
         let _lock = self.index_lock();
         check_stored(self, entries, required)?;
         self.state()

@@ -145,7 +145,11 @@ pub trait Store: Send + Sync {
     /// honours, so no entry ever names content that a concurrent gc has just removed, and a
     /// writer that tags what it wrote fails rather than leave an image with a hole. Images
     /// that are partial on purpose are put with no `required`.
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>>;
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> Result<crate::index::PutOutcome>;
 
     /// Adds one index entry ([`Store::put_entries`]).
     fn put_entry(&self, entry: &Descriptor) -> Result<()> {

@@ -1143,7 +1143,7 @@ mod stores {
             &self,
             entries: &[Descriptor],
             required: &[Digest],
-        ) -> Result<Vec<Descriptor>> {
+        ) -> Result<oci_core::index::PutOutcome> {
             self.0.put_entries(entries, required)
         }
         fn remove_ref(&self, name: &str) -> Result<bool> {

@@ -417,18 +417,22 @@ impl Store for DirLayout {
     }
 
     /// One locked update for all of them.
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
-        let mut replaced = Vec::new();
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> Result<oci_core::index::PutOutcome> {
+        let mut outcome = oci_core::index::PutOutcome::default();
         self.update_index(&mut |document| {
             // Checked under the index lock, which gc holds while it marks and sweeps: an
             // entry is never written for content that a concurrent gc has just removed.
             check_stored(self, entries, required)?;
-            replaced = document
+            outcome = document
                 .put_all(entries)
                 .map_err(|e| Error::json(self.path_of(LayoutFile::Index), e))?;
             Ok(())
         })?;
-        Ok(replaced)
+        Ok(outcome)
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {

@@ -629,7 +629,7 @@ impl Store for RemovedBeforeTag<'_> {
         &self,
         entries: &[oci_core::oci_spec::image::Descriptor],
         required: &[Digest],
-    ) -> oci_core::Result<Vec<oci_core::oci_spec::image::Descriptor>> {
+    ) -> oci_core::Result<oci_core::index::PutOutcome> {
         if let Some(victim) = self.victim.lock().unwrap().take() {
             seed::delete_blob(self.inner, victim)?;
         }

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use oci_core::{Compression, ContentKind, Error, Result, Store, attribute_reads, seed};
+use oci_core::{Compression, ContentKind, Error, Result, Store, StrayKind, attribute_reads, seed};
 
 use crate::output::OutputFile;
 use crate::writer::TarWriter;
@@ -81,6 +81,20 @@ pub fn pack<W: Write + Send>(
             "cannot pack: this store cannot list its blobs",
         )
     })?;
+    // Something under a blob's name that is not a regular file is a blob gone wrong: packing
+    // around it would hand on a hole no one asked for.
+    if let Some(files) = source.layout_files()
+        && let Some(stray) = files
+            .stray_files()?
+            .into_iter()
+            .find(|stray| matches!(stray.kind, StrayKind::NotRegular(_)))
+    {
+        return Err(Error::InvalidLayout {
+            location: stray.location,
+            reason: "not a regular file under a blob's name: nothing packed (fsck reports it)"
+                .into(),
+        });
+    }
     let compressor = Compressor::new(out, compression).map_err(|e| Error::io(label, e))?;
     let archive = TarWriter::new(compressor, label);
     seed::init(

@@ -315,7 +315,7 @@ impl Store for TarArchive {
             .map_err(|e| Error::json(self.location.join(oci_core::INDEX_FILE), e))
     }
 
-    fn put_entries(&self, _: &[Descriptor], _: &[Digest]) -> Result<Vec<Descriptor>> {
+    fn put_entries(&self, _: &[Descriptor], _: &[Digest]) -> Result<oci_core::index::PutOutcome> {
         Err(self.read_only())
     }
 

@@ -150,19 +150,9 @@ pub fn unpack(
             oci_core::validate_ref_name(name)?;
         }
     }
-    // What the merge adds: every named entry, and each untagged one that is not there yet
-    // (put_entries skips those, under its lock; counted against the index as it is now).
-    let mut present = target.index()?.manifests().clone();
-    let mut merged = 0;
-    for descriptor in incoming.manifests() {
-        if index::ref_name(descriptor).is_some() || !present.contains(descriptor) {
-            merged += 1;
-            present.push(descriptor.clone());
-        }
-    }
     // Under the lock gc sweeps under, everything the archive held must still be stored: what
     // is there now stays until the index names it.
-    let replaced = target
+    let merged = target
         .put_entries(incoming.manifests(), &blobs)
         .map_err(|e| match e {
             Error::InvalidLayout { location, reason } if reason.contains("not stored any more") => {
@@ -176,9 +166,9 @@ pub fn unpack(
             }
             other => other,
         })?;
-    report.entries_merged = merged;
+    report.entries_merged = merged.added;
     // Each tag moved to another manifest, once per name and what it named before.
-    for previous in replaced {
+    for previous in merged.replaced {
         let Some(name) = index::ref_name(&previous).map(str::to_owned) else {
             continue;
         };

@@ -302,18 +302,22 @@ impl<W: Write + Send> Store for TarWriter<W> {
         index::parse_index(&bytes).map_err(|e| Error::json(self.location.join(INDEX_FILE), e))
     }
 
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> Result<oci_core::index::PutOutcome> {
         // Checked before the edit, not under the lock it holds: nothing leaves an archive
         // being written, so what is there now is there at the end.
         check_stored(self, entries, required)?;
-        let mut replaced = Vec::new();
+        let mut outcome = oci_core::index::PutOutcome::default();
         self.update_index(&mut |document| {
-            replaced = document
+            outcome = document
                 .put_all(entries)
                 .map_err(|e| Error::json(self.location.join(INDEX_FILE), e))?;
             Ok(())
         })?;
-        Ok(replaced)
+        Ok(outcome)
     }
 
     fn remove_ref(&self, name: &str) -> Result<bool> {

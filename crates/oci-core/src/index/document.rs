@@ -23,6 +23,15 @@ use serde_json::value::RawValue;
 use super::{parse_index, to_canonical_json};
 use crate::ref_name::REF_NAME_ANNOTATION;
 
+/// What putting entries into an index did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PutOutcome {
+    /// Entries added (an untagged entry identical to one already there is not).
+    pub added: usize,
+    /// Entries that were there before and that the put replaced by name.
+    pub replaced: Vec<Descriptor>,
+}
+
 /// An `index.json` being edited. Made by [`IndexDocument::parse`]; written by
 /// [`IndexDocument::to_bytes`].
 #[derive(Clone)]
@@ -89,26 +98,28 @@ impl IndexDocument {
     /// older entry with that name is removed first; an untagged one identical to an entry
     /// already there is not added again (that looks at every entry: untagged puts are for
     /// merges and artifacts, not the tag path).
-    pub fn put(&mut self, descriptor: &Descriptor) -> serde_json::Result<()> {
+    /// Returns whether it was added (an identical untagged entry is not).
+    pub fn put(&mut self, descriptor: &Descriptor) -> serde_json::Result<bool> {
         match super::ref_name(descriptor).filter(|n| !n.is_empty()) {
             Some(name) => {
                 self.remove_ref(name)?;
             }
-            None if self.contains(descriptor)? => return Ok(()),
+            None if self.contains(descriptor)? => return Ok(false),
             None => {}
         }
         let json = to_canonical_json(descriptor)?;
         let start = self.source_text().len() + self.written.len();
         self.written.extend_from_slice(&json);
         self.entries.push(start..start + json.len());
-        Ok(())
+        Ok(true)
     }
 
-    /// [`IndexDocument::put`] of each of `entries`, in order; returns the entries of the
-    /// document as it was before that they replaced by name. An entry of `entries` that a
-    /// later one of the same name replaces is not among them: it was never the document's.
-    pub fn put_all(&mut self, entries: &[Descriptor]) -> serde_json::Result<Vec<Descriptor>> {
-        let mut replaced = Vec::new();
+    /// [`IndexDocument::put`] of each of `entries`, in order. The outcome counts the entries
+    /// added and lists the entries of the document as it was before that they replaced by
+    /// name; an entry of `entries` that a later one of the same name replaces is not among
+    /// them: it was never the document's.
+    pub fn put_all(&mut self, entries: &[Descriptor]) -> serde_json::Result<PutOutcome> {
+        let mut outcome = PutOutcome::default();
         let mut names = HashSet::new();
         for entry in entries {
             // The first entry of a name meets the document's own entries of that name; a later
@@ -116,11 +127,13 @@ impl IndexDocument {
             if let Some(name) = super::ref_name(entry).filter(|n| !n.is_empty())
                 && names.insert(name)
             {
-                replaced.extend(self.entries_named(name)?);
+                outcome.replaced.extend(self.entries_named(name)?);
             }
-            self.put(entry)?;
+            if self.put(entry)? {
+                outcome.added += 1;
+            }
         }
-        Ok(replaced)
+        Ok(outcome)
     }
 
     /// Removes every entry named `name`; returns how many went. An entry that can hold the

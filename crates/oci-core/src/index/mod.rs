@@ -4,7 +4,7 @@
 use oci_spec::image::{Descriptor, ImageIndex, MediaType, SCHEMA_VERSION};
 
 mod document;
-pub use document::IndexDocument;
+pub use document::{IndexDocument, PutOutcome};
 
 use crate::ref_name::REF_NAME_ANNOTATION;
 

@@ -85,7 +85,11 @@ impl Store for Instrumented {
     fn index(&self) -> Result<ImageIndex> {
         self.inner.index()
     }
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> Result<oci_core::index::PutOutcome> {
         if let Some(victim) = self.remove_on_update {
             seed::delete_blob(&self.inner, victim)?;
         }

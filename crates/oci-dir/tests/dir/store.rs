@@ -467,18 +467,20 @@ fn put_entries_fails_and_leaves_the_index_when_a_required_blob_is_missing() {
 
     // Put back, both entries land, replacing nothing.
     seed::write_blob(&layout, b"another layer").unwrap();
-    let replaced = layout.put_entries(&entries, &required).unwrap();
-    assert!(replaced.is_empty());
+    let put = layout.put_entries(&entries, &required).unwrap();
+    assert!(put.replaced.is_empty());
+    assert_eq!(put.added, 2);
     assert_eq!(
         ref_names(&layout),
         [Some("first".to_owned()), Some("second".to_owned())]
     );
     // Moving a name returns the entry it replaced.
     let moved = index::with_ref_name(second.manifest.clone(), "first");
-    let replaced = layout
+    let put = layout
         .put_entries(std::slice::from_ref(&moved), &required)
         .unwrap();
-    assert_eq!(replaced, [entries[0].clone()]);
+    assert_eq!(put.replaced, [entries[0].clone()]);
+    assert_eq!(put.added, 1);
 }
 
 /// fsck and gc through `&dyn Store` and `Box<dyn Store>`, as a program that picks its backend

@@ -283,7 +283,7 @@ impl Store for RemovedBeforeMerge {
         &self,
         entries: &[Descriptor],
         required: &[Digest],
-    ) -> oci_core::Result<Vec<Descriptor>> {
+    ) -> oci_core::Result<oci_core::index::PutOutcome> {
         seed::delete_blob(&self.inner, self.victim)?;
         self.inner.put_entries(entries, required)
     }
