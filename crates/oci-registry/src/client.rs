@@ -1,0 +1,602 @@
+//! One registry, over HTTP: TLS or plain, authentication, retries.
+//!
+//! Every request goes through [`Client::send`], which:
+//! - picks the scheme once (`https`; `http` when asked, or for a registry on this machine that
+//!   does not speak TLS);
+//! - sends the token cached for the request's scope, or basic credentials once the registry
+//!   asked for them;
+//! - on a 401, reads the challenge, gets a token (bearer: from the realm, with the
+//!   credentials, for the service and scope) or takes the credentials (basic), and sends the
+//!   request again once;
+//! - on a passing failure (a cut connection, 408, 429, 5xx), waits (growing pauses, or the
+//!   registry's `Retry-After`) and sends it again, a bounded number of times.
+//!
+//! A request whose body is a stream cannot be sent twice: those are only ever sent after a
+//! small request of the same scope has settled the authentication, and their failures go back
+//! to the caller, which knows how to go on (an upload asks for its status).
+//!
+//! Redirects (blob downloads to storage) are followed; credentials go only to the same host.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use ureq::http::{self, Response};
+use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
+use ureq::{Agent, Body, SendBody};
+
+use crate::challenge::{Challenge, parse_challenges};
+use crate::{Credentials, Error, ImageReference, RegistryOptions};
+
+/// What a registry may say in an error body, kept for messages: more is not read.
+const ERROR_BODY_LIMIT: u64 = 64 << 10;
+
+/// A token response is small; more is refused.
+const TOKEN_LIMIT: u64 = 1 << 20;
+
+/// A request's body.
+pub(crate) enum Payload<'a> {
+    /// None.
+    Empty,
+    /// Bytes in memory: the request can be sent again.
+    Bytes(&'a [u8]),
+    /// A stream of this many bytes: sent once.
+    Stream(&'a mut dyn Read, u64),
+}
+
+impl Payload<'_> {
+    fn replayable(&self) -> bool {
+        !matches!(self, Payload::Stream(..))
+    }
+}
+
+/// One request, before authentication.
+pub(crate) struct Request<'a> {
+    pub method: http::Method,
+    /// A path on the registry (`/v2/...`) or an absolute URL (an upload's `Location`).
+    pub target: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Payload<'a>,
+    /// The token scope this needs: `repository:NAME:pull` or `repository:NAME:pull,push`.
+    pub scope: String,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: http::Method, target: impl Into<String>, scope: impl Into<String>) -> Self {
+        Request {
+            method,
+            target: target.into(),
+            headers: Vec::new(),
+            body: Payload::Empty,
+            scope: scope.into(),
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn body(mut self, body: Payload<'a>) -> Self {
+        self.body = body;
+        self
+    }
+}
+
+/// What the client knows of the registry's authentication.
+#[derive(Default)]
+struct AuthState {
+    /// The registry asked for basic credentials.
+    basic: bool,
+    /// The registry's bearer challenge (realm, service).
+    bearer: Option<Challenge>,
+    /// Tokens by scope, as `Authorization` values.
+    tokens: HashMap<String, String>,
+    /// The credentials, once looked up.
+    credentials: Option<Option<(String, String)>>,
+}
+
+/// A registry host.
+pub struct Client {
+    reference: ImageReference,
+    agent: Agent,
+    options: RegistryOptions,
+    scheme: OnceLock<&'static str>,
+    auth: Mutex<AuthState>,
+}
+
+impl Client {
+    /// A client of the registry `reference` names (its repository and tag are ignored).
+    pub fn new(reference: &ImageReference, options: RegistryOptions) -> Result<Client, Error> {
+        let tls = tls_config(&options)?;
+        let config = Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls)
+            .timeout_connect(Some(options.timeout))
+            .timeout_recv_response(Some(options.timeout))
+            .timeout_per_read(Some(options.timeout))
+            .timeout_per_write(Some(options.timeout))
+            .max_redirects(10)
+            .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
+            .proxy(ureq::Proxy::try_from_env())
+            .user_agent(concat!("oci-layout/", env!("CARGO_PKG_VERSION")))
+            .accept_encoding("identity")
+            .build();
+        Ok(Client {
+            reference: reference.repository_only(),
+            agent: config.into(),
+            options,
+            scheme: OnceLock::new(),
+            auth: Mutex::new(AuthState::default()),
+        })
+    }
+
+    /// The registry as named.
+    pub fn registry(&self) -> &str {
+        &self.reference.registry
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &RegistryOptions {
+        &self.options
+    }
+
+    fn auth(&self) -> MutexGuard<'_, AuthState> {
+        self.auth
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// `https`, or `http` when asked for or when a loopback registry does not speak TLS.
+    fn scheme(&self) -> &'static str {
+        *self.scheme.get_or_init(|| {
+            if self.options.plain_http {
+                return "http";
+            }
+            if !self.reference.is_loopback() {
+                return "https";
+            }
+            let probe = format!("https://{}/v2/", self.reference.api_host());
+            match self.agent.get(&probe).call() {
+                Err(e) if speaks_no_tls(&e) => "http",
+                _ => "https",
+            }
+        })
+    }
+
+    /// The absolute URL of `target` (a `/v2/...` path, or already absolute).
+    pub(crate) fn url(&self, target: &str) -> String {
+        if target.starts_with("http://") || target.starts_with("https://") {
+            target.to_owned()
+        } else {
+            format!("{}://{}{target}", self.scheme(), self.reference.api_host())
+        }
+    }
+
+    /// Sends `request` (see the module docs); returns the registry's answer, whatever its
+    /// status, once authentication and passing failures are dealt with.
+    pub(crate) fn send(&self, mut request: Request<'_>) -> Result<Response<Body>, Error> {
+        let url = self.url(&request.target);
+        let method = method_name(&request.method);
+        let mut attempt = 0;
+        let mut authenticated_again = false;
+        loop {
+            let authorization = self.authorization(&request.scope)?;
+            let result = self.send_once(&url, &mut request, authorization.as_deref());
+            let replayable = request.body.replayable();
+            match result {
+                Ok(response) if response.status() == 401 && replayable && !authenticated_again => {
+                    authenticated_again = true;
+                    self.answer_challenge(&response, &request.scope, authorization.is_some())?;
+                }
+                Ok(response)
+                    if replayable
+                        && attempt < self.options.retries
+                        && is_transient_status(response.status().as_u16()) =>
+                {
+                    attempt += 1;
+                    std::thread::sleep(pause(attempt, retry_after(&response)));
+                }
+                Ok(response) => return Ok(response),
+                Err(e) => {
+                    let error = Error::Transport {
+                        method,
+                        url: url.clone(),
+                        source: e,
+                    };
+                    if replayable && attempt < self.options.retries && error.is_transient() {
+                        attempt += 1;
+                        std::thread::sleep(pause(attempt, None));
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// [`Client::send`], then a status other than `expected` is an error carrying what the
+    /// registry said.
+    pub(crate) fn expect(&self, request: Request<'_>, expected: &[u16]) -> Result<Response<Body>, Error> {
+        let method = method_name(&request.method);
+        let url = self.url(&request.target);
+        let response = self.send(request)?;
+        if expected.contains(&response.status().as_u16()) {
+            Ok(response)
+        } else {
+            Err(status_error(method, url, response))
+        }
+    }
+
+    fn send_once(
+        &self,
+        url: &str,
+        request: &mut Request<'_>,
+        authorization: Option<&str>,
+    ) -> Result<Response<Body>, ureq::Error> {
+        let mut builder = http::Request::builder()
+            .method(request.method.clone())
+            .uri(url);
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value);
+        }
+        if let Some(authorization) = authorization {
+            builder = builder.header("Authorization", authorization);
+        }
+        let mut nothing: &[u8] = &[];
+        let body = match &mut request.body {
+            Payload::Empty => {
+                if matches!(request.method, http::Method::PUT | http::Method::POST | http::Method::PATCH) {
+                    builder = builder.header("Content-Length", "0");
+                }
+                SendBody::from_reader(&mut nothing)
+            }
+            Payload::Bytes(bytes) => {
+                builder = builder.header("Content-Length", bytes.len().to_string());
+                SendBody::from_reader(bytes)
+            }
+            Payload::Stream(reader, length) => {
+                builder = builder.header("Content-Length", length.to_string());
+                SendBody::from_reader(*reader)
+            }
+        };
+        let request = builder.body(body).map_err(ureq::Error::Http)?;
+        self.agent.run(request)
+    }
+
+    /// The `Authorization` value for `scope`, when the registry asked for one before.
+    fn authorization(&self, scope: &str) -> Result<Option<String>, Error> {
+        let bearer = {
+            let auth = self.auth();
+            if let Some(token) = auth.tokens.get(scope) {
+                return Ok(Some(token.clone()));
+            }
+            if auth.basic {
+                drop(auth);
+                return Ok(self.credentials().map(|(user, password)| basic_value(&user, &password)));
+            }
+            auth.bearer.clone()
+        };
+        match bearer {
+            Some(challenge) => self.fetch_token(&challenge, scope).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Learns from a 401 what the registry wants, and gets it.
+    fn answer_challenge(
+        &self,
+        response: &Response<Body>,
+        scope: &str,
+        sent_something: bool,
+    ) -> Result<(), Error> {
+        let challenges: Vec<Challenge> = response
+            .headers()
+            .get_all("WWW-Authenticate")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(parse_challenges)
+            .collect();
+        let refused = |reason: &str| Error::Auth {
+            registry: self.reference.registry.clone(),
+            reason: reason.to_owned(),
+        };
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            let mut auth = self.auth();
+            // A token we sent was refused: a new one for this scope.
+            auth.tokens.remove(scope);
+            auth.bearer = Some(bearer.clone());
+            drop(auth);
+            self.fetch_token(bearer, scope)?;
+            return Ok(());
+        }
+        if challenges.iter().any(|c| c.scheme == "basic") {
+            if self.credentials().is_none() {
+                return Err(refused("the registry asks for a user and password, and none is configured (--creds, or docker login)"));
+            }
+            let mut auth = self.auth();
+            if auth.basic && sent_something {
+                return Err(refused("the registry refused the user and password"));
+            }
+            auth.basic = true;
+            return Ok(());
+        }
+        Err(refused("401 Unauthorized, with no challenge this client understands"))
+    }
+
+    /// A bearer token for `scope`, from the challenge's realm (cached per scope).
+    fn fetch_token(&self, challenge: &Challenge, scope: &str) -> Result<String, Error> {
+        let registry = &self.reference.registry;
+        let auth_error = |reason: String| Error::Auth {
+            registry: registry.clone(),
+            reason,
+        };
+        let realm = challenge
+            .param("realm")
+            .ok_or_else(|| auth_error("a bearer challenge without a realm".into()))?;
+        let mut query = Vec::new();
+        if let Some(service) = challenge.param("service") {
+            query.push(format!("service={}", encode(service)));
+        }
+        for scope in scope.split(' ').filter(|s| !s.is_empty()) {
+            query.push(format!("scope={}", encode(scope)));
+        }
+        let separator = if realm.contains('?') { '&' } else { '?' };
+        let url = format!("{realm}{separator}{}", query.join("&"));
+        // Credentials go to the realm only over TLS, or to this machine.
+        let mut request = self.agent.get(&url);
+        if let Some((user, password)) = self.credentials()
+            && (url.starts_with("https://") || self.reference.is_loopback())
+        {
+            request = request.header("Authorization", &basic_value(&user, &password));
+        }
+        let mut response = request.call().map_err(|e| Error::Transport {
+            method: "GET",
+            url: url.clone(),
+            source: e,
+        })?;
+        if response.status() != 200 {
+            return Err(status_error("GET", url, response));
+        }
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(TOKEN_LIMIT)
+            .read_to_vec()
+            .map_err(|e| Error::Transport {
+                method: "GET",
+                url: url.clone(),
+                source: e,
+            })?;
+        #[derive(serde::Deserialize)]
+        struct TokenResponse {
+            token: Option<String>,
+            access_token: Option<String>,
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| auth_error(format!("the token endpoint {url} answered something that is not a token ({e})")))?;
+        let token = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| auth_error(format!("the token endpoint {url} gave no token")))?;
+        let value = format!("Bearer {token}");
+        self.auth().tokens.insert(scope.to_owned(), value.clone());
+        Ok(value)
+    }
+
+    /// The credentials for this registry, looked up once.
+    pub(crate) fn credentials(&self) -> Option<(String, String)> {
+        let mut auth = self.auth();
+        if let Some(known) = &auth.credentials {
+            return known.clone();
+        }
+        let found = match &self.options.credentials {
+            Credentials::Anonymous => None,
+            Credentials::Basic { username, password } => Some((username.clone(), password.clone())),
+            Credentials::DockerConfig => {
+                match docker_credential::get_credential(self.reference.credential_key()) {
+                    Ok(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
+                        Some((user, password))
+                    }
+                    // An identity token is an OAuth refresh token; it is sent as the password
+                    // of the `<token>` user, which registries that issue them accept.
+                    Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
+                        Some(("<token>".to_owned(), token))
+                    }
+                    Err(_) => None,
+                }
+            }
+        };
+        auth.credentials = Some(found.clone());
+        found
+    }
+}
+
+fn method_name(method: &http::Method) -> &'static str {
+    match *method {
+        http::Method::GET => "GET",
+        http::Method::HEAD => "HEAD",
+        http::Method::PUT => "PUT",
+        http::Method::POST => "POST",
+        http::Method::PATCH => "PATCH",
+        http::Method::DELETE => "DELETE",
+        _ => "request",
+    }
+}
+
+fn basic_value(user: &str, password: &str) -> String {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// Percent-encodes a query value.
+fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+fn is_transient_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+/// The pause before attempt `attempt` (from 1): the registry's `Retry-After` when it gave one
+/// (capped), else 250 ms doubled each time, at most 8 s.
+fn pause(attempt: u32, retry_after: Option<Duration>) -> Duration {
+    retry_after
+        .map(|d| d.min(Duration::from_secs(60)))
+        .unwrap_or_else(|| Duration::from_millis(250 << (attempt - 1).min(5)))
+}
+
+/// `Retry-After` in seconds (an HTTP date is taken as "a second").
+fn retry_after(response: &Response<Body>) -> Option<Duration> {
+    let value = response.headers().get("Retry-After")?.to_str().ok()?;
+    Some(
+        value
+            .trim()
+            .parse::<u64>()
+            .map_or(Duration::from_secs(1), Duration::from_secs),
+    )
+}
+
+/// The error for an unexpected status, with the registry's own words when it gave any (its
+/// JSON `errors`, else the kind of body it sent: never the body itself).
+pub(crate) fn status_error(method: &'static str, url: String, mut response: Response<Body>) -> Error {
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(ERROR_BODY_LIMIT)
+        .read_to_vec()
+        .unwrap_or_default();
+    let reason = http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("");
+    let mut detail = format!(" {reason}");
+    #[derive(serde::Deserialize)]
+    struct Errors {
+        errors: Vec<RegistryError>,
+    }
+    #[derive(serde::Deserialize)]
+    struct RegistryError {
+        code: Option<String>,
+        message: Option<String>,
+    }
+    if let Ok(errors) = serde_json::from_slice::<Errors>(&body) {
+        for error in errors.errors.iter().take(3) {
+            detail.push_str(": ");
+            if let Some(code) = &error.code {
+                detail.push_str(code);
+            }
+            if let Some(message) = &error.message {
+                detail.push(' ');
+                detail.push_str(&oci_core::printable(message));
+            }
+        }
+    } else if !body.is_empty() && !content_type.is_empty() {
+        detail.push_str(&format!(" (the registry answered {} bytes of {})", body.len(), oci_core::printable(&content_type)));
+    }
+    Error::Status {
+        method,
+        url,
+        status,
+        detail,
+    }
+}
+
+/// Whether a connection failed because the server does not speak TLS.
+fn speaks_no_tls(error: &ureq::Error) -> bool {
+    matches!(error, ureq::Error::Rustls(_) | ureq::Error::Tls(_))
+        || matches!(error, ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData)
+}
+
+fn tls_config(options: &RegistryOptions) -> Result<TlsConfig, Error> {
+    let mut builder = TlsConfig::builder();
+    if !options.tls_verify {
+        builder = builder.disable_verification(true);
+    } else {
+        let mut roots: Vec<Certificate<'static>> = Vec::new();
+        let native = rustls_native_certs::load_native_certs();
+        roots.extend(native.certs.into_iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()));
+        for pem in &options.ca_certificates {
+            roots.extend(certificates(pem, "a CA certificate")?);
+        }
+        builder = builder.root_certs(RootCerts::new_with_certs(&roots));
+    }
+    if let Some((chain, key)) = &options.client_certificate {
+        let chain = certificates(chain, "the client certificate")?;
+        let key = private_key(key)?;
+        builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
+    }
+    Ok(builder.build())
+}
+
+fn certificates(pem: &[u8], what: &str) -> Result<Vec<Certificate<'static>>, Error> {
+    let mut found = Vec::new();
+    for item in ureq::tls::parse_pem(pem) {
+        match item {
+            Ok(PemItem::Certificate(cert)) => found.push(cert),
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::Setup {
+                    what: what.to_owned(),
+                    reason: format!("not PEM: {e}"),
+                });
+            }
+        }
+    }
+    if found.is_empty() {
+        return Err(Error::Setup {
+            what: what.to_owned(),
+            reason: "holds no certificate".into(),
+        });
+    }
+    Ok(found)
+}
+
+fn private_key(pem: &[u8]) -> Result<PrivateKey<'static>, Error> {
+    for item in ureq::tls::parse_pem(pem) {
+        if let Ok(PemItem::PrivateKey(key)) = item {
+            return Ok(key);
+        }
+    }
+    Err(Error::Setup {
+        what: "the client key".into(),
+        reason: "holds no private key (PEM)".into(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_grow_and_honour_retry_after() {
+        assert_eq!(pause(1, None), Duration::from_millis(250));
+        assert_eq!(pause(3, None), Duration::from_millis(1000));
+        assert_eq!(pause(9, None), Duration::from_millis(8000));
+        assert_eq!(pause(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
+        assert_eq!(pause(1, Some(Duration::from_secs(3600))), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(encode("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+    }
+}

@@ -1,0 +1,45 @@
+//! A repository of a container registry, spoken to over the OCI distribution API, as an
+//! [`oci_core::Store`]: copy, inspect, fsck and referrers work against it as against a layout
+//! directory.
+//!
+//! - [`Registry`] is one repository. Content by digest: `HEAD`/`GET` of blobs (downloads
+//!   resume with `Range` after a cut) and manifests (checked: size, digest, media type against
+//!   the document, no schema 1); uploads in one request when small, in chunks held until the
+//!   registry has them otherwise ([`RegistryOptions::chunk_size`]). Tags are index entries: a
+//!   tag is a `PUT` of the manifest under its name.
+//! - [`Client`] is one registry host: HTTPS with the system's roots (or plain HTTP where asked,
+//!   and for a registry on this machine that does not speak TLS), anonymous, basic or bearer
+//!   authentication (the `WWW-Authenticate` challenge, tokens cached per scope), credentials
+//!   from Docker's `config.json` and its helpers, retries with backoff on passing failures,
+//!   credentials never sent to another host on a redirect.
+//! - [`ImageReference`]: `HOST[:PORT]/REPO[:TAG|@DIGEST]`, normalised as docker does.
+//!
+//! Synchronous, like the rest of the workspace: a copy runs its blobs on threads.
+//!
+//! ```no_run
+//! use oci_core::prelude::*;
+//! use oci_registry::{ImageReference, Registry, RegistryOptions};
+//!
+//! let reference = ImageReference::parse("localhost:5000/hello:v1")?;
+//! let registry = Registry::open(&reference, RegistryOptions::default())?;
+//! let image = registry.resolve("v1")?;
+//! let report = fsck::fsck_image(&registry, &image)?;
+//! assert!(report.is_clean());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod challenge;
+mod client;
+mod download;
+mod error;
+mod options;
+mod reference;
+mod store;
+mod upload;
+
+pub use challenge::{Challenge, parse_challenges};
+pub use client::Client;
+pub use error::Error;
+pub use options::{Credentials, RegistryOptions};
+pub use reference::ImageReference;
+pub use store::{MAX_REGISTRY_MANIFEST, Registry};

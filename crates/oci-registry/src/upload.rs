@@ -1,0 +1,342 @@
+//! Uploading a blob: one request when it is small, chunks otherwise, each chunk held until
+//! the registry has it.
+//!
+//! An upload session starts with `POST /v2/<repo>/blobs/uploads/` (or a cross-repository
+//! mount, which may finish it at once). A blob no larger than the chunk size goes in one
+//! `PUT <location>?digest=`. A larger one goes in `PATCH`es of the chunk size (raised to the
+//! registry's `OCI-Chunk-Min-Length`), each from a buffer, then an empty `PUT ?digest=`. When
+//! a chunk does not arrive whole (a cut connection, a 5xx), the session's status
+//! (`GET <location>`, its `Range`) says how much the registry kept, and the rest of the chunk
+//! is sent again. A registry that cannot say (distribution 2.8 loses the session after a cut
+//! inside a `PATCH`) makes the upload fail with an error the caller can start again from.
+//! A session that is abandoned (an error, a cancel) is deleted.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use oci_core::Digest;
+use oci_core::oci_digest::Hasher;
+use ureq::http;
+
+use crate::Error;
+use crate::client::{Client, Payload, Request};
+
+/// An upload in progress.
+pub(crate) struct Upload<'c> {
+    client: &'c Client,
+    scope: String,
+    /// Where the next request goes (the registry moves it after each chunk).
+    location: String,
+    /// Bytes the registry has.
+    offset: u64,
+    chunk_size: usize,
+    finished: bool,
+}
+
+/// How an upload session began.
+pub(crate) enum Started<'c> {
+    /// The blob was mounted from another repository: nothing to send.
+    Mounted,
+    /// A session to send the blob in.
+    Session(Upload<'c>),
+}
+
+impl<'c> Upload<'c> {
+    /// Opens a session in `repository`; with `mount_from`, asks the registry to mount the blob
+    /// from that repository instead (it says 201 when it did).
+    pub(crate) fn start(
+        client: &'c Client,
+        repository: &str,
+        mount: Option<(Digest, &str)>,
+    ) -> Result<Started<'c>, Error> {
+        let mut scope = format!("repository:{repository}:pull,push");
+        let mut target = format!("/v2/{repository}/blobs/uploads/");
+        if let Some((digest, from)) = mount {
+            scope.push_str(&format!(" repository:{from}:pull"));
+            target.push_str(&format!("?mount={digest}&from={from}"));
+        }
+        let response = client.expect(
+            Request::new(http::Method::POST, target.clone(), scope.clone()),
+            &[201, 202],
+        )?;
+        if response.status() == 201 {
+            return Ok(Started::Mounted);
+        }
+        let location = location_of(client, &target, &response)?;
+        let minimum = response
+            .headers()
+            .get("OCI-Chunk-Min-Length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
+        Ok(Started::Session(Upload {
+            client,
+            scope,
+            location,
+            offset: 0,
+            chunk_size: client.options().chunk_size.max(minimum).max(1),
+            finished: false,
+        }))
+    }
+
+    /// The chunk size in force.
+    pub(crate) fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Sends the whole blob in one `PUT` (it must fit in a chunk) and finishes.
+    pub(crate) fn put_whole(mut self, bytes: &[u8], digest: Digest) -> Result<(), Error> {
+        let target = with_digest(&self.location, digest);
+        let request = Request::new(http::Method::PUT, target, self.scope.clone())
+            .header("Content-Type", "application/octet-stream")
+            .body(Payload::Bytes(bytes));
+        self.client.expect(request, &[201])?;
+        self.finished = true;
+        Ok(())
+    }
+
+    /// Sends one chunk; on a cut, asks how much arrived and sends the rest.
+    pub(crate) fn send_chunk(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let mut sent = 0usize;
+        let mut attempts = 0;
+        while sent < chunk.len() {
+            let part = &chunk[sent..];
+            let mut reader = part;
+            let start = self.offset;
+            let end = start + part.len() as u64 - 1;
+            let request = Request::new(http::Method::PATCH, self.location.clone(), self.scope.clone())
+                .header("Content-Type", "application/octet-stream")
+                .header("Content-Range", format!("{start}-{end}"))
+                .body(Payload::Stream(&mut reader, part.len() as u64));
+            let outcome = self.client.expect(request, &[202]);
+            match outcome {
+                Ok(response) => {
+                    self.location = location_of(self.client, &self.location, &response)?;
+                    self.offset += part.len() as u64;
+                    sent = chunk.len();
+                }
+                Err(e) if e.is_transient() && attempts < self.client.options().retries => {
+                    attempts += 1;
+                    let kept = self.status()?;
+                    if kept < start || kept > end + 1 {
+                        return Err(lost(self.client, &self.location, kept, start));
+                    }
+                    sent += (kept - start) as usize;
+                    self.offset = kept;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// How many bytes the registry has (`GET <location>`: `Range: 0-N`).
+    fn status(&mut self) -> Result<u64, Error> {
+        let request = Request::new(http::Method::GET, self.location.clone(), self.scope.clone());
+        let response = self.client.expect(request, &[204]).map_err(|e| match e {
+            Error::Status { status: 404, url, .. } => Error::Refused {
+                url,
+                reason: "the registry lost the upload session after a cut (it cannot resume); \
+                         the upload must start again"
+                    .into(),
+            },
+            other => other,
+        })?;
+        let range = response
+            .headers()
+            .get("Range")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("0-0")
+            .to_owned();
+        self.location = location_of(self.client, &self.location, &response)?;
+        Ok(parse_range_end(&range).map_or(0, |end| end + 1))
+    }
+
+    /// Ends the session with the blob's digest.
+    pub(crate) fn finish(mut self, digest: Digest) -> Result<(), Error> {
+        let target = with_digest(&self.location, digest);
+        let request = Request::new(http::Method::PUT, target, self.scope.clone());
+        self.client.expect(request, &[201])?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Upload<'_> {
+    /// An abandoned session is deleted: the registry frees what it held.
+    fn drop(&mut self) {
+        if !self.finished {
+            let request = Request::new(http::Method::DELETE, self.location.clone(), self.scope.clone());
+            let _ = self.client.send(request);
+        }
+    }
+}
+
+/// Sends `content` (`size` bytes, hashing to `digest`) to `repository` in chunks; `cancel`,
+/// when set, stops it between chunks. Whoever calls this checked the blob is not there.
+pub(crate) fn upload_known(
+    client: &Client,
+    repository: &str,
+    digest: Digest,
+    size: u64,
+    content: &mut dyn Read,
+    mount: Option<&str>,
+    cancel: Option<&AtomicBool>,
+) -> Result<bool, Error> {
+    let started = Upload::start(client, repository, mount.map(|from| (digest, from)))?;
+    let mut upload = match started {
+        Started::Mounted => return Ok(true),
+        Started::Session(upload) => upload,
+    };
+    let chunk_size = upload.chunk_size();
+    let url = client.url(&format!("/v2/{repository}/blobs/{digest}"));
+    let read_error = |e: io::Error| Error::Transport {
+        method: "PUT",
+        url: url.clone(),
+        source: ureq::Error::Io(e),
+    };
+    let mut hasher = digest.algorithm().hasher();
+    if size <= chunk_size as u64 {
+        let mut bytes = Vec::with_capacity(size as usize);
+        content
+            .take(size + 1)
+            .read_to_end(&mut bytes)
+            .map_err(read_error)?;
+        check_content(&url, &bytes, size, digest)?;
+        upload.put_whole(&bytes, digest)?;
+        return Ok(false);
+    }
+    let mut buffer = vec![0u8; chunk_size];
+    let mut total = 0u64;
+    loop {
+        if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::Refused {
+                url,
+                reason: "interrupted: the upload was cancelled".into(),
+            });
+        }
+        let filled = fill(content, &mut buffer).map_err(read_error)?;
+        if filled == 0 {
+            break;
+        }
+        hasher.update(&buffer[..filled]);
+        total += filled as u64;
+        if total > size {
+            break;
+        }
+        upload.send_chunk(&buffer[..filled])?;
+    }
+    verify(&url, hasher, total, size, digest)?;
+    upload.finish(digest)?;
+    Ok(false)
+}
+
+/// A blob written to a registry as it is made, its digest known at the end.
+pub(crate) struct StreamingUpload<'c> {
+    pub(crate) upload: Option<Upload<'c>>,
+    pub(crate) buffer: Vec<u8>,
+    pub(crate) hasher: Hasher,
+    pub(crate) written: u64,
+}
+
+impl StreamingUpload<'_> {
+    /// Sends the buffer as a chunk once it is full.
+    pub(crate) fn flush_full(&mut self) -> Result<(), Error> {
+        if let Some(upload) = self.upload.as_mut()
+            && self.buffer.len() >= upload.chunk_size()
+        {
+            upload.send_chunk(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+}
+
+/// Reads until `buffer` is full or the stream ends; returns how much was read.
+fn fill(content: &mut dyn Read, buffer: &mut [u8]) -> io::Result<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match content.read(&mut buffer[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+fn check_content(url: &str, bytes: &[u8], size: u64, digest: Digest) -> Result<(), Error> {
+    let mut hasher = digest.algorithm().hasher();
+    hasher.update(bytes);
+    verify(url, hasher, bytes.len() as u64, size, digest)
+}
+
+/// The content must be what the descriptor says before the registry is told it is.
+pub(crate) fn verify(url: &str, hasher: Hasher, total: u64, size: u64, digest: Digest) -> Result<(), Error> {
+    let actual = hasher.finalize();
+    if total != size || actual != digest {
+        return Err(Error::Refused {
+            url: url.to_owned(),
+            reason: format!(
+                "the content is not {digest} of {size} bytes (read {total} bytes hashing to {actual}): not uploaded"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// `location` with `digest=` added to its query.
+fn with_digest(location: &str, digest: Digest) -> String {
+    let separator = if location.contains('?') { '&' } else { '?' };
+    format!("{location}{separator}digest={digest}")
+}
+
+/// The `Location` of an upload response, absolute (registries may send a path).
+fn location_of(
+    client: &Client,
+    request_target: &str,
+    response: &http::Response<ureq::Body>,
+) -> Result<String, Error> {
+    let location = response
+        .headers()
+        .get("Location")
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Error::Refused {
+            url: client.url(request_target),
+            reason: "an upload answer without a Location".into(),
+        })?;
+    Ok(client.url(location))
+}
+
+/// `Range: 0-N` → N.
+fn parse_range_end(range: &str) -> Option<u64> {
+    let range = range.trim().trim_start_matches("bytes=");
+    let (_, end) = range.split_once('-')?;
+    end.trim().parse().ok()
+}
+
+fn lost(client: &Client, location: &str, kept: u64, start: u64) -> Error {
+    Error::Refused {
+        url: client.url(location),
+        reason: format!(
+            "the registry says it holds {kept} bytes of an upload that had sent {start}: the \
+             upload must start again"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_and_locations() {
+        assert_eq!(parse_range_end("0-1023"), Some(1023));
+        assert_eq!(parse_range_end("bytes=0-9"), Some(9));
+        assert_eq!(parse_range_end("junk"), None);
+        let digest = oci_core::Algorithm::Sha256.digest(b"");
+        assert_eq!(with_digest("/u/1?_state=x", digest), format!("/u/1?_state=x&digest={digest}"));
+        assert_eq!(with_digest("/u/1", digest), format!("/u/1?digest={digest}"));
+    }
+}
