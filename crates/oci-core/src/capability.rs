@@ -10,6 +10,7 @@
 //! | [`BlobListing`] | directory, archive, memory | gc, `blob ls` |
 //! | [`BlobRemoval`] | directory, memory | gc, `seed::delete_blob` |
 //! | [`ExclusiveLock`] | directory, memory | gc |
+//! | [`ReferrersIndex`] | registry | `referrers` without walking every tag |
 
 use std::time::SystemTime;
 
@@ -78,6 +79,14 @@ pub trait ExclusiveLock {
     /// Runs `work` while holding the lock every index change takes, so no entry is added or
     /// removed meanwhile (gc marks and sweeps under it). `work` must not change the index.
     fn run_exclusive(&self, work: &mut dyn FnMut() -> Result<()>) -> Result<()>;
+}
+
+/// The manifests that refer to a subject, as the store itself keeps them (the OCI 1.1
+/// referrers API of a registry, or its `sha256-<hex>` tag fallback).
+pub trait ReferrersIndex {
+    /// The descriptors of the manifests whose `subject` is `subject` (with `artifactType` and
+    /// `annotations` where the store records them); empty when there are none.
+    fn referrers_of(&self, subject: Digest) -> Result<Vec<oci_spec::image::Descriptor>>;
 }
 
 /// What a stray file is.

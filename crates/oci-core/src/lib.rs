@@ -64,9 +64,13 @@ mod stream;
 pub mod walk;
 
 pub use blob_writer::{BlobWriter, check_commit};
-pub use capability::{BlobListing, BlobRemoval, ExclusiveLock, LayoutFiles, StrayFile, StrayKind};
+pub use capability::{
+    BlobListing, BlobRemoval, ExclusiveLock, LayoutFiles, ReferrersIndex, StrayFile, StrayKind,
+};
 pub use compression::Compression;
-pub use copy::{CopyReport, copy_image};
+pub use copy::{
+    CopiedItem, CopyOptions, CopyOutcome, CopyProgress, CopyReport, copy_image, copy_image_with,
+};
 pub use error::{Error, Result};
 pub use layout_file::{
     BLOBS_DIR, CACHE_DIR, IMAGE_LAYOUT_FILE, INDEX_FILE, LayoutFile, MetadataFile,

@@ -32,14 +32,23 @@ pub struct Referrer {
 /// The manifests whose `subject` is `subject`, optionally only those of `artifact_type`, in
 /// the order a walk of the index meets them.
 ///
-/// Found by one walk of the documents reachable from the index. Nothing is written: a
-/// command that only reads leaves the store as it found it (see docs/architecture.md for why
-/// there is no cache).
+/// Asked of the store's own index of them where it keeps one ([`Store::referrers_index`]: a
+/// registry's referrers API), else found by one walk of the documents reachable from the
+/// index. Nothing is written: a command that only reads leaves the store as it found it (see
+/// docs/architecture.md for why there is no cache).
 pub fn referrers(
     store: &dyn Store,
     subject: Digest,
     artifact_type: Option<&str>,
 ) -> Result<Vec<Referrer>> {
+    if let Some(kept) = store.referrers_index() {
+        return Ok(kept
+            .referrers_of(subject)?
+            .iter()
+            .map(referrer_of_descriptor)
+            .filter(|r| artifact_type.is_none_or(|t| r.artifact_type.as_deref() == Some(t)))
+            .collect());
+    }
     let subject = subject.to_string();
     let mut found: Vec<Referrer> = Vec::new();
     let mut seen = HashSet::new();
@@ -81,6 +90,22 @@ pub fn referrers(
     Ok(found)
 }
 
+/// A referrer as a referrers index lists it: what its descriptor says.
+fn referrer_of_descriptor(descriptor: &Descriptor) -> Referrer {
+    Referrer {
+        digest: descriptor.digest().to_string(),
+        media_type: descriptor.media_type().to_string(),
+        artifact_type: descriptor.artifact_type().as_ref().map(ToString::to_string),
+        size: descriptor.size(),
+        annotations: descriptor
+            .annotations()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect(),
+    }
+}
+
 fn describe_referrer(digest: Digest, bytes: &[u8], descriptor: &Descriptor) -> Referrer {
     let value: Value = serde_json::from_slice(bytes).unwrap_or(Value::Null);
     let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
@@ -103,6 +128,42 @@ fn describe_referrer(digest: Digest, bytes: &[u8], descriptor: &Descriptor) -> R
         size: bytes.len() as u64,
         annotations,
     }
+}
+
+/// Copies the manifests whose subject is one of `subjects` from `src` to `dst`, and theirs in
+/// turn (a signature of an SBOM), each with everything it refers to; each is recorded in
+/// `dst`'s index untagged, as [`attach`] records one, so gc keeps it and a walk finds it (a
+/// registry keeps its own referrers index instead). Returns what was copied, all together.
+pub fn copy_referrers(
+    src: &dyn Store,
+    dst: &dyn Store,
+    subjects: &[Digest],
+    options: &crate::CopyOptions<'_>,
+) -> Result<crate::CopyReport> {
+    let mut report = crate::CopyReport::default();
+    let mut pending: Vec<Digest> = subjects.to_vec();
+    let mut seen: HashSet<Digest> = subjects.iter().copied().collect();
+    while let Some(subject) = pending.pop() {
+        for referrer in referrers(src, subject, None)? {
+            let digest = Digest::parse(&referrer.digest)?;
+            if !seen.insert(digest) {
+                continue;
+            }
+            let mut descriptor = Descriptor::new(
+                MediaType::from(referrer.media_type.as_str()),
+                referrer.size,
+                digest,
+            );
+            if let Some(artifact_type) = &referrer.artifact_type {
+                descriptor.set_artifact_type(Some(MediaType::from(artifact_type.as_str())));
+            }
+            let copied = crate::copy_image_with(src, dst, &descriptor, options)?;
+            report.absorb(copied);
+            dst.put_entry(&descriptor)?;
+            pending.push(digest);
+        }
+    }
+    Ok(report)
 }
 
 /// One file of an artifact.

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use oci_digest::{Algorithm, Digest, VerifyingReader};
 use oci_spec::image::{Descriptor, ImageIndex};
 
-use crate::capability::{BlobListing, BlobRemoval, ExclusiveLock, LayoutFiles};
+use crate::capability::{BlobListing, BlobRemoval, ExclusiveLock, LayoutFiles, ReferrersIndex};
 use crate::limits::{MAX_MANIFEST_SIZE, read_bounded};
 use crate::ref_name::validate_ref_name;
 use crate::{BlobWriter, Error, Location, Result, index, walk};
@@ -201,6 +201,14 @@ pub trait Store: Send + Sync {
         read_bounded(&mut reader, MAX_MANIFEST_SIZE, &location)
     }
 
+    /// Takes the blob `descriptor` names from `source` without its bytes passing through here,
+    /// when the two stores can (a registry mounts a blob from another repository of the same
+    /// registry); returns whether it did. The default, never wrong, is that it cannot.
+    fn mount_from(&self, descriptor: &Descriptor, source: &dyn Store) -> Result<bool> {
+        let _ = (descriptor, source);
+        Ok(false)
+    }
+
     /// Stores `bytes` as a blob hashed with `algorithm`; returns its digest.
     fn write_blob(&self, algorithm: Algorithm, bytes: &[u8]) -> Result<Digest> {
         let mut writer = self.begin_blob(algorithm)?;
@@ -236,6 +244,13 @@ pub trait Store: Send + Sync {
 
     /// The lock that keeps index changes out while gc marks and sweeps, where the store has one.
     fn exclusive_lock(&self) -> Option<&dyn ExclusiveLock> {
+        None
+    }
+
+    /// An index of the manifests that refer to a subject, kept by the store itself (a
+    /// registry's referrers API), where it has one; without it, referrers are found by walking
+    /// the index.
+    fn referrers_index(&self) -> Option<&dyn ReferrersIndex> {
         None
     }
 }

@@ -203,20 +203,29 @@ mod tests {
                 ],
             )],
         );
-        check(r#"Basic realm="Registry Realm""#, &[("basic", &[("realm", "Registry Realm")])]);
+        check(
+            r#"Basic realm="Registry Realm""#,
+            &[("basic", &[("realm", "Registry Realm")])],
+        );
         check(
             r#"Bearer realm="https://r/token",scope="repository:a:pull,push", Basic realm="x""#,
             &[
                 (
                     "bearer",
-                    &[("realm", "https://r/token"), ("scope", "repository:a:pull,push")],
+                    &[
+                        ("realm", "https://r/token"),
+                        ("scope", "repository:a:pull,push"),
+                    ],
                 ),
                 ("basic", &[("realm", "x")]),
             ],
         );
         check(
             r#"BEARER Realm=https://r/t , Service = "a \"b\"""#,
-            &[("bearer", &[("realm", "https://r/t"), ("service", "a \"b\"")])],
+            &[(
+                "bearer",
+                &[("realm", "https://r/t"), ("service", "a \"b\"")],
+            )],
         );
         check("Basic", &[("basic", &[])]);
         check("", &[]);

@@ -151,7 +151,7 @@ impl Client {
 
     /// `https`, or `http` when asked for or when a loopback registry does not speak TLS.
     fn scheme(&self) -> &'static str {
-        *self.scheme.get_or_init(|| {
+        self.scheme.get_or_init(|| {
             if self.options.plain_http {
                 return "http";
             }
@@ -219,7 +219,11 @@ impl Client {
 
     /// [`Client::send`], then a status other than `expected` is an error carrying what the
     /// registry said.
-    pub(crate) fn expect(&self, request: Request<'_>, expected: &[u16]) -> Result<Response<Body>, Error> {
+    pub(crate) fn expect(
+        &self,
+        request: Request<'_>,
+        expected: &[u16],
+    ) -> Result<Response<Body>, Error> {
         let method = method_name(&request.method);
         let url = self.url(&request.target);
         let response = self.send(request)?;
@@ -248,7 +252,10 @@ impl Client {
         let mut nothing: &[u8] = &[];
         let body = match &mut request.body {
             Payload::Empty => {
-                if matches!(request.method, http::Method::PUT | http::Method::POST | http::Method::PATCH) {
+                if matches!(
+                    request.method,
+                    http::Method::PUT | http::Method::POST | http::Method::PATCH
+                ) {
                     builder = builder.header("Content-Length", "0");
                 }
                 SendBody::from_reader(&mut nothing)
@@ -275,7 +282,9 @@ impl Client {
             }
             if auth.basic {
                 drop(auth);
-                return Ok(self.credentials().map(|(user, password)| basic_value(&user, &password)));
+                return Ok(self
+                    .credentials()
+                    .map(|(user, password)| basic_value(&user, &password)));
             }
             auth.bearer.clone()
         };
@@ -314,7 +323,9 @@ impl Client {
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
             if self.credentials().is_none() {
-                return Err(refused("the registry asks for a user and password, and none is configured (--creds, or docker login)"));
+                return Err(refused(
+                    "the registry asks for a user and password, and none is configured (--creds, or docker login)",
+                ));
             }
             let mut auth = self.auth();
             if auth.basic && sent_something {
@@ -323,7 +334,9 @@ impl Client {
             auth.basic = true;
             return Ok(());
         }
-        Err(refused("401 Unauthorized, with no challenge this client understands"))
+        Err(refused(
+            "401 Unauthorized, with no challenge this client understands",
+        ))
     }
 
     /// A bearer token for `scope`, from the challenge's realm (cached per scope).
@@ -375,8 +388,11 @@ impl Client {
             token: Option<String>,
             access_token: Option<String>,
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body)
-            .map_err(|e| auth_error(format!("the token endpoint {url} answered something that is not a token ({e})")))?;
+        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
+            auth_error(format!(
+                "the token endpoint {url} answered something that is not a token ({e})"
+            ))
+        })?;
         let token = parsed
             .token
             .or(parsed.access_token)
@@ -470,7 +486,11 @@ fn retry_after(response: &Response<Body>) -> Option<Duration> {
 
 /// The error for an unexpected status, with the registry's own words when it gave any (its
 /// JSON `errors`, else the kind of body it sent: never the body itself).
-pub(crate) fn status_error(method: &'static str, url: String, mut response: Response<Body>) -> Error {
+pub(crate) fn status_error(
+    method: &'static str,
+    url: String,
+    mut response: Response<Body>,
+) -> Error {
     let status = response.status().as_u16();
     let content_type = response
         .headers()
@@ -510,7 +530,11 @@ pub(crate) fn status_error(method: &'static str, url: String, mut response: Resp
             }
         }
     } else if !body.is_empty() && !content_type.is_empty() {
-        detail.push_str(&format!(" (the registry answered {} bytes of {})", body.len(), oci_core::printable(&content_type)));
+        detail.push_str(&format!(
+            " (the registry answered {} bytes of {})",
+            body.len(),
+            oci_core::printable(&content_type)
+        ));
     }
     Error::Status {
         method,
@@ -533,7 +557,12 @@ fn tls_config(options: &RegistryOptions) -> Result<TlsConfig, Error> {
     } else {
         let mut roots: Vec<Certificate<'static>> = Vec::new();
         let native = rustls_native_certs::load_native_certs();
-        roots.extend(native.certs.into_iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()));
+        roots.extend(
+            native
+                .certs
+                .into_iter()
+                .map(|c| Certificate::from_der(c.as_ref()).to_owned()),
+        );
         for pem in &options.ca_certificates {
             roots.extend(certificates(pem, "a CA certificate")?);
         }
@@ -591,12 +620,21 @@ mod tests {
         assert_eq!(pause(1, None), Duration::from_millis(250));
         assert_eq!(pause(3, None), Duration::from_millis(1000));
         assert_eq!(pause(9, None), Duration::from_millis(8000));
-        assert_eq!(pause(1, Some(Duration::from_secs(3))), Duration::from_secs(3));
-        assert_eq!(pause(1, Some(Duration::from_secs(3600))), Duration::from_secs(60));
+        assert_eq!(
+            pause(1, Some(Duration::from_secs(3))),
+            Duration::from_secs(3)
+        );
+        assert_eq!(
+            pause(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(60)
+        );
     }
 
     #[test]
     fn query_values_are_encoded() {
-        assert_eq!(encode("repository:a/b:pull,push"), "repository%3Aa%2Fb%3Apull%2Cpush");
+        assert_eq!(
+            encode("repository:a/b:pull,push"),
+            "repository%3Aa%2Fb%3Apull%2Cpush"
+        );
     }
 }

@@ -63,12 +63,13 @@ impl<'c> Download<'c> {
         let mut reader = response.into_body().into_reader();
         if status == 200 && self.position > 0 {
             // The whole blob again: skip what was passed on already.
-            io::copy(&mut (&mut reader).take(self.position), &mut io::sink())
-                .map_err(|e| crate::Error::Transport {
+            io::copy(&mut (&mut reader).take(self.position), &mut io::sink()).map_err(|e| {
+                crate::Error::Transport {
                     method: "GET",
                     url: self.client.url(&self.target),
                     source: ureq::Error::Io(e),
-                })?;
+                }
+            })?;
         }
         self.reader = Some(reader);
         Ok(())

@@ -33,6 +33,7 @@ mod client;
 mod download;
 mod error;
 mod options;
+mod record;
 mod reference;
 mod store;
 mod upload;

@@ -143,13 +143,27 @@ mod tests {
             ("localhost:5000", "a/b", Some("v1"))
         );
         assert!(r.is_loopback());
-        assert!(ImageReference::parse("127.0.0.1:5000/x").expect("valid").is_loopback());
-        assert!(!ImageReference::parse("example.com/x").expect("valid").is_loopback());
+        assert!(
+            ImageReference::parse("127.0.0.1:5000/x")
+                .expect("valid")
+                .is_loopback()
+        );
+        assert!(
+            !ImageReference::parse("example.com/x")
+                .expect("valid")
+                .is_loopback()
+        );
         let digest = format!("sha256:{}", "a".repeat(64));
         let r = ImageReference::parse(&format!("example.com/x@{digest}")).expect("valid");
         assert_eq!(r.tag, None);
         assert_eq!(r.digest.map(|d| d.to_string()), Some(digest));
-        for bad in ["", " alpine", "UPPER/case", "a//b", "example.com/x@sha256:abc"] {
+        for bad in [
+            "",
+            " alpine",
+            "UPPER/case",
+            "a//b",
+            "example.com/x@sha256:abc",
+        ] {
             assert!(ImageReference::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -73,7 +73,10 @@ impl Registry {
     pub fn with_client(client: Arc<Client>, reference: &ImageReference) -> Registry {
         let repository = reference.repository_only();
         Registry {
-            location: Location::Url(format!("docker://{}/{}", repository.registry, repository.repository)),
+            location: Location::Url(format!(
+                "docker://{}/{}",
+                repository.registry, repository.repository
+            )),
             client,
             repository,
             manifests: Mutex::new(HashMap::new()),
@@ -238,8 +241,10 @@ impl Registry {
         Ok((bytes, media_type, actual))
     }
 
-    /// Stores a manifest under `reference` (its digest, or a tag).
-    fn put_manifest(&self, reference: &str, bytes: &[u8], media_type: &str) -> Result<(), Error> {
+    /// Stores a manifest under `reference` (its digest, or a tag). Returns whether the
+    /// registry took note of its `subject` (it says `OCI-Subject`): one that did not needs the
+    /// referrers tag kept for it.
+    fn put_manifest(&self, reference: &str, bytes: &[u8], media_type: &str) -> Result<bool, Error> {
         let request = Request::new(
             http::Method::PUT,
             self.path(ContentKind::Manifest, reference),
@@ -247,7 +252,39 @@ impl Registry {
         )
         .header("Content-Type", media_type)
         .body(Payload::Bytes(bytes));
-        self.client.expect(request, &[201, 200])?;
+        let response = self.client.expect(request, &[201, 200])?;
+        Ok(response.headers().contains_key("OCI-Subject"))
+    }
+
+    /// Adds `referrer` to the `sha256-<hex>` tag of its subject, the referrers of a registry
+    /// without the referrers API (the OCI distribution spec's fallback).
+    fn record_referrer(&self, subject: Digest, referrer: Descriptor) -> Result<(), Error> {
+        let tag = fallback_tag(subject);
+        let mut index = match self.get_manifest(&tag, None) {
+            Ok((bytes, _, _)) => {
+                oci_core::index::parse_index(&bytes).map_err(|e| Error::Refused {
+                    url: self.client.url(&self.path(ContentKind::Manifest, &tag)),
+                    reason: format!("the referrers tag is not an index: {e}"),
+                })?
+            }
+            Err(Error::Status { status: 404, .. }) => index::empty_index(),
+            Err(e) => return Err(e),
+        };
+        if index
+            .manifests()
+            .iter()
+            .any(|d| d.digest() == referrer.digest())
+        {
+            return Ok(());
+        }
+        let mut manifests = index.manifests().clone();
+        manifests.push(referrer);
+        index.set_manifests(manifests);
+        let bytes = index::index_bytes(&index).map_err(|e| Error::Refused {
+            url: self.location.to_string(),
+            reason: e.to_string(),
+        })?;
+        self.put_manifest(&tag, &bytes, "application/vnd.oci.image.index.v1+json")?;
         Ok(())
     }
 
@@ -294,14 +331,19 @@ impl Registry {
 /// manifest served as an index (or the other way round) is refused, and so is schema 1.
 fn check_media_type(bytes: &[u8], served: &str) -> std::result::Result<String, String> {
     let served = served.split(';').next().unwrap_or("").trim();
-    let document: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the manifest is not JSON ({e})"))?;
-    if document.get("schemaVersion").and_then(serde_json::Value::as_u64) == Some(1)
+    let document: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| format!("the manifest is not JSON ({e})"))?;
+    if document
+        .get("schemaVersion")
+        .and_then(serde_json::Value::as_u64)
+        == Some(1)
         || SCHEMA1_TYPES[..2].contains(&served)
     {
         return Err("a Docker schema 1 manifest: not supported (convert it with a newer docker, or pull by a schema 2 digest)".into());
     }
-    let declared = document.get("mediaType").and_then(serde_json::Value::as_str);
+    let declared = document
+        .get("mediaType")
+        .and_then(serde_json::Value::as_str);
     let shape_is_index = document.get("manifests").is_some();
     let media_type = match declared {
         Some(declared) => declared.to_owned(),
@@ -315,22 +357,72 @@ fn check_media_type(bytes: &[u8], served: &str) -> std::result::Result<String, S
         None => served.to_owned(),
     };
     if !served.is_empty() && served != "application/json" && served != media_type {
-        return Err(format!("served as {served}, but the document says {media_type}"));
+        return Err(format!(
+            "served as {served}, but the document says {media_type}"
+        ));
     }
     let is_index = oci_core::walk::is_index_like(&media_type);
     if is_index != shape_is_index {
-        return Err(format!("a {media_type} that is shaped as the other kind of document"));
+        return Err(format!(
+            "a {media_type} that is shaped as the other kind of document"
+        ));
     }
     Ok(media_type)
+}
+
+/// The tag a registry without the referrers API keeps a subject's referrers under.
+fn fallback_tag(subject: Digest) -> String {
+    format!("{}-{}", subject.algorithm(), subject.encoded())
+}
+
+/// When `bytes` is a manifest with a `subject`: the subject and the descriptor its referrers
+/// index lists it with (media type, size, digest, `artifactType`, annotations).
+fn referrer_entry(bytes: &[u8], pushed: &Descriptor) -> Option<(Digest, Descriptor)> {
+    let document: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    let subject = document.get("subject")?.get("digest")?.as_str()?;
+    let subject = Digest::parse(subject).ok()?;
+    let mut entry = Descriptor::new(
+        pushed.media_type().clone(),
+        pushed.size(),
+        pushed.digest().clone(),
+    );
+    let artifact_type = document
+        .get("artifactType")
+        .and_then(serde_json::Value::as_str)
+        .or_else(|| {
+            document
+                .pointer("/config/mediaType")
+                .and_then(serde_json::Value::as_str)
+        });
+    if let Some(artifact_type) = artifact_type {
+        entry.set_artifact_type(Some(MediaType::from(artifact_type)));
+    }
+    if let Some(annotations) = document
+        .get("annotations")
+        .and_then(serde_json::Value::as_object)
+    {
+        let annotations: HashMap<String, String> = annotations
+            .iter()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+            .collect();
+        if !annotations.is_empty() {
+            entry.set_annotations(Some(annotations));
+        }
+    }
+    Some((subject, entry))
 }
 
 /// The target of a `Link: <url>; rel="next"` header.
 fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
-        params
-            .contains("rel=\"next\"")
-            .then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+        params.contains("rel=\"next\"").then(|| {
+            target
+                .trim()
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_owned()
+        })
     })
 }
 
@@ -380,12 +472,23 @@ impl Store for Registry {
             other => other,
         };
         if kind == ContentKind::Manifest {
-            let cached = self.manifests().get(&digest).map(|(bytes, _)| bytes.clone());
+            let cached = self
+                .manifests()
+                .get(&digest)
+                .map(|(bytes, _)| bytes.clone());
             let bytes = match cached {
                 Some(bytes) => bytes,
-                None => self.get_manifest(&digest.to_string(), Some(digest)).map_err(not_found)?.0,
+                None => {
+                    self.get_manifest(&digest.to_string(), Some(digest))
+                        .map_err(not_found)?
+                        .0
+                }
             };
-            return Ok(Box::new(VerifyingReader::new(io::Cursor::new(bytes), digest, size)));
+            return Ok(Box::new(VerifyingReader::new(
+                io::Cursor::new(bytes),
+                digest,
+                size,
+            )));
         }
         let download = Download::start(
             &self.client,
@@ -403,10 +506,20 @@ impl Store for Registry {
         let size = descriptor.size();
         if ContentKind::of_descriptor(descriptor) == ContentKind::Manifest {
             let bytes = oci_core::read_bounded(content, MAX_REGISTRY_MANIFEST, &location)?;
-            check_commit(digest.algorithm().digest(&bytes), bytes.len() as u64, Some(size), Some(digest))?;
+            check_commit(
+                digest.algorithm().digest(&bytes),
+                bytes.len() as u64,
+                Some(size),
+                Some(digest),
+            )?;
             let media_type = descriptor.media_type().to_string();
-            self.put_manifest(&digest.to_string(), &bytes, &media_type)
-                .map_err(|e| e.at(location))?;
+            let subject_noted = self
+                .put_manifest(&digest.to_string(), &bytes, &media_type)
+                .map_err(|e| e.at(location.clone()))?;
+            if !subject_noted && let Some(referrer) = referrer_entry(&bytes, descriptor) {
+                self.record_referrer(referrer.0, referrer.1)
+                    .map_err(|e| e.at(location))?;
+            }
             self.manifests().insert(digest, (bytes, media_type));
             return Ok(());
         }
@@ -420,6 +533,7 @@ impl Store for Registry {
             self.cancel.as_deref(),
         )
         .map_err(|e| e.at(location))?;
+        crate::record::note(&self.repository.registry, self.name(), digest);
         Ok(())
     }
 
@@ -474,7 +588,9 @@ impl Store for Registry {
             };
             let digest = Digest::try_from(entry.digest())?;
             let location = self.location.join(name);
-            if let Some(previous) = self.head_manifest(name).map_err(|e| e.at(location.clone()))?
+            if let Some(previous) = self
+                .head_manifest(name)
+                .map_err(|e| e.at(location.clone()))?
                 && previous.digest() != entry.digest()
             {
                 replaced.push(index::with_ref_name(previous, name));
@@ -495,11 +611,91 @@ impl Store for Registry {
         Ok(replaced)
     }
 
+    /// Mounts the blob from the source's repository when the source is another repository of
+    /// this registry, or from one this client pushed it to before (the record in the user's
+    /// cache directory).
+    fn mount_from(&self, descriptor: &Descriptor, source: &dyn Store) -> Result<bool> {
+        if ContentKind::of_descriptor(descriptor) != ContentKind::Blob {
+            return Ok(false);
+        }
+        let digest = Digest::try_from(descriptor.digest())?;
+        let mut candidates = Vec::new();
+        if let oci_core::Location::Url(url) = source.location()
+            && let Some(rest) = url.strip_prefix("docker://")
+            && let Some((registry, repository)) = rest.split_once('/')
+            && registry == self.repository.registry
+            && repository != self.name()
+        {
+            candidates.push(repository.to_owned());
+        }
+        for recorded in crate::record::repositories_with(&self.repository.registry, digest) {
+            if recorded != self.name() && !candidates.contains(&recorded) {
+                candidates.push(recorded);
+            }
+        }
+        for from in candidates {
+            match Upload::start(&self.client, self.name(), Some((digest, &from))) {
+                Ok(crate::upload::Started::Mounted) => {
+                    crate::record::note(&self.repository.registry, self.name(), digest);
+                    return Ok(true);
+                }
+                // Not there, or not readable with these credentials: the session it opened
+                // instead is deleted when dropped, and the bytes are sent.
+                Ok(crate::upload::Started::Session(_)) | Err(_) => {}
+            }
+        }
+        Ok(false)
+    }
+
+    fn referrers_index(&self) -> Option<&dyn oci_core::ReferrersIndex> {
+        Some(self)
+    }
+
     fn remove_ref(&self, name: &str) -> Result<bool> {
         Err(oci_core::Error::unsupported(
             self.location.join(name),
             "the distribution API cannot remove a tag alone (only a manifest, with all its tags)",
         ))
+    }
+}
+
+impl oci_core::ReferrersIndex for Registry {
+    /// The referrers API (`GET /v2/<name>/referrers/<digest>`), or, where the registry has
+    /// none (it answers 404), the `sha256-<hex>` tag.
+    fn referrers_of(&self, subject: Digest) -> Result<Vec<Descriptor>> {
+        let location = self.at(subject);
+        let target = format!("/v2/{}/referrers/{subject}", self.name());
+        let url = self.client.url(&target);
+        let request = Request::new(http::Method::GET, target, self.pull_scope())
+            .header("Accept", "application/vnd.oci.image.index.v1+json");
+        let mut response = self
+            .client
+            .expect(request, &[200, 404])
+            .map_err(|e| e.at(location.clone()))?;
+        let bytes = if response.status() == 200 {
+            response
+                .body_mut()
+                .with_config()
+                .limit(MAX_REGISTRY_MANIFEST)
+                .read_to_vec()
+                .map_err(|e| {
+                    Error::Transport {
+                        method: "GET",
+                        url,
+                        source: e,
+                    }
+                    .at(location.clone())
+                })?
+        } else {
+            match self.get_manifest(&fallback_tag(subject), None) {
+                Ok((bytes, _, _)) => bytes,
+                Err(Error::Status { status: 404, .. }) => return Ok(Vec::new()),
+                Err(e) => return Err(e.at(location)),
+            }
+        };
+        let index = oci_core::index::parse_index(&bytes)
+            .map_err(|e| oci_core::Error::json(&location, e))?;
+        Ok(index.manifests().clone())
     }
 }
 
@@ -604,6 +800,13 @@ mod tests {
         let lying = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","config":{}}"#;
         assert!(check_media_type(lying, "application/vnd.oci.image.index.v1+json").is_err());
         let schema1 = br#"{"schemaVersion":1,"name":"x"}"#;
-        assert!(check_media_type(schema1, "application/vnd.docker.distribution.manifest.v1+prettyjws").unwrap_err().contains("schema 1"));
+        assert!(
+            check_media_type(
+                schema1,
+                "application/vnd.docker.distribution.manifest.v1+prettyjws"
+            )
+            .unwrap_err()
+            .contains("schema 1")
+        );
     }
 }

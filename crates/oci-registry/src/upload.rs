@@ -104,10 +104,14 @@ impl<'c> Upload<'c> {
             let mut reader = part;
             let start = self.offset;
             let end = start + part.len() as u64 - 1;
-            let request = Request::new(http::Method::PATCH, self.location.clone(), self.scope.clone())
-                .header("Content-Type", "application/octet-stream")
-                .header("Content-Range", format!("{start}-{end}"))
-                .body(Payload::Stream(&mut reader, part.len() as u64));
+            let request = Request::new(
+                http::Method::PATCH,
+                self.location.clone(),
+                self.scope.clone(),
+            )
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Range", format!("{start}-{end}"))
+            .body(Payload::Stream(&mut reader, part.len() as u64));
             let outcome = self.client.expect(request, &[202]);
             match outcome {
                 Ok(response) => {
@@ -134,7 +138,9 @@ impl<'c> Upload<'c> {
     fn status(&mut self) -> Result<u64, Error> {
         let request = Request::new(http::Method::GET, self.location.clone(), self.scope.clone());
         let response = self.client.expect(request, &[204]).map_err(|e| match e {
-            Error::Status { status: 404, url, .. } => Error::Refused {
+            Error::Status {
+                status: 404, url, ..
+            } => Error::Refused {
                 url,
                 reason: "the registry lost the upload session after a cut (it cannot resume); \
                          the upload must start again"
@@ -166,7 +172,11 @@ impl Drop for Upload<'_> {
     /// An abandoned session is deleted: the registry frees what it held.
     fn drop(&mut self) {
         if !self.finished {
-            let request = Request::new(http::Method::DELETE, self.location.clone(), self.scope.clone());
+            let request = Request::new(
+                http::Method::DELETE,
+                self.location.clone(),
+                self.scope.clone(),
+            );
             let _ = self.client.send(request);
         }
     }
@@ -273,7 +283,13 @@ fn check_content(url: &str, bytes: &[u8], size: u64, digest: Digest) -> Result<(
 }
 
 /// The content must be what the descriptor says before the registry is told it is.
-pub(crate) fn verify(url: &str, hasher: Hasher, total: u64, size: u64, digest: Digest) -> Result<(), Error> {
+pub(crate) fn verify(
+    url: &str,
+    hasher: Hasher,
+    total: u64,
+    size: u64,
+    digest: Digest,
+) -> Result<(), Error> {
     let actual = hasher.finalize();
     if total != size || actual != digest {
         return Err(Error::Refused {
@@ -336,7 +352,10 @@ mod tests {
         assert_eq!(parse_range_end("bytes=0-9"), Some(9));
         assert_eq!(parse_range_end("junk"), None);
         let digest = oci_core::Algorithm::Sha256.digest(b"");
-        assert_eq!(with_digest("/u/1?_state=x", digest), format!("/u/1?_state=x&digest={digest}"));
+        assert_eq!(
+            with_digest("/u/1?_state=x", digest),
+            format!("/u/1?_state=x&digest={digest}")
+        );
         assert_eq!(with_digest("/u/1", digest), format!("/u/1?digest={digest}"));
     }
 }
