@@ -42,14 +42,20 @@ pub enum Command {
         /// The ref name.
         reference: String,
     },
-    /// List the index entries.
+    /// List the index entries (of a registry repository: its tags).
     Ls {
-        /// The layout directory or archive.
-        dir: PathBuf,
+        /// The store: a layout directory or archive, `oci:DIR`, `oci-archive:FILE`, or
+        /// `docker://HOST/REPO`.
+        dir: String,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
+    /// Copy one image between layouts, archives and registries: `oci:DIR[:REF]`,
+    /// `oci-archive:FILE[:REF]`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (skopeo's names).
+    Copy(crate::copy::CopyArgs),
     /// Write a layout as a tar archive, verifying every blob on the way.
     Pack {
         /// The layout directory.
@@ -62,11 +68,14 @@ pub enum Command {
     },
     /// Check a layout or archive: metadata, ref names, and every blob reachable from the index.
     Fsck {
-        /// The layout directory or archive.
-        layout: PathBuf,
+        /// The layout directory or archive; with `:REF` (or a registry's `docker://...:TAG`),
+        /// that image only.
+        layout: String,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Remove blobs nothing live refers to, and stale temp files.
     Gc {
@@ -97,8 +106,8 @@ pub enum Command {
     },
     /// List the manifests whose subject is SUBJECT.
     Referrers {
-        /// The layout directory or archive.
-        layout: PathBuf,
+        /// The store: a layout directory or archive, or `docker://HOST/REPO`.
+        layout: String,
         /// The subject: a ref name or a digest.
         subject: String,
         /// Only referrers of this artifact type.
@@ -107,6 +116,8 @@ pub enum Command {
         /// Print a JSON array.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Unpack an archive (plain, gzip or zstd; `-` for standard input) into a layout directory:
     /// a new one when DIR is missing or empty (removed again if the unpack fails), else merged
@@ -128,6 +139,20 @@ pub enum Command {
     Image(crate::image::ImageCommand),
     /// Show the tree of an image: index → manifests (platform) → config summary and layers.
     Inspect(crate::image::InspectArgs),
+}
+
+/// How a registry is reached, for commands that read one.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RegistryArgs {
+    /// USER:PASS for the registry (else Docker's config.json and its credential helpers).
+    #[arg(long, value_name = "USER:PASS")]
+    pub creds: Option<String>,
+    /// Verify the registry's TLS certificate [default: true].
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+    /// Speak plain HTTP to the registry.
+    #[arg(long)]
+    pub plain_http: bool,
 }
 
 /// `none`, `gzip` or `zstd`, listed in `--help` and checked by clap.
@@ -166,13 +191,15 @@ pub enum BlobCommand {
     },
     /// Write a blob's verified bytes to standard output or to a file.
     Get {
-        /// The layout directory or archive.
-        dir: PathBuf,
+        /// The layout directory or archive, or `docker://HOST/REPO`.
+        dir: String,
         /// The blob's digest.
         digest: String,
         /// Write to FILE, which appears only once the content verified.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
     },
     /// Delete a blob; one that a ref still uses (as gc judges it) only with --force.
     Rm {
@@ -187,7 +214,7 @@ pub enum BlobCommand {
     /// List the blobs.
     Ls {
         /// The layout directory or archive.
-        dir: PathBuf,
+        dir: String,
         /// Print a JSON array of {digest, size}.
         #[arg(long)]
         json: bool,

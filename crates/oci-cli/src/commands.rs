@@ -12,10 +12,11 @@ use oci_core::{
 };
 use oci_dir::{DirLayout, DirOptions, Durability};
 use oci_tar::{ExpansionLimit, OutputFile};
-pub(crate) use oci_transport::{open_readable, open_writable};
+pub(crate) use oci_transport::open_writable;
+use oci_transport::{OpenOptions, StoreName, open_source};
 use serde_json::{Value, json};
 
-use crate::args::{BlobCommand, Cli, Command};
+use crate::args::{BlobCommand, Cli, Command, RegistryArgs};
 use crate::integrity;
 use crate::usage::usage;
 
@@ -44,7 +45,12 @@ pub fn run(cli: Cli) -> Result<()> {
             open_writable(&dir, options)?.remove_ref(&reference)?;
             Ok(())
         }
-        Command::Ls { dir, json } => list_entries(open_readable(&dir, options)?.as_ref(), json),
+        Command::Ls {
+            dir,
+            json,
+            registry,
+        } => list_entries(open_named(&dir, options, &registry)?.0.as_ref(), json),
+        Command::Copy(args) => crate::copy::run(&args, options),
         Command::Pack {
             dir,
             archive,
@@ -55,8 +61,13 @@ pub fn run(cli: Cli) -> Result<()> {
             dir,
             max_size,
         } => unpack(&archive, &dir, options, ExpansionLimit { max_size }),
-        Command::Fsck { layout, json } => {
-            integrity::fsck(open_readable(&layout, options)?.as_ref(), json)
+        Command::Fsck {
+            layout,
+            json,
+            registry,
+        } => {
+            let (store, name) = open_named(&layout, options, &registry)?;
+            integrity::fsck(store.as_ref(), name.reference().as_deref(), json)
         }
         Command::Gc {
             layout,
@@ -80,17 +91,34 @@ pub fn run(cli: Cli) -> Result<()> {
             subject,
             artifact_type,
             json,
+            registry,
         } => integrity::referrers(
-            open_readable(&layout, options)?.as_ref(),
+            open_named(&layout, options, &registry)?.0.as_ref(),
             &subject,
             artifact_type.as_deref(),
             json,
         ),
         Command::Image(command) => crate::image::run(command, options),
         Command::Inspect(args) => {
-            crate::image::inspect(&args, open_readable(&args.layout, options)?.as_ref())
+            let (store, name) = open_named(&args.layout, options, &args.registry)?;
+            crate::image::inspect(&args, store.as_ref(), name.reference())
         }
     }
+}
+
+/// The store a name names (a layout directory or archive, `oci:`, `oci-archive:`,
+/// `docker://`), opened to read, and the name.
+pub(crate) fn open_named(
+    text: &str,
+    dir: DirOptions,
+    registry: &RegistryArgs,
+) -> Result<(Box<dyn Store>, StoreName)> {
+    let name = StoreName::parse(text).map_err(usage)?;
+    let options = OpenOptions {
+        dir,
+        registry: registry.options()?,
+    };
+    Ok((open_source(&name, &options)?, name))
 }
 
 /// How standard output is named in messages.
@@ -138,10 +166,11 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             dir,
             digest,
             output,
+            registry,
         } => {
             let digest = Digest::parse(&digest).map_err(usage)?;
             get_blob(
-                open_readable(&dir, options)?.as_ref(),
+                open_named(&dir, options, &registry)?.0.as_ref(),
                 digest,
                 output.as_deref(),
             )
@@ -161,7 +190,12 @@ fn run_blob(command: BlobCommand, options: DirOptions) -> Result<()> {
             }
             Ok(())
         }
-        BlobCommand::Ls { dir, json } => list_blobs(open_readable(&dir, options)?.as_ref(), json),
+        BlobCommand::Ls { dir, json } => list_blobs(
+            open_named(&dir, options, &RegistryArgs::default())?
+                .0
+                .as_ref(),
+            json,
+        ),
     }
 }
 

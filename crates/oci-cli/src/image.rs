@@ -23,6 +23,21 @@ pub enum ImageCommand {
     /// Build an image from a directory (or a tar file), optionally on a base image, store it in
     /// LAYOUT (created when missing), tag it REF and print its manifest digest.
     Create(Box<CreateArgs>),
+    /// Assemble a multi-platform image: an index over image manifests already in LAYOUT (each
+    /// entry's platform from its config), tagged REF; prints its digest.
+    Index(IndexArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// The layout directory.
+    layout: PathBuf,
+    /// The ref name to give the index.
+    #[arg(long)]
+    tag: String,
+    /// The image manifests, by ref name or digest, one per platform.
+    #[arg(required = true)]
+    manifests: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -82,21 +97,31 @@ pub struct CreateArgs {
 /// Show the tree of an image: index → manifests (platform) → config summary and layers.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// The layout directory or archive.
-    pub layout: PathBuf,
-    /// A ref name or a digest.
-    target: String,
+    /// The store: a layout directory or archive, `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
+    /// `docker://HOST/REPO[:TAG|@DIGEST]`.
+    pub layout: String,
+    /// A ref name or a digest (needed unless the store's name carries one).
+    target: Option<String>,
     /// Show only the manifests for OS/ARCH[/VARIANT].
     #[arg(long, value_name = "PLATFORM")]
     platform: Option<String>,
     /// Print JSON instead of a tree.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    pub registry: crate::args::RegistryArgs,
 }
 
 pub fn run(command: ImageCommand, options: DirOptions) -> Result<()> {
     match command {
         ImageCommand::Create(args) => create(&args, options),
+        ImageCommand::Index(args) => {
+            oci_core::validate_ref_name(&args.tag).map_err(usage)?;
+            let layout = crate::commands::open_writable(&args.layout, options)?;
+            let index = oci_image::write_index(&layout, &args.manifests)?;
+            layout.tag(&index, &args.tag)?;
+            crate::commands::println_out(index.digest().as_ref())
+        }
     }
 }
 
@@ -246,14 +271,19 @@ impl Progress for TerminalProgress {
 }
 
 /// `layout` is a directory or an archive, as `open_readable` opened it.
-pub fn inspect(args: &InspectArgs, layout: &dyn Store) -> Result<()> {
+pub fn inspect(args: &InspectArgs, layout: &dyn Store, named: Option<String>) -> Result<()> {
     let platform = args
         .platform
         .as_deref()
         .map(platform::parse)
         .transpose()
         .map_err(usage)?;
-    let node = oci_image::inspect(layout, &args.target, platform.as_ref())?;
+    let Some(target) = args.target.clone().or(named) else {
+        bail!(usage(anyhow::anyhow!(
+            "name the image: inspect STORE REF, or a store name with it (oci:DIR:REF, docker://HOST/REPO:TAG)"
+        )));
+    };
+    let node = oci_image::inspect(layout, &target, platform.as_ref())?;
     if args.json {
         crate::commands::println_out(&serde_json::to_string_pretty(&node)?)?;
     } else {
@@ -266,7 +296,7 @@ pub fn inspect(args: &InspectArgs, layout: &dyn Store) -> Result<()> {
     if let Some(first) = missing.first() {
         bail!(
             "{} is incomplete: {} blob(s) not in {}, first {first}",
-            args.target.escape_debug(),
+            target.escape_debug(),
             missing.len(),
             layout.location()
         );

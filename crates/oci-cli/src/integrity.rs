@@ -39,8 +39,16 @@ fn subject_descriptor(driver: &dyn Store, subject: &str) -> Result<Descriptor> {
     Ok(describe::manifest_descriptor(driver, digest)?)
 }
 
-pub fn fsck(driver: &dyn Store, as_json: bool) -> Result<()> {
-    let report = check::fsck(driver)?;
+/// The whole store, or with `image` (a ref name, tag or digest) that image and what it
+/// refers to.
+pub fn fsck(driver: &dyn Store, image: Option<&str>, as_json: bool) -> Result<()> {
+    let report = match image {
+        Some(image) => {
+            let root = oci_image::resolve_target(driver, image)?;
+            check::fsck_image(driver, &root)?
+        }
+        None => check::fsck(driver)?,
+    };
     if as_json {
         print_json(&json!({
             "clean": report.is_clean(),

@@ -10,6 +10,7 @@ use clap::Parser;
 
 mod args;
 mod commands;
+mod copy;
 mod image;
 mod integrity;
 mod usage;

@@ -55,6 +55,7 @@ mod dir_layer;
 mod error;
 pub mod inspect;
 pub mod layer;
+mod multi;
 mod pgzip;
 pub mod platform;
 mod progress;
@@ -69,6 +70,7 @@ pub use dir_layer::write_dir_layer;
 pub use error::{Error, Result};
 pub use inspect::{Node, inspect};
 pub use layer::{Layer, LayerOptions, Mtime, Ownership, SkipReason, Skipped};
+pub use multi::write_index;
 pub use progress::{NoProgress, Progress};
 pub use resolve::{
     ResolvedImage, is_image_manifest, resolve_image, resolve_target, select_manifest,

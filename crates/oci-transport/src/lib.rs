@@ -1,9 +1,12 @@
-//! Opening a store from the name a user gives it.
+//! Stores by the names users give them, and copies between them.
 //!
-//! A command line names stores as paths: a layout directory, or an archive file (plain, gzip
-//! or zstd) read in place. This crate turns such a name into the right backend, so that the
-//! CLI (and any other front end) holds no such logic. It is the one crate that knows every
-//! backend; the backends never know each other.
+//! Names follow skopeo's transport syntax ([`StoreName`]): `oci:DIR[:REF]` (a layout
+//! directory), `oci-archive:FILE[:REF]` (an archive, plain, gzip or zstd, read in place or
+//! written whole), `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (a registry repository); a
+//! plain path is a layout directory, or an archive when it is a file. This crate turns them
+//! into the right backend ([`open_source`], [`Destination`]) and copies one image between any
+//! two ([`copy`]), so that the CLI (and any other front end) holds no such logic. It is the
+//! one crate that knows every backend; the backends never know each other.
 //!
 //! ```
 //! use oci_core::prelude::*;
@@ -16,30 +19,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::path::Path;
+mod copy;
+mod error;
+mod name;
+mod open;
 
-use oci_core::{Error, Result, Store};
-use oci_dir::{DirLayout, DirOptions};
-use oci_tar::TarArchive;
-
-/// A store to read: the archive at `path` when it is a file (read in place, never
-/// extracted), else the layout directory there.
-pub fn open_readable(path: &Path, options: DirOptions) -> Result<Box<dyn Store>> {
-    if path.is_file() {
-        Ok(Box::new(TarArchive::open(path)?))
-    } else {
-        Ok(Box::new(DirLayout::open_with(path, options)?))
-    }
-}
-
-/// A store to change: the layout directory at `path`. An archive is refused: it is written
-/// whole, by packing a layout.
-pub fn open_writable(path: &Path, options: DirOptions) -> Result<DirLayout> {
-    if path.is_file() {
-        return Err(Error::unsupported(
-            path,
-            "an archive is read-only: unpack it into a layout directory to change it",
-        ));
-    }
-    DirLayout::open_with(path, options)
-}
+pub use copy::{CopyRequest, CopySummary, copy, outcome_name};
+pub use error::Error;
+pub use name::StoreName;
+pub use open::{Destination, OpenOptions, open_readable, open_source, open_writable};

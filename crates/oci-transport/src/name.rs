@@ -1,0 +1,152 @@
+//! Store names in skopeo's transport syntax.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use oci_core::Digest;
+use oci_registry::ImageReference;
+
+use crate::Error;
+
+/// A store, and optionally an image in it, as a user names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreName {
+    /// `oci:DIR[:REF]`, or a bare directory: a layout directory.
+    Layout {
+        /// The directory.
+        path: PathBuf,
+        /// A ref name or digest in its index.
+        reference: Option<String>,
+    },
+    /// `oci-archive:FILE[:REF]`, or a bare file: a layout archive (plain, gzip or zstd).
+    Archive {
+        /// The archive file.
+        path: PathBuf,
+        /// A ref name or digest in its index.
+        reference: Option<String>,
+    },
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`: a repository of a registry.
+    Registry(ImageReference),
+}
+
+impl StoreName {
+    /// Parses a store name: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (Docker Hub's short names too), or a plain
+    /// path (an existing file is an archive, anything else a layout directory). As in skopeo,
+    /// the path of `oci:` and `oci-archive:` ends at its first `:`.
+    pub fn parse(text: &str) -> Result<StoreName, Error> {
+        if let Some(reference) = text.strip_prefix("docker://") {
+            return Ok(StoreName::Registry(
+                ImageReference::parse(reference).map_err(|e| Error::Name {
+                    name: text.to_owned(),
+                    reason: e.to_string(),
+                })?,
+            ));
+        }
+        let split = |rest: &str| -> Result<(PathBuf, Option<String>), Error> {
+            let (path, reference) = match rest.split_once(':') {
+                Some((path, reference)) => (path, Some(reference.to_owned())),
+                None => (rest, None),
+            };
+            if path.is_empty() {
+                return Err(Error::Name {
+                    name: text.to_owned(),
+                    reason: "no path".into(),
+                });
+            }
+            if reference.as_deref() == Some("") {
+                return Err(Error::Name {
+                    name: text.to_owned(),
+                    reason: "an empty reference after the path's `:`".into(),
+                });
+            }
+            Ok((PathBuf::from(path), reference))
+        };
+        if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (path, reference) = split(rest)?;
+            return Ok(StoreName::Archive { path, reference });
+        }
+        if let Some(rest) = text.strip_prefix("oci:") {
+            let (path, reference) = split(rest)?;
+            return Ok(StoreName::Layout { path, reference });
+        }
+        if let Some((transport, _)) = text.split_once(':')
+            && !transport.contains('/')
+            && transport
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-')
+            && [
+                "docker-archive",
+                "docker-daemon",
+                "containers-storage",
+                "dir",
+                "docker",
+            ]
+            .contains(&transport)
+        {
+            return Err(Error::Name {
+                name: text.to_owned(),
+                reason: format!(
+                    "the {transport}: transport is not supported (oci:, oci-archive:, docker://)"
+                ),
+            });
+        }
+        if text.is_empty() {
+            return Err(Error::Name {
+                name: text.to_owned(),
+                reason: "empty".into(),
+            });
+        }
+        let path = PathBuf::from(text);
+        Ok(if path.is_file() {
+            StoreName::Archive {
+                path,
+                reference: None,
+            }
+        } else {
+            StoreName::Layout {
+                path,
+                reference: None,
+            }
+        })
+    }
+
+    /// The image the name points at in its store, if it names one: a ref name or digest in a
+    /// layout or archive; a tag or digest in a registry.
+    pub fn reference(&self) -> Option<String> {
+        match self {
+            StoreName::Layout { reference, .. } | StoreName::Archive { reference, .. } => {
+                reference.clone()
+            }
+            StoreName::Registry(image) => image.target(),
+        }
+    }
+
+    /// The digest the name points at, when it points at one.
+    pub fn digest(&self) -> Option<Digest> {
+        match self {
+            StoreName::Registry(image) => image.digest,
+            _ => self.reference().and_then(|r| Digest::parse(&r).ok()),
+        }
+    }
+}
+
+impl fmt::Display for StoreName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let with = |f: &mut fmt::Formatter<'_>,
+                    prefix: &str,
+                    path: &PathBuf,
+                    reference: &Option<String>| {
+            write!(f, "{prefix}{}", path.display())?;
+            if let Some(reference) = reference {
+                write!(f, ":{reference}")?;
+            }
+            Ok(())
+        };
+        match self {
+            StoreName::Layout { path, reference } => with(f, "oci:", path, reference),
+            StoreName::Archive { path, reference } => with(f, "oci-archive:", path, reference),
+            StoreName::Registry(image) => write!(f, "docker://{image}"),
+        }
+    }
+}
