@@ -579,13 +579,18 @@ impl Store for Registry {
 
     /// A tag is a `PUT` of the manifest under the tag's name; an untagged entry is the
     /// manifest itself, stored already.
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<Vec<Descriptor>> {
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> Result<oci_core::index::PutOutcome> {
         check_stored(self, entries, required)?;
-        let mut replaced = Vec::new();
+        let mut outcome = oci_core::index::PutOutcome::default();
         for entry in entries {
             let Some(name) = index::ref_name(entry) else {
                 continue;
             };
+            outcome.added += 1;
             let digest = Digest::try_from(entry.digest())?;
             let location = self.location.join(name);
             if let Some(previous) = self
@@ -593,7 +598,7 @@ impl Store for Registry {
                 .map_err(|e| e.at(location.clone()))?
                 && previous.digest() != entry.digest()
             {
-                replaced.push(index::with_ref_name(previous, name));
+                outcome.replaced.push(index::with_ref_name(previous, name));
             }
             let cached = self.manifests().get(&digest).cloned();
             let (bytes, media_type) = match cached {
@@ -608,7 +613,7 @@ impl Store for Registry {
             self.put_manifest(name, &bytes, &media_type)
                 .map_err(|e| e.at(location))?;
         }
-        Ok(replaced)
+        Ok(outcome)
     }
 
     /// Mounts the blob from the source's repository when the source is another repository of
