@@ -13,16 +13,20 @@
 //! | [`manifest_walk`] | `walk::references`, then fsck, gc (dry run), copy_image on an in-memory layout ([`MemLayout`]), read verified and unverified | no panic, termination (cycles included, when unverified), gc keeps what the index reaches, dry run changes nothing, a copy holds what it refers to |
 //! | [`tar_reader`] | `TarArchive`, `unpack` | every listed blob reads; unpack writes only verified layout files inside the target |
 //! | [`compressed_reader`] | the same through gzip/zstd decoders | the expansion limit holds |
+//! | [`image_reference`] | `oci_registry::ImageReference::parse` | accepted references are well formed and round-trip through their display |
+//! | [`www_authenticate`] | `oci_registry::parse_challenges` | lowercase non-empty schemes and names; challenges written back parse the same |
 
 mod digest;
 mod index;
 mod mem;
+mod registry;
 mod tar;
 mod walk;
 
 pub use digest::digest_parse;
 pub use index::index_ops;
 pub use mem::MemLayout;
+pub use registry::{image_reference, www_authenticate};
 pub use tar::{compressed_reader, tar_reader};
 pub use walk::manifest_walk;
 
@@ -30,10 +34,12 @@ pub use walk::manifest_walk;
 pub type Target = fn(&[u8]);
 
 /// Every target, by name, for the replay test and tools.
-pub const TARGETS: [(&str, Target); 5] = [
+pub const TARGETS: [(&str, Target); 7] = [
     ("digest_parse", digest_parse),
     ("index_ops", index_ops),
     ("manifest_walk", manifest_walk),
     ("tar_reader", tar_reader),
     ("compressed_reader", compressed_reader),
+    ("image_reference", image_reference),
+    ("www_authenticate", www_authenticate),
 ];

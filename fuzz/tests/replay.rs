@@ -71,3 +71,13 @@ fn tar_reader() {
 fn compressed_reader() {
     replay("compressed_reader");
 }
+
+#[test]
+fn image_reference() {
+    replay("image_reference");
+}
+
+#[test]
+fn www_authenticate() {
+    replay("www_authenticate");
+}

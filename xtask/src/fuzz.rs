@@ -13,12 +13,14 @@ use anyhow::{Context, Result, bail};
 use crate::workspace_root;
 
 /// The targets, in the order `cargo xtask fuzz` runs them (`fuzz/fuzz_targets/<name>.rs`).
-pub const TARGETS: [&str; 5] = [
+pub const TARGETS: [&str; 7] = [
     "digest_parse",
     "index_ops",
     "manifest_walk",
     "tar_reader",
     "compressed_reader",
+    "image_reference",
+    "www_authenticate",
 ];
 
 const DEFAULT_SECONDS: u64 = 60;

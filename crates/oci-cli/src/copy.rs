@@ -62,6 +62,10 @@ pub struct CopyArgs {
     /// Speak plain HTTP to the registries.
     #[arg(long)]
     plain_http: bool,
+    /// Into a layout directory on the same filesystem as a source layout: hard-link blobs
+    /// instead of cloning and verifying them (trusts the source's bytes; see the README).
+    #[arg(long)]
+    link: bool,
     /// Write the copied image's digest to FILE.
     #[arg(long, value_name = "FILE")]
     digestfile: Option<PathBuf>,
@@ -146,7 +150,10 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
             registry: side(&args.src_creds, args.src_tls_verify)?,
         },
         destination: OpenOptions {
-            dir,
+            dir: DirOptions {
+                link_local_blobs: args.link,
+                ..dir
+            },
             registry: side(&args.dest_creds, args.dest_tls_verify)?,
         },
     };

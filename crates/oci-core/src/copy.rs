@@ -266,8 +266,8 @@ fn send(
         dst.push(&node.descriptor, &mut &bytes[..])?;
         return Ok(CopyOutcome::Copied);
     }
-    if dst.mount_from(&node.descriptor, src)? {
-        return Ok(CopyOutcome::Mounted);
+    if let Some(outcome) = dst.mount_from(&node.descriptor, src)? {
+        return Ok(outcome);
     }
     let size = node.descriptor.size();
     let mut attempt = 1;

@@ -201,12 +201,19 @@ pub trait Store: Send + Sync {
         read_bounded(&mut reader, MAX_MANIFEST_SIZE, &location)
     }
 
-    /// Takes the blob `descriptor` names from `source` without its bytes passing through here,
-    /// when the two stores can (a registry mounts a blob from another repository of the same
-    /// registry); returns whether it did. The default, never wrong, is that it cannot.
-    fn mount_from(&self, descriptor: &Descriptor, source: &dyn Store) -> Result<bool> {
+    /// Takes the blob `descriptor` names from `source` without its bytes streaming through a
+    /// copy, when the two stores can: a registry mounts a blob from another repository of the
+    /// same registry ([`CopyOutcome::Mounted`](crate::CopyOutcome::Mounted)); a directory
+    /// clones one from a layout on the same filesystem (`copy_file_range`, verified;
+    /// [`CopyOutcome::Copied`](crate::CopyOutcome::Copied)). `None` when it cannot, which is
+    /// the default and never wrong: the copy then streams the bytes.
+    fn mount_from(
+        &self,
+        descriptor: &Descriptor,
+        source: &dyn Store,
+    ) -> Result<Option<crate::CopyOutcome>> {
         let _ = (descriptor, source);
-        Ok(false)
+        Ok(None)
     }
 
     /// Stores `bytes` as a blob hashed with `algorithm`; returns its digest.

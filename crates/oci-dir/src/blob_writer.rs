@@ -29,7 +29,7 @@ enum TempFile {
 impl TempFile {
     fn create(dir: &Path) -> Result<TempFile> {
         if Path::new("/proc/self/fd").is_dir() {
-            let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+            let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
             if let Ok(fd) = rustix::fs::open(dir, flags, Mode::from_raw_mode(BLOB_MODE)) {
                 return Ok(TempFile::Anonymous(File::from(fd)));
             }
@@ -300,4 +300,97 @@ impl BlobWriter for DirBlobWriter {
         }
         Ok(actual)
     }
+}
+
+/// Takes the blob `digest` (`size` bytes) from `source`, an open file on the filesystem of
+/// `dir`, into `dir` without streaming it through the process: cloned with `copy_file_range`
+/// into a temp file, hashed from there and checked, synced and published as any blob; or,
+/// with `link`, hard-linked (trusting the source) and touched. `false` when the two are not
+/// on one filesystem or the kernel cannot clone: the caller streams the bytes instead.
+pub(crate) fn take_local(
+    dir: &Path,
+    source: &File,
+    digest: Digest,
+    size: u64,
+    link: bool,
+    durable: bool,
+) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let same_filesystem = source
+        .metadata()
+        .ok()
+        .zip(std::fs::metadata(dir).ok())
+        .is_some_and(|(a, b)| a.dev() == b.dev());
+    if !same_filesystem {
+        return Ok(false);
+    }
+    let target = dir.join(digest.encoded());
+    if link {
+        let by_fd = format!("/proc/self/fd/{}", source.as_raw_fd());
+        let linked = rustix::fs::linkat(
+            rustix::fs::CWD,
+            by_fd.as_str(),
+            rustix::fs::CWD,
+            &target,
+            AtFlags::SYMLINK_FOLLOW,
+        );
+        match linked {
+            Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            Err(_) => return Ok(false),
+        }
+        // Young again, as a re-put is: gc's grace period covers it until it is tagged.
+        let now = rustix::fs::Timespec {
+            tv_sec: 0,
+            tv_nsec: rustix::fs::UTIME_NOW,
+        };
+        let _ = rustix::fs::utimensat(
+            rustix::fs::CWD,
+            &target,
+            &rustix::fs::Timestamps {
+                last_access: now,
+                last_modification: now,
+            },
+            AtFlags::SYMLINK_NOFOLLOW,
+        );
+        if durable {
+            sync_dir(dir)?;
+        }
+        return Ok(true);
+    }
+    let mut temp = TempFile::create(dir)?;
+    let mut copied = 0u64;
+    while copied < size {
+        let mut from = copied;
+        let want = usize::try_from(size - copied).unwrap_or(usize::MAX).min(1 << 30);
+        match rustix::fs::copy_file_range(source, Some(&mut from), &*temp.file(), None, want) {
+            Ok(0) => break,
+            Ok(n) => copied += n as u64,
+            // No clone across these two, or not on this kernel: stream instead.
+            Err(_) if copied == 0 => return Ok(false),
+            Err(e) => return Err(Error::io(dir, io::Error::from(e))),
+        }
+    }
+    // Verified from the clone itself, as a streamed write is verified as it arrives.
+    let mut hasher = digest.algorithm().hasher();
+    let mut buffer = vec![0u8; CHUNK_SIZE];
+    let mut read = 0u64;
+    let file = temp.file();
+    loop {
+        let n = std::os::unix::fs::FileExt::read_at(&*file, &mut buffer, read)
+            .map_err(|e| Error::io(dir, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+        read += n as u64;
+    }
+    check_commit(hasher.finalize(), read, Some(size), Some(digest))?;
+    if durable {
+        temp.file().sync_all().map_err(|e| Error::io(dir, e))?;
+    }
+    temp.publish(&target)?;
+    if durable {
+        sync_dir(dir)?;
+    }
+    Ok(true)
 }

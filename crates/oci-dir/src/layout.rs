@@ -42,6 +42,11 @@ pub struct DirOptions {
     /// [`Store::verifies_reads`] says). On by default; turn off only for content you trust.
     /// fsck and the seed's readers verify either way.
     pub verify_reads: bool,
+    /// When a copy takes a blob from a layout directory on the same filesystem, hard-link it
+    /// instead of cloning and verifying it: instant and free of space, and it trusts the
+    /// source's bytes (`copy --link`). The link is touched, so gc's grace period protects it
+    /// until it is tagged.
+    pub link_local_blobs: bool,
 }
 
 impl Default for DirOptions {
@@ -49,6 +54,7 @@ impl Default for DirOptions {
         DirOptions {
             durability: Durability::Durable,
             verify_reads: true,
+            link_local_blobs: false,
         }
     }
 }
@@ -449,6 +455,41 @@ impl Store for DirLayout {
             Ok(())
         })?;
         Ok(removed > 0)
+    }
+
+    /// A blob of a layout directory on the same filesystem is cloned (`copy_file_range`, a
+    /// reflink where the filesystem has them) and verified before it is published, or, with
+    /// [`DirOptions::link_local_blobs`], hard-linked.
+    fn mount_from(
+        &self,
+        descriptor: &Descriptor,
+        source: &dyn Store,
+    ) -> Result<Option<oci_core::CopyOutcome>> {
+        let Ok(digest) = Digest::try_from(descriptor.digest()) else {
+            return Ok(None);
+        };
+        // Only a layout directory: its blobs are files under its root.
+        let Some(source_root) = source.location().as_path() else {
+            return Ok(None);
+        };
+        if source.layout_files().is_none() || !source_root.is_dir() {
+            return Ok(None);
+        }
+        let Ok(source_file) = fsio::open_regular(&source_root.join(digest.blob_path()), Some(digest))
+        else {
+            return Ok(None);
+        };
+        let dir = self.algorithm_dir(digest.algorithm())?;
+        fsio::create_dir(&dir, self.durable())?;
+        let taken = crate::blob_writer::take_local(
+            &dir,
+            &source_file,
+            digest,
+            descriptor.size(),
+            self.options.link_local_blobs,
+            self.durable(),
+        )?;
+        Ok(taken.then_some(oci_core::CopyOutcome::Copied))
     }
 
     fn layout_files(&self) -> Option<&dyn LayoutFiles> {

@@ -619,9 +619,13 @@ impl Store for Registry {
     /// Mounts the blob from the source's repository when the source is another repository of
     /// this registry, or from one this client pushed it to before (the record in the user's
     /// cache directory).
-    fn mount_from(&self, descriptor: &Descriptor, source: &dyn Store) -> Result<bool> {
+    fn mount_from(
+        &self,
+        descriptor: &Descriptor,
+        source: &dyn Store,
+    ) -> Result<Option<oci_core::CopyOutcome>> {
         if ContentKind::of_descriptor(descriptor) != ContentKind::Blob {
-            return Ok(false);
+            return Ok(None);
         }
         let digest = Digest::try_from(descriptor.digest())?;
         let mut candidates = Vec::new();
@@ -642,14 +646,14 @@ impl Store for Registry {
             match Upload::start(&self.client, self.name(), Some((digest, &from))) {
                 Ok(crate::upload::Started::Mounted) => {
                     crate::record::note(&self.repository.registry, self.name(), digest);
-                    return Ok(true);
+                    return Ok(Some(oci_core::CopyOutcome::Mounted));
                 }
                 // Not there, or not readable with these credentials: the session it opened
                 // instead is deleted when dropped, and the bytes are sent.
                 Ok(crate::upload::Started::Session(_)) | Err(_) => {}
             }
         }
-        Ok(false)
+        Ok(None)
     }
 
     fn referrers_index(&self) -> Option<&dyn oci_core::ReferrersIndex> {
