@@ -2,14 +2,19 @@
 //!
 //! Every request goes through [`Client::send`], which:
 //! - picks the scheme once (`https`; `http` when asked, or for a registry on this machine that
-//!   does not speak TLS);
+//!   answers `/v2/` over plain HTTP and not over HTTPS);
 //! - sends the token cached for the request's scope, or basic credentials once the registry
 //!   asked for them;
 //! - on a 401, reads the challenge, gets a token (bearer: from the realm, with the
 //!   credentials, for the service and scope) or takes the credentials (basic), and sends the
 //!   request again once;
 //! - on a passing failure (a cut connection, 408, 429, 5xx), waits (growing pauses, or the
-//!   registry's `Retry-After`) and sends it again, a bounded number of times.
+//!   registry's `Retry-After`) and sends it again, a bounded number of times;
+//! - when the registry still refuses what its challenge asked for, says why (an `Auth` error
+//!   naming the registry).
+//!
+//! [`Client::expect`] also refuses an HTML page (not an answer of the registry API), and
+//! [`Client::get_whole`] reads an answer whole, asking again when its body is cut.
 //!
 //! A request whose body is a stream cannot be sent twice: those are only ever sent after a
 //! small request of the same scope has settled the authentication, and their failures go back
@@ -150,6 +155,12 @@ impl Client {
     }
 
     /// `https`, or `http` when asked for or when a loopback registry does not speak TLS.
+    ///
+    /// A loopback registry is taken to be plain HTTP only when `/v2/` fails over HTTPS and
+    /// answers over HTTP as a registry does (200 or 401). How the HTTPS attempt failed says
+    /// little (a plain server may answer the TLS hello with an HTTP 400, or close), and a TLS
+    /// server answers plain HTTP too (with a 400): so a registry whose certificate is not
+    /// trusted stays on HTTPS, and its requests fail saying so, rather than go in the clear.
     fn scheme(&self) -> &'static str {
         self.scheme.get_or_init(|| {
             if self.options.plain_http {
@@ -158,9 +169,17 @@ impl Client {
             if !self.reference.is_loopback() {
                 return "https";
             }
-            let probe = format!("https://{}/v2/", self.reference.api_host());
-            match self.agent.get(&probe).call() {
-                Err(e) if speaks_no_tls(&e) => "http",
+            let host = self.reference.api_host();
+            if self
+                .agent
+                .get(&format!("https://{host}/v2/"))
+                .call()
+                .is_ok()
+            {
+                return "https";
+            }
+            match self.agent.get(&format!("http://{host}/v2/")).call() {
+                Ok(response) if matches!(response.status().as_u16(), 200 | 401) => "http",
                 _ => "https",
             }
         })
@@ -191,6 +210,11 @@ impl Client {
                     authenticated_again = true;
                     self.answer_challenge(&response, &request.scope, authorization.is_some())?;
                 }
+                // Refused with what the challenge asked for (or a stream that cannot be sent
+                // again): say why, naming the registry.
+                Ok(response) if response.status() == 401 => {
+                    return Err(self.refusal(&response, &request.scope));
+                }
                 Ok(response)
                     if replayable
                         && attempt < self.options.retries
@@ -218,7 +242,9 @@ impl Client {
     }
 
     /// [`Client::send`], then a status other than `expected` is an error carrying what the
-    /// registry said.
+    /// registry said. So is an HTML page: the registry API never answers with one, and a web
+    /// server that answers every path with its page (a portal, a proxy's login, a mistyped
+    /// host) would otherwise pass for a registry holding everything asked for.
     pub(crate) fn expect(
         &self,
         request: Request<'_>,
@@ -227,10 +253,67 @@ impl Client {
         let method = method_name(&request.method);
         let url = self.url(&request.target);
         let response = self.send(request)?;
-        if expected.contains(&response.status().as_u16()) {
-            Ok(response)
-        } else {
-            Err(status_error(method, url, response))
+        if !expected.contains(&response.status().as_u16()) {
+            return Err(status_error(method, url, response));
+        }
+        let html = response
+            .headers()
+            .get("Content-Type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+        if html {
+            return Err(Error::Refused {
+                url: format!("{method} {url}"),
+                reason: format!(
+                    "the server answered {} with an HTML page, not the registry API (is {} a registry?)",
+                    response.status().as_u16(),
+                    self.reference.registry
+                ),
+            });
+        }
+        Ok(response)
+    }
+
+    /// A `GET` (`request` makes it, for each attempt) whose answer, with a status of
+    /// `expected`, is read whole: at most `limit` bytes, refused as `what` over the limit. A body
+    /// cut by a passing failure is asked for again, as a request that fails is: an answer is of
+    /// no use until it is whole.
+    pub(crate) fn get_whole(
+        &self,
+        request: impl Fn() -> Request<'static>,
+        expected: &[u16],
+        limit: u64,
+        what: &str,
+    ) -> Result<(http::response::Parts, Vec<u8>), Error> {
+        let mut attempt = 0;
+        loop {
+            let request = request();
+            let url = self.url(&request.target);
+            let over_limit = |url: String| Error::Refused {
+                url,
+                reason: format!("{what} over the {limit} byte limit"),
+            };
+            let (parts, body) = self.expect(request, expected)?.into_parts();
+            if body.content_length().is_some_and(|length| length > limit) {
+                return Err(over_limit(url));
+            }
+            match body.into_with_config().limit(limit).read_to_vec() {
+                Ok(bytes) => return Ok((parts, bytes)),
+                Err(ureq::Error::BodyExceedsLimit(_)) => return Err(over_limit(url)),
+                Err(source) => {
+                    let error = Error::Transport {
+                        method: "GET",
+                        url,
+                        source,
+                    };
+                    if attempt < self.options.retries && error.is_transient() {
+                        attempt += 1;
+                        std::thread::sleep(pause(attempt, None));
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
         }
     }
 
@@ -249,7 +332,9 @@ impl Client {
         if let Some(authorization) = authorization {
             builder = builder.header("Authorization", authorization);
         }
-        let mut nothing: &[u8] = &[];
+        // Bytes are read from a copy of the slice: the payload keeps them whole for the next
+        // attempt.
+        let mut bytes_left: &[u8] = &[];
         let body = match &mut request.body {
             Payload::Empty => {
                 if matches!(
@@ -258,11 +343,12 @@ impl Client {
                 ) {
                     builder = builder.header("Content-Length", "0");
                 }
-                SendBody::from_reader(&mut nothing)
+                SendBody::from_reader(&mut bytes_left)
             }
             Payload::Bytes(bytes) => {
                 builder = builder.header("Content-Length", bytes.len().to_string());
-                SendBody::from_reader(bytes)
+                bytes_left = bytes;
+                SendBody::from_reader(&mut bytes_left)
             }
             Payload::Stream(reader, length) => {
                 builder = builder.header("Content-Length", length.to_string());
@@ -301,13 +387,7 @@ impl Client {
         scope: &str,
         sent_something: bool,
     ) -> Result<(), Error> {
-        let challenges: Vec<Challenge> = response
-            .headers()
-            .get_all("WWW-Authenticate")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(parse_challenges)
-            .collect();
+        let challenges = challenges_of(response);
         let refused = |reason: &str| Error::Auth {
             registry: self.reference.registry.clone(),
             reason: reason.to_owned(),
@@ -322,14 +402,16 @@ impl Client {
             return Ok(());
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
-            if self.credentials().is_none() {
+            let Some((user, _)) = self.credentials() else {
                 return Err(refused(
                     "the registry asks for a user and password, and none is configured (--creds, or docker login)",
                 ));
-            }
+            };
             let mut auth = self.auth();
             if auth.basic && sent_something {
-                return Err(refused("the registry refused the user and password"));
+                return Err(refused(&format!(
+                    "the registry refused the user and password of {user}"
+                )));
             }
             auth.basic = true;
             return Ok(());
@@ -337,6 +419,31 @@ impl Client {
         Err(refused(
             "401 Unauthorized, with no challenge this client understands",
         ))
+    }
+
+    /// Why a request that carried what the registry asked for was still refused (401).
+    fn refusal(&self, response: &Response<Body>, scope: &str) -> Error {
+        let challenges = challenges_of(response);
+        let reason = match self.credentials() {
+            None => "the registry refused anonymous access, and no user and password is \
+                     configured (--creds, or docker login)"
+                .to_owned(),
+            Some((user, _))
+                if challenges
+                    .iter()
+                    .any(|c| c.param("error") == Some("insufficient_scope")) =>
+            {
+                format!("access denied to {user}: the registry does not grant {scope}")
+            }
+            Some((user, _)) if challenges.iter().any(|c| c.scheme == "bearer") => {
+                format!("the registry refused the token issued to {user} for {scope}")
+            }
+            Some((user, _)) => format!("the registry refused the user and password of {user}"),
+        };
+        Error::Auth {
+            registry: self.reference.registry.clone(),
+            reason,
+        }
     }
 
     /// A bearer token for `scope`, from the challenge's realm (cached per scope).
@@ -370,8 +477,22 @@ impl Client {
             url: url.clone(),
             source: e,
         })?;
-        if response.status() != 200 {
-            return Err(status_error("GET", url, response));
+        match response.status().as_u16() {
+            200 => {}
+            401 | 403 if self.credentials().is_some() => {
+                return Err(auth_error(format!(
+                    "the token endpoint refused the user and password ({})",
+                    status_error("GET", url, response)
+                )));
+            }
+            401 | 403 => {
+                return Err(auth_error(format!(
+                    "the token endpoint wants a user and password, and none is configured \
+                     (--creds, or docker login) ({})",
+                    status_error("GET", url, response)
+                )));
+            }
+            _ => return Err(status_error("GET", url, response)),
         }
         let body = response
             .body_mut()
@@ -431,6 +552,17 @@ impl Client {
     }
 }
 
+/// The challenges of a 401.
+fn challenges_of(response: &Response<Body>) -> Vec<Challenge> {
+    response
+        .headers()
+        .get_all("WWW-Authenticate")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(parse_challenges)
+        .collect()
+}
+
 fn method_name(method: &http::Method) -> &'static str {
     match *method {
         http::Method::GET => "GET",
@@ -449,7 +581,7 @@ fn basic_value(user: &str, password: &str) -> String {
 }
 
 /// Percent-encodes a query value.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
@@ -542,12 +674,6 @@ pub(crate) fn status_error(
         status,
         detail,
     }
-}
-
-/// Whether a connection failed because the server does not speak TLS.
-fn speaks_no_tls(error: &ureq::Error) -> bool {
-    matches!(error, ureq::Error::Rustls(_) | ureq::Error::Tls(_))
-        || matches!(error, ureq::Error::Io(e) if e.kind() == std::io::ErrorKind::InvalidData)
 }
 
 fn tls_config(options: &RegistryOptions) -> Result<TlsConfig, Error> {

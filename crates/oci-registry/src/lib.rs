@@ -12,6 +12,9 @@
 //!   authentication (the `WWW-Authenticate` challenge, tokens cached per scope), credentials
 //!   from Docker's `config.json` and its helpers, retries with backoff on passing failures,
 //!   credentials never sent to another host on a redirect.
+//! - Referrers (OCI 1.1): [`Registry::referrers`] asks the registry's referrers API, or reads
+//!   the index under the referrers tag schema ([`referrers_tag`]) where it has none; a pushed
+//!   manifest with a `subject` is added to that index unless the registry says it took note.
 //! - [`ImageReference`]: `HOST[:PORT]/REPO[:TAG|@DIGEST]`, normalised as docker does.
 //!
 //! Synchronous, like the rest of the workspace: a copy runs its blobs on threads.
@@ -23,7 +26,7 @@
 //! let reference = ImageReference::parse("localhost:5000/hello:v1")?;
 //! let registry = Registry::open(&reference, RegistryOptions::default())?;
 //! let image = registry.resolve("v1")?;
-//! let report = fsck::fsck_image(&registry, &image)?;
+//! let report = oci_core::fsck::fsck_image(&registry, &image)?;
 //! assert!(report.is_clean());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -35,6 +38,7 @@ mod error;
 mod options;
 mod record;
 mod reference;
+mod referrers;
 mod store;
 mod upload;
 
@@ -43,4 +47,5 @@ pub use client::Client;
 pub use error::Error;
 pub use options::{Credentials, RegistryOptions};
 pub use reference::ImageReference;
+pub use referrers::referrers_tag;
 pub use store::{MAX_REGISTRY_MANIFEST, Registry};

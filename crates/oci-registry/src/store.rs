@@ -22,6 +22,9 @@ use crate::{Error, ImageReference, RegistryOptions};
 /// accept at least 4 MiB, and no real one is larger.
 pub const MAX_REGISTRY_MANIFEST: u64 = 4 << 20;
 
+/// A page of a tag list larger than this is refused.
+const TAG_LIST_LIMIT: u64 = 64 << 20;
+
 /// The manifest media types a pull accepts, in the `Accept` header.
 const MANIFEST_TYPES: [&str; 5] = [
     "application/vnd.oci.image.index.v1+json",
@@ -100,11 +103,11 @@ impl Registry {
         &self.client
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.repository.repository
     }
 
-    fn pull_scope(&self) -> String {
+    pub(crate) fn pull_scope(&self) -> String {
         format!("repository:{}:pull", self.name())
     }
 
@@ -173,19 +176,25 @@ impl Registry {
     /// `GET` of a manifest by tag or digest: its bytes, media type and digest, checked: at most
     /// [`MAX_REGISTRY_MANIFEST`] bytes, the digest asked for (or, by tag, the one the
     /// registry names), a media type that is the document's, not schema 1.
-    fn get_manifest(
+    pub(crate) fn get_manifest(
         &self,
         reference: &str,
         expected: Option<Digest>,
     ) -> Result<(Vec<u8>, String, Digest), Error> {
         let target = self.path(ContentKind::Manifest, reference);
         let url = self.client.url(&target);
-        let request = Request::new(http::Method::GET, target, self.pull_scope())
-            .header("Accept", MANIFEST_TYPES.join(", "));
-        let mut response = self.client.expect(request, &[200])?;
+        let (parts, bytes) = self.client.get_whole(
+            || {
+                Request::new(http::Method::GET, target.clone(), self.pull_scope())
+                    .header("Accept", MANIFEST_TYPES.join(", "))
+            },
+            &[200],
+            MAX_REGISTRY_MANIFEST,
+            "a manifest",
+        )?;
         let header = |name: &str| {
-            response
-                .headers()
+            parts
+                .headers
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
@@ -196,30 +205,8 @@ impl Registry {
             url: url.clone(),
             reason,
         };
-        if header("Content-Length")
-            .and_then(|v| v.parse::<u64>().ok())
-            .is_some_and(|n| n > MAX_REGISTRY_MANIFEST)
-        {
-            return Err(refused(format!(
-                "a manifest over the {MAX_REGISTRY_MANIFEST} byte limit"
-            )));
-        }
-        let bytes = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_REGISTRY_MANIFEST)
-            .read_to_vec()
-            .map_err(|e| match e {
-                ureq::Error::BodyExceedsLimit(_) => refused(format!(
-                    "a manifest over the {MAX_REGISTRY_MANIFEST} byte limit"
-                )),
-                other => Error::Transport {
-                    method: "GET",
-                    url: url.clone(),
-                    source: other,
-                },
-            })?;
-        let media_type = check_media_type(&bytes, &media_type).map_err(&refused)?;
+        // The digest first: bytes damaged on the way are not the registry's manifest, whatever
+        // they parse as.
         let algorithm = expected.map_or(Algorithm::Sha256, |d| d.algorithm());
         let actual = algorithm.digest(&bytes);
         if let Some(expected) = expected.filter(|&e| e != actual) {
@@ -236,15 +223,20 @@ impl Registry {
                 "the registry says the manifest is {named}, and it hashes to {actual}"
             )));
         }
+        let media_type = check_media_type(&bytes, &media_type).map_err(&refused)?;
         self.manifests()
             .insert(actual, (bytes.clone(), media_type.clone()));
         Ok((bytes, media_type, actual))
     }
 
-    /// Stores a manifest under `reference` (its digest, or a tag). Returns whether the
-    /// registry took note of its `subject` (it says `OCI-Subject`): one that did not needs the
-    /// referrers tag kept for it.
-    fn put_manifest(&self, reference: &str, bytes: &[u8], media_type: &str) -> Result<bool, Error> {
+    /// Stores a manifest under `reference` (its digest, or a tag); returns whether the
+    /// registry said it took note of the manifest's `subject` (`OCI-Subject`).
+    pub(crate) fn put_manifest(
+        &self,
+        reference: &str,
+        bytes: &[u8],
+        media_type: &str,
+    ) -> Result<bool, Error> {
         let request = Request::new(
             http::Method::PUT,
             self.path(ContentKind::Manifest, reference),
@@ -256,50 +248,27 @@ impl Registry {
         Ok(response.headers().contains_key("OCI-Subject"))
     }
 
-    /// Adds `referrer` to the `sha256-<hex>` tag of its subject, the referrers of a registry
-    /// without the referrers API (the OCI distribution spec's fallback).
-    fn record_referrer(&self, subject: Digest, referrer: Descriptor) -> Result<(), Error> {
-        let tag = fallback_tag(subject);
-        let mut index = match self.get_manifest(&tag, None) {
-            Ok((bytes, _, _)) => {
-                oci_core::index::parse_index(&bytes).map_err(|e| Error::Refused {
-                    url: self.client.url(&self.path(ContentKind::Manifest, &tag)),
-                    reason: format!("the referrers tag is not an index: {e}"),
-                })?
-            }
-            Err(Error::Status { status: 404, .. }) => index::empty_index(),
-            Err(e) => return Err(e),
-        };
-        if index
-            .manifests()
-            .iter()
-            .any(|d| d.digest() == referrer.digest())
-        {
-            return Ok(());
-        }
-        let mut manifests = index.manifests().clone();
-        manifests.push(referrer);
-        index.set_manifests(manifests);
-        let bytes = index::index_bytes(&index).map_err(|e| Error::Refused {
-            url: self.location.to_string(),
-            reason: e.to_string(),
-        })?;
-        self.put_manifest(&tag, &bytes, "application/vnd.oci.image.index.v1+json")?;
-        Ok(())
-    }
-
-    /// Every tag, following the registry's paging (`Link: <...>; rel="next"`).
+    /// Every tag, following the registry's paging (`Link: <...>; rel="next"`). A repository
+    /// nothing was pushed to has none (registries answer its list with 404 `NAME_UNKNOWN`), as
+    /// it has no manifest to resolve.
     pub fn tags(&self) -> Result<Vec<String>, Error> {
         let mut tags = Vec::new();
-        let mut next = Some(format!("/v2/{}/tags/list?n=1000", self.name()));
+        let first = format!("/v2/{}/tags/list?n=1000", self.name());
+        let mut next = Some(first.clone());
         while let Some(target) = next.take() {
             let url = self.client.url(&target);
-            let mut response = self.client.expect(
-                Request::new(http::Method::GET, target, self.pull_scope()),
-                &[200],
+            let expected: &[u16] = if target == first { &[200, 404] } else { &[200] };
+            let (parts, body) = self.client.get_whole(
+                || Request::new(http::Method::GET, target.clone(), self.pull_scope()),
+                expected,
+                TAG_LIST_LIMIT,
+                "a tag list",
             )?;
-            next = response
-                .headers()
+            if parts.status == 404 {
+                break;
+            }
+            next = parts
+                .headers
                 .get("Link")
                 .and_then(|v| v.to_str().ok())
                 .and_then(next_link);
@@ -307,16 +276,6 @@ impl Registry {
             struct TagList {
                 tags: Option<Vec<String>>,
             }
-            let body = response
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_vec()
-                .map_err(|e| Error::Transport {
-                    method: "GET",
-                    url: url.clone(),
-                    source: e,
-                })?;
             let page: TagList = serde_json::from_slice(&body).map_err(|e| Error::Refused {
                 url,
                 reason: format!("not a tag list: {e}"),
@@ -370,50 +329,8 @@ fn check_media_type(bytes: &[u8], served: &str) -> std::result::Result<String, S
     Ok(media_type)
 }
 
-/// The tag a registry without the referrers API keeps a subject's referrers under.
-fn fallback_tag(subject: Digest) -> String {
-    format!("{}-{}", subject.algorithm(), subject.encoded())
-}
-
-/// When `bytes` is a manifest with a `subject`: the subject and the descriptor its referrers
-/// index lists it with (media type, size, digest, `artifactType`, annotations).
-fn referrer_entry(bytes: &[u8], pushed: &Descriptor) -> Option<(Digest, Descriptor)> {
-    let document: serde_json::Value = serde_json::from_slice(bytes).ok()?;
-    let subject = document.get("subject")?.get("digest")?.as_str()?;
-    let subject = Digest::parse(subject).ok()?;
-    let mut entry = Descriptor::new(
-        pushed.media_type().clone(),
-        pushed.size(),
-        pushed.digest().clone(),
-    );
-    let artifact_type = document
-        .get("artifactType")
-        .and_then(serde_json::Value::as_str)
-        .or_else(|| {
-            document
-                .pointer("/config/mediaType")
-                .and_then(serde_json::Value::as_str)
-        });
-    if let Some(artifact_type) = artifact_type {
-        entry.set_artifact_type(Some(MediaType::from(artifact_type)));
-    }
-    if let Some(annotations) = document
-        .get("annotations")
-        .and_then(serde_json::Value::as_object)
-    {
-        let annotations: HashMap<String, String> = annotations
-            .iter()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-            .collect();
-        if !annotations.is_empty() {
-            entry.set_annotations(Some(annotations));
-        }
-    }
-    Some((subject, entry))
-}
-
 /// The target of a `Link: <url>; rel="next"` header.
-fn next_link(header: &str) -> Option<String> {
+pub(crate) fn next_link(header: &str) -> Option<String> {
     header.split(',').find_map(|part| {
         let (target, params) = part.split_once(';')?;
         params.contains("rel=\"next\"").then(|| {
@@ -513,13 +430,11 @@ impl Store for Registry {
                 Some(digest),
             )?;
             let media_type = descriptor.media_type().to_string();
-            let subject_noted = self
+            let noted = self
                 .put_manifest(&digest.to_string(), &bytes, &media_type)
                 .map_err(|e| e.at(location.clone()))?;
-            if !subject_noted && let Some(referrer) = referrer_entry(&bytes, descriptor) {
-                self.record_referrer(referrer.0, referrer.1)
-                    .map_err(|e| e.at(location))?;
-            }
+            self.record_referrer(&bytes, descriptor, noted)
+                .map_err(|e| e.at(location))?;
             self.manifests().insert(digest, (bytes, media_type));
             return Ok(());
         }
@@ -669,42 +584,10 @@ impl Store for Registry {
 }
 
 impl oci_core::ReferrersIndex for Registry {
-    /// The referrers API (`GET /v2/<name>/referrers/<digest>`), or, where the registry has
-    /// none (it answers 404), the `sha256-<hex>` tag.
+    /// [`Registry::referrers`]: the referrers API, or the referrers tag where there is none.
     fn referrers_of(&self, subject: Digest) -> Result<Vec<Descriptor>> {
-        let location = self.at(subject);
-        let target = format!("/v2/{}/referrers/{subject}", self.name());
-        let url = self.client.url(&target);
-        let request = Request::new(http::Method::GET, target, self.pull_scope())
-            .header("Accept", "application/vnd.oci.image.index.v1+json");
-        let mut response = self
-            .client
-            .expect(request, &[200, 404])
-            .map_err(|e| e.at(location.clone()))?;
-        let bytes = if response.status() == 200 {
-            response
-                .body_mut()
-                .with_config()
-                .limit(MAX_REGISTRY_MANIFEST)
-                .read_to_vec()
-                .map_err(|e| {
-                    Error::Transport {
-                        method: "GET",
-                        url,
-                        source: e,
-                    }
-                    .at(location.clone())
-                })?
-        } else {
-            match self.get_manifest(&fallback_tag(subject), None) {
-                Ok((bytes, _, _)) => bytes,
-                Err(Error::Status { status: 404, .. }) => return Ok(Vec::new()),
-                Err(e) => return Err(e.at(location)),
-            }
-        };
-        let index = oci_core::index::parse_index(&bytes)
-            .map_err(|e| oci_core::Error::json(&location, e))?;
-        Ok(index.manifests().clone())
+        self.referrers(subject, None)
+            .map_err(|e| e.at(self.at(subject)))
     }
 }
 
@@ -730,15 +613,34 @@ impl RegistryBlobWriter<'_> {
 /// A session opened without `mount=` is never answered with a mount.
 fn unreachable_mount() {}
 
+impl RegistryBlobWriter<'_> {
+    /// How much the buffer holds before it is sent: the chunk size, raised to the registry's
+    /// minimum once the session says it.
+    fn buffer_limit(&self) -> usize {
+        self.state.upload.as_ref().map_or_else(
+            || self.registry.client.options().chunk_size.max(1),
+            Upload::chunk_size,
+        )
+    }
+}
+
 impl Write for RegistryBlobWriter<'_> {
+    /// Takes what fits in the buffer: each chunk is the chunk size, whatever the sizes of the
+    /// writes. A blob no larger than one chunk is sent in one request at the commit; the
+    /// session starts when more comes.
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.state.hasher.update(data);
-        self.state.buffer.extend_from_slice(data);
-        self.state.written += data.len() as u64;
-        if self.state.buffer.len() >= self.registry.client.options().chunk_size {
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if self.state.buffer.len() >= self.buffer_limit() {
             self.chunk().map_err(io::Error::other)?;
         }
-        Ok(data.len())
+        let room = self.buffer_limit().saturating_sub(self.state.buffer.len());
+        let taken = &data[..data.len().min(room)];
+        self.state.hasher.update(taken);
+        self.state.buffer.extend_from_slice(taken);
+        self.state.written += taken.len() as u64;
+        Ok(taken.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -814,8 +716,7 @@ mod tests {
                 schema1,
                 "application/vnd.docker.distribution.manifest.v1+prettyjws"
             )
-            .unwrap_err()
-            .contains("schema 1")
+            .is_err_and(|reason| reason.contains("schema 1"))
         );
     }
 }

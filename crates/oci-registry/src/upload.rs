@@ -9,7 +9,10 @@
 //! (`GET <location>`, its `Range`) says how much the registry kept, and the rest of the chunk
 //! is sent again. A registry that cannot say (distribution 2.8 loses the session after a cut
 //! inside a `PATCH`) makes the upload fail with an error the caller can start again from.
-//! A session that is abandoned (an error, a cancel) is deleted.
+//! A blob sent in one request is in memory: a session a cut left unusable is replaced by a
+//! new one and the blob sent again. An upload whose end is uncertain (the answer to its last
+//! request lost) is settled by a `HEAD` of the blob. A session that is abandoned (an error, a
+//! cancel) is deleted.
 
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,6 +27,7 @@ use crate::client::{Client, Payload, Request};
 /// An upload in progress.
 pub(crate) struct Upload<'c> {
     client: &'c Client,
+    repository: String,
     scope: String,
     /// Where the next request goes (the registry moves it after each chunk).
     location: String,
@@ -71,6 +75,7 @@ impl<'c> Upload<'c> {
             .unwrap_or(0);
         Ok(Started::Session(Upload {
             client,
+            repository: repository.to_owned(),
             scope,
             location,
             offset: 0,
@@ -85,14 +90,45 @@ impl<'c> Upload<'c> {
     }
 
     /// Sends the whole blob in one `PUT` (it must fit in a chunk) and finishes.
+    ///
+    /// A connection cut during the `PUT` can leave the session holding part of it, which
+    /// distribution cannot go on from (the same `PUT` again is refused: the session is not
+    /// where it was): the blob is then sent again in a new session, a bounded number of times.
     pub(crate) fn put_whole(mut self, bytes: &[u8], digest: Digest) -> Result<(), Error> {
-        let target = with_digest(&self.location, digest);
-        let request = Request::new(http::Method::PUT, target, self.scope.clone())
-            .header("Content-Type", "application/octet-stream")
-            .body(Payload::Bytes(bytes));
-        self.client.expect(request, &[201])?;
-        self.finished = true;
-        Ok(())
+        let mut sessions = 1;
+        loop {
+            let target = with_digest(&self.location, digest);
+            let request = Request::new(http::Method::PUT, target, self.scope.clone())
+                .header("Content-Type", "application/octet-stream")
+                .body(Payload::Bytes(bytes));
+            let Err(error) = self.client.expect(request, &[201]) else {
+                self.finished = true;
+                return Ok(());
+            };
+            if self.registry_has(digest) {
+                return Ok(());
+            }
+            if sessions > self.client.options().retries || !may_start_again(&error) {
+                return Err(session_error(error));
+            }
+            sessions += 1;
+            self = match Upload::start(self.client, &self.repository, None)? {
+                Started::Session(upload) => upload,
+                Started::Mounted => return Ok(()),
+            };
+        }
+    }
+
+    /// Whether the registry has the blob: what settles an upload whose end is uncertain (the
+    /// answer to its last request lost). A blob there under its digest is the blob: the
+    /// registry checked it.
+    fn registry_has(&self, digest: Digest) -> bool {
+        let request = Request::new(
+            http::Method::HEAD,
+            format!("/v2/{}/blobs/{digest}", self.repository),
+            self.scope.clone(),
+        );
+        self.client.expect(request, &[200]).is_ok()
     }
 
     /// Sends one chunk; on a cut, asks how much arrived and sends the rest.
@@ -134,20 +170,14 @@ impl<'c> Upload<'c> {
         Ok(())
     }
 
-    /// How many bytes the registry has (`GET <location>`: `Range: 0-N`).
+    /// How many bytes the registry has (`GET <location>`: `Range: 0-N`, N the last byte's
+    /// offset). `0-0` is what registries say of an empty session (distribution says it of
+    /// one byte too): it is taken as none, since a byte the registry has and the client sends
+    /// again is refused (its `Content-Range` does not start where the registry is), while a
+    /// byte taken for had and never sent would be missing from the blob.
     fn status(&mut self) -> Result<u64, Error> {
         let request = Request::new(http::Method::GET, self.location.clone(), self.scope.clone());
-        let response = self.client.expect(request, &[204]).map_err(|e| match e {
-            Error::Status {
-                status: 404, url, ..
-            } => Error::Refused {
-                url,
-                reason: "the registry lost the upload session after a cut (it cannot resume); \
-                         the upload must start again"
-                    .into(),
-            },
-            other => other,
-        })?;
+        let response = self.client.expect(request, &[204]).map_err(session_error)?;
         let range = response
             .headers()
             .get("Range")
@@ -155,16 +185,22 @@ impl<'c> Upload<'c> {
             .unwrap_or("0-0")
             .to_owned();
         self.location = location_of(self.client, &self.location, &response)?;
-        Ok(parse_range_end(&range).map_or(0, |end| end + 1))
+        Ok(held(&range))
     }
 
-    /// Ends the session with the blob's digest.
+    /// Ends the session with the blob's digest. When the answer is lost (the registry may have
+    /// finished, and then no longer knows the session), whether it has the blob settles it.
     pub(crate) fn finish(mut self, digest: Digest) -> Result<(), Error> {
         let target = with_digest(&self.location, digest);
         let request = Request::new(http::Method::PUT, target, self.scope.clone());
-        self.client.expect(request, &[201])?;
-        self.finished = true;
-        Ok(())
+        match self.client.expect(request, &[201]) {
+            Ok(_) => {
+                self.finished = true;
+                Ok(())
+            }
+            Err(_) if self.registry_has(digest) => Ok(()),
+            Err(error) => Err(session_error(error)),
+        }
     }
 }
 
@@ -302,6 +338,36 @@ pub(crate) fn verify(
     Ok(())
 }
 
+/// Whether an upload that failed this way may succeed in a new session: the connection was
+/// cut or the registry was busy, or the session is gone or out of step after such a failure
+/// (404 `BLOB_UPLOAD_UNKNOWN`, 400 `BLOB_UPLOAD_INVALID`, 416), or the bytes arrived damaged
+/// (400 `DIGEST_INVALID`: they were checked before they were sent).
+fn may_start_again(error: &Error) -> bool {
+    error.is_transient()
+        || matches!(
+            error,
+            Error::Status {
+                status: 400 | 404 | 416,
+                ..
+            }
+        )
+}
+
+/// A session the registry no longer knows (404) is said as such, not as content not found.
+fn session_error(error: Error) -> Error {
+    match error {
+        Error::Status {
+            status: 404, url, ..
+        } => Error::Refused {
+            url,
+            reason: "the registry lost the upload session after a cut (it cannot resume); the \
+                     upload must start again"
+                .into(),
+        },
+        other => other,
+    }
+}
+
 /// `location` with `digest=` added to its query.
 fn with_digest(location: &str, digest: Digest) -> String {
     let separator = if location.contains('?') { '&' } else { '?' };
@@ -332,6 +398,14 @@ fn parse_range_end(range: &str) -> Option<u64> {
     end.trim().parse().ok()
 }
 
+/// How many bytes an upload's `Range` says the registry holds (see [`Upload::status`]).
+fn held(range: &str) -> u64 {
+    match parse_range_end(range) {
+        None | Some(0) => 0,
+        Some(end) => end + 1,
+    }
+}
+
 fn lost(client: &Client, location: &str, kept: u64, start: u64) -> Error {
     Error::Refused {
         url: client.url(location),
@@ -351,6 +425,9 @@ mod tests {
         assert_eq!(parse_range_end("0-1023"), Some(1023));
         assert_eq!(parse_range_end("bytes=0-9"), Some(9));
         assert_eq!(parse_range_end("junk"), None);
+        assert_eq!(held("0-0"), 0);
+        assert_eq!(held("0-1023"), 1024);
+        assert_eq!(held(""), 0);
         let digest = oci_core::Algorithm::Sha256.digest(b"");
         assert_eq!(
             with_digest("/u/1?_state=x", digest),

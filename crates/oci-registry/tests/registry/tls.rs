@@ -1,0 +1,93 @@
+//! The registry over HTTPS with a certificate from the test's own CA: trusted through
+//! `RegistryOptions::ca_certificates` (never the system's store), refused without it.
+
+use oci_core::prelude::*;
+use oci_registry::RegistryOptions;
+
+use crate::harness::{Variant, certificates, registry};
+use crate::{build_image, chain, open, options, read_blob, require_registry};
+
+#[test]
+fn the_ca_given_in_the_options_is_trusted() {
+    require_registry!("the_ca_given_in_the_options_is_trusted");
+    let image = build_image("tls", &[100, 3000]);
+    let trusting = RegistryOptions {
+        ca_certificates: vec![certificates().ca_pem.clone()],
+        chunk_size: 1024,
+        ..options()
+    };
+    for host in [
+        registry(Variant::Tls).host.clone(),
+        registry(Variant::Tls)
+            .host
+            .replace("127.0.0.1", "localhost"),
+    ] {
+        let store = open(&host, "tls/trusted", trusting.clone());
+        copy_image(&image.store, &store, &image.manifest).unwrap();
+        store.tag(&image.manifest, "v1").unwrap();
+        assert_eq!(
+            store.resolve("v1").unwrap().digest(),
+            image.manifest.digest()
+        );
+        for blob in image.blobs() {
+            assert_eq!(
+                read_blob(&store, blob).unwrap(),
+                read_blob(&image.store, blob).unwrap()
+            );
+        }
+    }
+}
+
+#[test]
+fn without_the_ca_the_registry_is_refused_for_its_certificate() {
+    require_registry!("without_the_ca_the_registry_is_refused_for_its_certificate");
+    let host = &registry(Variant::Tls).host;
+    let store = open(host, "tls/untrusted", options());
+    let error = store.resolve("v1").unwrap_err();
+    let text = chain(&error);
+    assert!(text.contains(&format!("https://{host}/v2/")), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+    // Nothing was sent in the clear instead.
+    assert!(!text.contains("http://"), "{text}");
+
+    let image = build_image("tls untrusted", &[10]);
+    let error = copy_image(&image.store, &store, &image.manifest).unwrap_err();
+    assert!(
+        chain(&error).to_lowercase().contains("certificate"),
+        "{}",
+        chain(&error)
+    );
+}
+
+#[test]
+fn verification_can_be_turned_off() {
+    require_registry!("verification_can_be_turned_off");
+    let store = open(
+        &registry(Variant::Tls).host,
+        "tls/unverified",
+        RegistryOptions {
+            tls_verify: false,
+            ..options()
+        },
+    );
+    let image = build_image("tls unverified", &[10]);
+    copy_image(&image.store, &store, &image.manifest).unwrap();
+    assert_eq!(
+        store.stat(ContentKind::Manifest, image.digest()).unwrap(),
+        Some(image.manifest.size())
+    );
+}
+
+#[test]
+fn a_ca_option_that_is_not_a_certificate_is_a_clear_error() {
+    let reference = oci_registry::ImageReference::parse("127.0.0.1:1/x").unwrap();
+    let error = oci_registry::Registry::open(
+        &reference,
+        RegistryOptions {
+            ca_certificates: vec![b"not a certificate".to_vec()],
+            ..options()
+        },
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("CA certificate"), "{error}");
+}
