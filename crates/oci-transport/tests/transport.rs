@@ -76,6 +76,7 @@ fn a_directory_opens_as_a_layout() {
     let options = DirOptions {
         durability: Durability::Relaxed,
         verify_reads: true,
+        link_local_blobs: false,
     };
     let layout = open_writable(&root, options).unwrap();
     assert_eq!(layout.root(), root);

@@ -5,7 +5,7 @@ use std::sync::Barrier;
 
 use oci_core::oci_spec::image::{Arch, Descriptor, MediaType, Os};
 use oci_core::{
-    BlobListing, ContentKind, CopyReport, Digest, Error, Store, copy_image, describe, index, seed,
+    BlobListing, ContentKind, CopyOutcome, CopyReport, Digest, Error, Store, copy_image, describe, index, seed,
 };
 use oci_dir::DirLayout;
 use serde_json::json;
@@ -25,12 +25,15 @@ fn copy_image_between_dir_layouts() {
 
     let report = copy_image(&src, &dst, &image.manifest).unwrap();
     assert_eq!(
-        report,
-        CopyReport {
-            blobs_copied: 4,
-            bytes_copied: image.bytes(),
-            blobs_present: 0,
-        }
+        counts(&report),
+        (4, image.bytes(), 0, 0),
+        "copied, bytes, present, mounted"
+    );
+    assert_eq!(report.items.len(), 4);
+    assert_eq!(
+        report.items.last().map(|item| (item.descriptor.digest().to_string(), item.outcome)),
+        Some((image.manifest.digest().to_string(), CopyOutcome::Copied)),
+        "the manifest goes last, after what it points to"
     );
     let copied: BTreeSet<Digest> = dst.list_blobs().unwrap().into_iter().collect();
     assert_eq!(copied, image.digests());
@@ -45,14 +48,8 @@ fn copy_image_between_dir_layouts() {
     assert!(ref_names(&dst).is_empty());
 
     let again = copy_image(&src, &dst, &image.manifest).unwrap();
-    assert_eq!(
-        again,
-        CopyReport {
-            blobs_copied: 0,
-            bytes_copied: 0,
-            blobs_present: 4,
-        }
-    );
+    assert_eq!(counts(&again), (0, 0, 4, 0), "copied, bytes, present, mounted");
+    assert!(again.items.iter().all(|item| item.outcome == CopyOutcome::Present));
 }
 
 #[test]
@@ -517,4 +514,13 @@ fn fsck_and_gc_through_dyn_store() {
             .collect::<BTreeSet<_>>(),
         image.digests()
     );
+}
+
+fn counts(report: &CopyReport) -> (usize, u64, usize, usize) {
+    (
+        report.blobs_copied,
+        report.bytes_copied,
+        report.blobs_present,
+        report.blobs_mounted,
+    )
 }

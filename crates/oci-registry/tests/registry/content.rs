@@ -200,8 +200,9 @@ fn a_tag_moves_and_reports_what_it_replaced() {
             &[],
         )
         .unwrap();
-    assert_eq!(replaced.len(), 1);
-    assert_eq!(replaced[0].digest(), first.manifest.digest());
+    assert_eq!(replaced.added, 1);
+    assert_eq!(replaced.replaced.len(), 1);
+    assert_eq!(replaced.replaced[0].digest(), first.manifest.digest());
     assert_eq!(
         store.resolve("latest").unwrap().digest(),
         second.manifest.digest()

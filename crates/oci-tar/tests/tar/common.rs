@@ -33,6 +33,7 @@ pub fn new_layout(root: &Path) -> DirLayout {
         DirOptions {
             durability: Durability::Relaxed,
             verify_reads: true,
+            link_local_blobs: false,
         },
         &seed::InitOptions::default(),
     )
