@@ -160,7 +160,11 @@ impl Store for MemLayout {
         index::parse_index(&bytes).map_err(|e| Error::json(self.location_of(LayoutFile::Index), e))
     }
 
-    fn put_entries(&self, entries: &[Descriptor], required: &[Digest]) -> Result<oci_core::index::PutOutcome> {
+    fn put_entries(
+        &self,
+        entries: &[Descriptor],
+        required: &[Digest],
+    ) -> Result<oci_core::index::PutOutcome> {
         let mut outcome = oci_core::index::PutOutcome::default();
         self.update_index(&mut |document| {
             check_stored(self, entries, required)?;

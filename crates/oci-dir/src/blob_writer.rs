@@ -151,8 +151,9 @@ enum Linked {
     Vanished,
 }
 
-/// The directory driver's [`BlobWriter`]. Small blobs are hashed and written on the caller's
-/// thread; from the first full chunk on, a [`Pipeline`] takes over.
+/// The directory's [`BlobWriter`]. Small blobs are hashed and written on the caller's
+/// thread; from the first full chunk on, a pipeline of a hashing and a writing thread takes
+/// over.
 pub struct DirBlobWriter {
     dir: PathBuf,
     temp: TempFile,
