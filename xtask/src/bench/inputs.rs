@@ -7,7 +7,7 @@
 //! is made again.
 
 use std::fs::{self, File};
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -114,37 +114,8 @@ pub fn layer_layout(data: &Path, cli: &Path) -> Result<LayerLayout> {
     clear_stamp(data, "layer-1g")?;
     let layout = LayoutWriter::create(&path)?;
 
-    let temp = path.join("blobs/sha256/layer.partial");
-    let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
-    let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, file), Algorithm::Sha256);
-    let gzip = flate2::write::GzEncoder::new(compressed, flate2::Compression::none());
-    let mut builder = tar::Builder::new(HashingWriter::new(gzip, Algorithm::Sha256));
-    let mut header = tar::Header::new_ustar();
-    header.set_size(GIB);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_entry_type(tar::EntryType::Regular);
     let source = File::open(&input.path).with_context(|| format!("{}", input.path.display()))?;
-    builder
-        .append_data(
-            &mut header,
-            "random.bin",
-            BufReader::with_capacity(1 << 20, source),
-        )
-        .context("writing the layer tar")?;
-    let (gzip, diff_id, _) = builder
-        .into_inner()
-        .context("ending the layer tar")?
-        .finish();
-    let (buffered, layer_digest, layer_size) = gzip.finish().context("ending the gzip")?.finish();
-    buffered
-        .into_inner()
-        .map_err(std::io::IntoInnerError::into_error)
-        .context("writing the layer")?;
-    let blob = path.join(layer_digest.blob_path());
-    fs::rename(&temp, &blob).with_context(|| format!("naming {}", blob.display()))?;
+    let layer = layout.gzip_layer("random.bin", source, GIB)?;
 
     let config = layout.json(
         CONFIG,
@@ -152,7 +123,7 @@ pub fn layer_layout(data: &Path, cli: &Path) -> Result<LayerLayout> {
             "architecture": "amd64",
             "os": "linux",
             "config": {},
-            "rootfs": { "type": "layers", "diff_ids": [diff_id.to_string()] },
+            "rootfs": { "type": "layers", "diff_ids": [layer.diff_id.to_string()] },
             "history": [{ "created_by": "cargo xtask bench" }]
         }),
     )?;
@@ -162,7 +133,7 @@ pub fn layer_layout(data: &Path, cli: &Path) -> Result<LayerLayout> {
             "schemaVersion": 2,
             "mediaType": MANIFEST,
             "config": config,
-            "layers": [descriptor(LAYER_GZIP, layer_digest, layer_size)]
+            "layers": [layer.descriptor]
         }),
     )?;
     layout.index(&[tagged(manifest, TAG)])?;
@@ -173,6 +144,66 @@ pub fn layer_layout(data: &Path, cli: &Path) -> Result<LayerLayout> {
         json!({ "input": input.sha256.to_string() }),
     )?;
     Ok(LayerLayout { path })
+}
+
+/// The layout of the 64-layer registry rows.
+pub struct ManyLayersLayout {
+    pub path: PathBuf,
+}
+
+/// Layers in the many-layer image, and the bytes of each.
+pub const MANY_LAYERS: usize = 64;
+const MANY_LAYER_BYTES: u64 = 8 << 20;
+
+/// An image of 64 gzip layers of 8 MiB, tagged `bench`: each layer a tar holding 8 MiB of the
+/// 1 GiB random file (its own slice, so no two layers share a digest), gzip-framed as in
+/// [`layer_layout`].
+pub fn many_layers_layout(data: &Path, cli: &Path) -> Result<ManyLayersLayout> {
+    let input = random_1g(data)?;
+    let path = data.join("layers-64x8m");
+    if stamp(data, "layers-64x8m", &path).is_some_and(|s| s["input"] == input.sha256.to_string()) {
+        return Ok(ManyLayersLayout { path });
+    }
+    eprintln!("   generating {}", path.display());
+    clear_stamp(data, "layers-64x8m")?;
+    let layout = LayoutWriter::create(&path)?;
+    let mut source =
+        File::open(&input.path).with_context(|| format!("{}", input.path.display()))?;
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for index in 0..MANY_LAYERS {
+        let slice = (&mut source).take(MANY_LAYER_BYTES);
+        let layer = layout.gzip_layer(&format!("part-{index:02}.bin"), slice, MANY_LAYER_BYTES)?;
+        diff_ids.push(layer.diff_id.to_string());
+        layers.push(layer.descriptor);
+    }
+    let config = layout.json(
+        CONFIG,
+        &json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": {},
+            "rootfs": { "type": "layers", "diff_ids": diff_ids },
+            "history": [{ "created_by": "cargo xtask bench" }]
+        }),
+    )?;
+    let manifest = layout.json(
+        MANIFEST,
+        &json!({
+            "schemaVersion": 2,
+            "mediaType": MANIFEST,
+            "config": config,
+            "layers": layers
+        }),
+    )?;
+    layout.index(&[tagged(manifest, TAG)])?;
+    fsck(cli, &path)?;
+    write_stamp(
+        data,
+        "layers-64x8m",
+        json!({ "input": input.sha256.to_string() }),
+    )?;
+    Ok(ManyLayersLayout { path })
 }
 
 /// The layout of the gc row.
@@ -347,6 +378,49 @@ impl LayoutWriter {
         Ok(descriptor(media_type, digest, bytes.len() as u64))
     }
 
+    /// Stores a gzip layer: a tar of one file `name` of `size` bytes read from `content`,
+    /// framed as gzip without compression (random data does not compress; the framing is what
+    /// skopeo and umoci see). The tar is hashed on its way in (the `diff_id`), the gzip stream
+    /// on its way out.
+    fn gzip_layer(&self, name: &str, content: impl Read, size: u64) -> Result<GeneratedLayer> {
+        let temp = self.root.join("blobs/sha256/layer.partial");
+        let file = File::create(&temp).with_context(|| format!("creating {}", temp.display()))?;
+        let compressed =
+            HashingWriter::new(BufWriter::with_capacity(1 << 20, file), Algorithm::Sha256);
+        let gzip = flate2::write::GzEncoder::new(compressed, flate2::Compression::none());
+        let mut builder = tar::Builder::new(HashingWriter::new(gzip, Algorithm::Sha256));
+        let mut header = tar::Header::new_ustar();
+        header.set_size(size);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(
+                &mut header,
+                name,
+                BufReader::with_capacity(1 << 20, content),
+            )
+            .context("writing the layer tar")?;
+        let (gzip, diff_id, _) = builder
+            .into_inner()
+            .context("ending the layer tar")?
+            .finish();
+        let (buffered, digest, compressed_size) =
+            gzip.finish().context("ending the gzip")?.finish();
+        buffered
+            .into_inner()
+            .map_err(std::io::IntoInnerError::into_error)
+            .context("writing the layer")?;
+        let blob = self.root.join(digest.blob_path());
+        fs::rename(&temp, &blob).with_context(|| format!("naming {}", blob.display()))?;
+        Ok(GeneratedLayer {
+            descriptor: descriptor(LAYER_GZIP, digest, compressed_size),
+            diff_id,
+        })
+    }
+
     fn json(&self, media_type: &str, value: &Value) -> Result<Value> {
         self.blob(media_type, &serde_json::to_vec(value)?)
     }
@@ -361,6 +435,12 @@ impl LayoutWriter {
         fs::write(&path, serde_json::to_vec(&index)?)
             .with_context(|| format!("writing {}", path.display()))
     }
+}
+
+/// A layer [`LayoutWriter::gzip_layer`] stored.
+struct GeneratedLayer {
+    descriptor: Value,
+    diff_id: Digest,
 }
 
 fn descriptor(media_type: &str, digest: Digest, size: u64) -> Value {

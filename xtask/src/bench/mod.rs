@@ -14,6 +14,7 @@
 //! tool that is missing turns its row into "skipped: TOOL not installed", never into no row.
 
 mod inputs;
+mod registry;
 mod report;
 mod rows;
 
@@ -92,6 +93,8 @@ enum Target {
     FasterBy(f64),
     /// Peak RSS at most this many MiB.
     RssMib(u64),
+    /// Bytes sent over the network at most this many KiB.
+    SentKib(u64),
 }
 
 impl Target {
@@ -108,6 +111,7 @@ impl Target {
             Target::AtMost(x) => format!("<= {}x", number(x)),
             Target::FasterBy(x) => format!(">= {}x faster", number(x)),
             Target::RssMib(mib) => format!("<= {mib} MiB"),
+            Target::SentKib(kib) => format!("<= {kib} KiB sent"),
         }
     }
 }
@@ -143,6 +147,8 @@ enum Outcome {
     },
     /// Peak RSS in KiB, one per run.
     Rss(Vec<u64>),
+    /// Bytes sent, one per run.
+    Sent(Vec<u64>),
     Skipped(String),
     Failed(String),
 }
@@ -253,6 +259,83 @@ const ROWS: &[Row] = &[
         target: Target::RssMib(128),
         run: rows::rss_image_gzip,
     },
+    Row {
+        id: "registry-push-1g",
+        operation: "`copy oci:L:bench docker://…` (push), one 1 GiB layer, to an empty registry",
+        reference: "`skopeo copy oci:L:bench docker://…`",
+        target: Target::FasterBy(1.5),
+        run: registry::push_1g,
+    },
+    Row {
+        id: "registry-push-floor",
+        operation: "that push",
+        reference: "the registry's floor: `curl -T` of the layer blob (POST, then one PUT)",
+        target: Target::AtMost(1.15),
+        run: registry::push_floor,
+    },
+    Row {
+        id: "registry-pull-1g",
+        operation: "`copy docker://… oci:L:bench` (pull, durable) of that image",
+        reference: "`skopeo copy docker://… oci:L:bench`",
+        target: Target::FasterBy(4.0),
+        run: registry::pull_1g,
+    },
+    Row {
+        id: "registry-push-64",
+        operation: "push, 64 layers x 8 MiB, to an empty registry",
+        reference: "`skopeo copy oci:L:bench docker://…`",
+        target: Target::FasterBy(2.5),
+        run: registry::push_64,
+    },
+    Row {
+        id: "registry-pull-64",
+        operation: "pull (durable), 64 layers x 8 MiB",
+        reference: "`skopeo copy docker://… oci:L:bench`",
+        target: Target::FasterBy(2.5),
+        run: registry::pull_64,
+    },
+    Row {
+        id: "registry-repush",
+        operation: "push of the 1 GiB image again, when the registry has every blob",
+        reference: "our first push, to an empty registry",
+        target: Target::AtMost(0.1),
+        run: registry::repush,
+    },
+    Row {
+        id: "registry-mount",
+        operation: "push of the 1 GiB image to a second repository of the same registry (bytes sent, counted by a proxy)",
+        reference: "—",
+        target: Target::SentKib(1024),
+        run: registry::mount,
+    },
+    Row {
+        id: "rss-registry-push-1g",
+        operation: "peak RSS of the push, one 1 GiB layer",
+        reference: "—",
+        target: Target::RssMib(64),
+        run: registry::rss_push_1g,
+    },
+    Row {
+        id: "rss-registry-pull-1g",
+        operation: "peak RSS of the pull, one 1 GiB layer",
+        reference: "—",
+        target: Target::RssMib(64),
+        run: registry::rss_pull_1g,
+    },
+    Row {
+        id: "rss-registry-push-64",
+        operation: "peak RSS of the push, 64 layers x 8 MiB",
+        reference: "—",
+        target: Target::RssMib(64),
+        run: registry::rss_push_64,
+    },
+    Row {
+        id: "rss-registry-pull-64",
+        operation: "peak RSS of the pull, 64 layers x 8 MiB",
+        reference: "—",
+        target: Target::RssMib(64),
+        run: registry::rss_pull_64,
+    },
 ];
 
 /// Everything a row needs, and the inputs made so far.
@@ -268,6 +351,8 @@ struct Ctx {
     rss_layout: Option<(PathBuf, Digest)>,
     /// The archive of `rss_layout`, once made.
     rss_archive: Option<PathBuf>,
+    /// The registry of the registry rows, once started; stopped when the run ends.
+    registry: Option<registry::BenchRegistry>,
 }
 
 /// The result of one row, for the report.
@@ -313,6 +398,7 @@ pub fn run(options: &Options) -> Result<()> {
         image_create,
         rss_layout: None,
         rss_archive: None,
+        registry: None,
     };
     let mut results = Vec::new();
     for row in ROWS.iter().filter(|row| options.selects(row)) {
@@ -426,6 +512,8 @@ impl Ctx {
         remove(&self.data.join("rss.tar"))?;
         self.rss_layout = None;
         self.rss_archive = None;
+        self.registry = None;
+        remove(&self.data.join("registry"))?;
         Ok(())
     }
 

@@ -185,6 +185,9 @@ fn verdict(target: Target, outcome: &Outcome) -> Option<bool> {
         (Target::RssMib(mib), Outcome::Rss(kib)) => {
             Some(kib.iter().copied().max().unwrap_or(u64::MAX) <= mib * 1024)
         }
+        (Target::SentKib(kib), Outcome::Sent(bytes)) => {
+            Some(bytes.iter().copied().max().unwrap_or(u64::MAX) <= kib * 1024)
+        }
         _ => None,
     }
 }
@@ -238,7 +241,28 @@ pub fn summary(row: &Row, outcome: &Outcome) -> String {
             row.target.shown(),
             result_cell(row, outcome)
         ),
+        Outcome::Sent(_) => format!(
+            "{} (target {}): {}",
+            measured_cell(outcome),
+            row.target.shown(),
+            result_cell(row, outcome)
+        ),
         Outcome::Skipped(_) | Outcome::Failed(_) => result_cell(row, outcome),
+    }
+}
+
+/// The highest run of a row measured in units other than time.
+fn measured_cell(outcome: &Outcome) -> String {
+    match outcome {
+        Outcome::Rss(kib) => format!(
+            "{:.1} MiB",
+            kib.iter().copied().max().unwrap_or_default() as f64 / 1024.0
+        ),
+        Outcome::Sent(bytes) => format!(
+            "{:.1} KiB sent",
+            bytes.iter().copied().max().unwrap_or_default() as f64 / 1024.0
+        ),
+        _ => "—".to_owned(),
     }
 }
 
@@ -247,7 +271,7 @@ pub fn table(results: &[Measured]) -> String {
     let mut out = String::new();
     let (rss, timed): (Vec<&Measured>, Vec<&Measured>) = results
         .iter()
-        .partition(|m| matches!(m.row.target, Target::RssMib(_)));
+        .partition(|m| matches!(m.row.target, Target::RssMib(_) | Target::SentKib(_)));
     if !timed.is_empty() {
         out.push_str(
             "| operation | ours (median s) | reference | reference (median s) | ratio ours/ref | target | result |\n\
@@ -277,20 +301,14 @@ pub fn table(results: &[Measured]) -> String {
             out.push('\n');
         }
         out.push_str(
-            "| operation | peak RSS (MiB, highest run) | target | result |\n|---|---:|---|---|\n",
+            "| operation | measured (highest run) | target | result |\n|---|---:|---|---|\n",
         );
         for m in rss {
-            let peak = match &m.outcome {
-                Outcome::Rss(kib) => format!(
-                    "{:.1}",
-                    kib.iter().copied().max().unwrap_or_default() as f64 / 1024.0
-                ),
-                _ => "—".to_owned(),
-            };
             let _ = writeln!(
                 out,
-                "| {} | {peak} | {} | {} |",
+                "| {} | {} | {} | {} |",
                 cell(m.row.operation),
+                measured_cell(&m.outcome),
                 m.row.target.shown(),
                 result_cell(m.row, &m.outcome)
             );
@@ -358,6 +376,11 @@ pub fn render(run: &Run, results: &[Measured]) -> String {
             Outcome::Rss(kib) => kib
                 .iter()
                 .map(|k| format!("{:.1}", *k as f64 / 1024.0))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Outcome::Sent(bytes) => bytes
+                .iter()
+                .map(|b| format!("{b} bytes sent"))
                 .collect::<Vec<_>>()
                 .join(", "),
             Outcome::Skipped(why) => why.clone(),

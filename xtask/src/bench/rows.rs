@@ -487,7 +487,7 @@ fn rss_layout(ctx: &mut Ctx) -> Result<(PathBuf, Digest)> {
     Ok(kept)
 }
 
-fn rss_runs(ctx: &Ctx) -> usize {
+pub(super) fn rss_runs(ctx: &Ctx) -> usize {
     if ctx.quick { 1 } else { 3 }
 }
 
