@@ -253,14 +253,14 @@ fn blob(layout: &DirLayout, layer: &Layer) -> Vec<u8> {
     seed::read_blob(layout, digest).unwrap()
 }
 
-struct Fixture {
+pub(crate) struct Fixture {
     _tmp: TempDir,
-    root: PathBuf,
-    layout: DirLayout,
+    pub(crate) root: PathBuf,
+    pub(crate) layout: DirLayout,
     scratch: PathBuf,
 }
 
-fn fixture() -> Fixture {
+pub(crate) fn fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("rootfs");
     sample_tree(&root);
@@ -1289,3 +1289,6 @@ mod source_walk;
 
 #[path = "image/memory_store.rs"]
 mod memory_store;
+
+#[path = "image/multi_platform.rs"]
+mod multi_platform;
