@@ -19,6 +19,36 @@
 //!
 //! Synchronous, like the rest of the workspace: a copy runs its blobs on threads.
 //!
+//! What needs no registry, run as a test:
+//!
+//! ```
+//! use oci_registry::{ImageReference, parse_challenges, referrers_tag};
+//!
+//! let alpine = ImageReference::parse("alpine")?;
+//! assert_eq!(
+//!     (alpine.registry.as_str(), alpine.repository.as_str(), alpine.tag.as_deref()),
+//!     ("docker.io", "library/alpine", Some("latest"))
+//! );
+//! let pinned = ImageReference::parse(
+//!     "localhost:5000/team/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+//! )?;
+//! assert!(pinned.is_loopback() && pinned.tag.is_none());
+//! assert!(pinned.digest.is_some());
+//!
+//! let challenges = parse_challenges(
+//!     r#"Bearer realm="https://auth.example.com/token",service="registry",scope="repository:team/app:pull""#,
+//! );
+//! assert_eq!(challenges[0].scheme, "bearer");
+//! assert_eq!(challenges[0].param("Service"), Some("registry"));
+//!
+//! // Where a registry without the referrers API keeps an image's referrers.
+//! let subject = pinned.digest.unwrap();
+//! assert_eq!(referrers_tag(subject), format!("sha256-{}", "0".repeat(64)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Against a registry (here one on this machine):
+//!
 //! ```no_run
 //! use oci_core::prelude::*;
 //! use oci_registry::{ImageReference, Registry, RegistryOptions};
