@@ -80,6 +80,21 @@ impl Error {
         }
     }
 
+    /// What kind of I/O failure this is: the transport's own, a time-out, else other.
+    fn io_kind(&self) -> io::ErrorKind {
+        match self {
+            Error::Transport {
+                source: ureq::Error::Io(e),
+                ..
+            } => e.kind(),
+            Error::Transport {
+                source: ureq::Error::Timeout(_),
+                ..
+            } => io::ErrorKind::TimedOut,
+            _ => io::ErrorKind::Other,
+        }
+    }
+
     /// This error as the core's, at `location`: a 404 is [`oci_core::Error::NotFound`],
     /// a refused answer an invalid document, anything else an I/O error whose source this is.
     pub fn at(self, location: Location) -> oci_core::Error {
@@ -89,9 +104,10 @@ impl Error {
                 digest: None,
             },
             Error::Refused { reason, .. } => oci_core::Error::InvalidLayout { location, reason },
+            // The kind is kept, so that a copy knows a cut connection from a refusal.
             other => oci_core::Error::Io {
                 location,
-                source: io::Error::other(other),
+                source: io::Error::new(other.io_kind(), other),
             },
         }
     }

@@ -50,10 +50,19 @@ pub struct RegistryOptions {
     pub retries: u32,
     /// How long a connection, a token request, or any one read or write may stall.
     pub timeout: Duration,
-    /// Blobs up to this size are uploaded in one request; larger ones in chunks of this size,
-    /// each held in memory until the registry has it (so a cut chunk is sent again, not the
-    /// whole blob). Raised to a registry's `OCI-Chunk-Min-Length`.
+    /// Blobs up to this size are uploaded in one `PUT`, from memory (so a cut upload is sent
+    /// again at once). With [`RegistryOptions::chunked_uploads`], larger ones go in chunks of
+    /// this size (raised to a registry's `OCI-Chunk-Min-Length`); blobs whose digest is known
+    /// only at the end (written with `begin_blob`) always do.
     pub chunk_size: usize,
+    /// Send a large blob of known digest in `PATCH`es of `chunk_size`, each held in memory
+    /// until the registry has it, so that a cut chunk goes on from where the registry
+    /// stopped. Off by default: a large blob then streams from its source in one `PATCH`, as
+    /// skopeo and crane send it. Distribution syncs its upload file at the end of every
+    /// request (and cannot go on after a cut inside one anyway), so chunks make it write
+    /// in many small synchronous steps; a cut stream is sent again whole by the copy. Turn it
+    /// on for a registry (or a proxy before it) that limits the size of a request.
+    pub chunked_uploads: bool,
 }
 
 impl Default for RegistryOptions {
@@ -67,6 +76,7 @@ impl Default for RegistryOptions {
             retries: 5,
             timeout: Duration::from_secs(60),
             chunk_size: 8 << 20,
+            chunked_uploads: false,
         }
     }
 }

@@ -3,9 +3,13 @@
 //!
 //! An upload session starts with `POST /v2/<repo>/blobs/uploads/` (or a cross-repository
 //! mount, which may finish it at once). A blob no larger than the chunk size goes in one
-//! `PUT <location>?digest=`. A larger one goes in `PATCH`es of the chunk size (raised to the
-//! registry's `OCI-Chunk-Min-Length`), each from a buffer, then an empty `PUT ?digest=`. When
-//! a chunk does not arrive whole (a cut connection, a 5xx), the session's status
+//! `PUT <location>?digest=`. A larger one streams from its source in one `PATCH` (its
+//! `Content-Range` the whole blob, so it is also a valid first and last chunk), hashed on the
+//! way, then an empty `PUT ?digest=` once the hash matched; a cut there ends the upload with
+//! an error the copy answers by sending the blob again from the start. With
+//! `chunked_uploads`, or when the digest is known only at the end, it goes in `PATCH`es of
+//! the chunk size (raised to the registry's `OCI-Chunk-Min-Length`), each from a buffer,
+//! then an empty `PUT ?digest=`. When a chunk does not arrive whole (a cut connection, a 5xx), the session's status
 //! (`GET <location>`, its `Range`) says how much the registry kept, and the rest of the chunk
 //! is sent again. A registry that cannot say (distribution 2.8 loses the session after a cut
 //! inside a `PATCH`) makes the upload fail with an error the caller can start again from.
@@ -188,6 +192,38 @@ impl<'c> Upload<'c> {
         Ok(held(&range))
     }
 
+    /// Sends the whole blob in one `PATCH` streamed from `content` (`size` bytes, hashed on
+    /// the way), and finishes the session once the hash is `digest`. Nothing is kept to send
+    /// again: a cut ends with the transport's error (the session is deleted on drop), and the
+    /// caller starts again from its source.
+    pub(crate) fn send_streamed(
+        mut self,
+        content: &mut dyn Read,
+        size: u64,
+        digest: Digest,
+        url: &str,
+    ) -> Result<(), Error> {
+        let mut hashed = HashingRead {
+            inner: content.take(size),
+            hasher: digest.algorithm().hasher(),
+            read: 0,
+            size,
+        };
+        let request = Request::new(
+            http::Method::PATCH,
+            self.location.clone(),
+            self.scope.clone(),
+        )
+        .header("Content-Type", "application/octet-stream")
+        .header("Content-Range", format!("0-{}", size.saturating_sub(1)))
+        .body(Payload::Stream(&mut hashed, size));
+        let response = self.client.expect(request, &[202])?;
+        self.location = location_of(self.client, &self.location, &response)?;
+        self.offset = size;
+        verify(url, hashed.hasher, hashed.read, size, digest)?;
+        self.finish(digest)
+    }
+
     /// Ends the session with the blob's digest. When the answer is lost (the registry may have
     /// finished, and then no longer knows the session), whether it has the blob settles it.
     pub(crate) fn finish(mut self, digest: Digest) -> Result<(), Error> {
@@ -218,8 +254,9 @@ impl Drop for Upload<'_> {
     }
 }
 
-/// Sends `content` (`size` bytes, hashing to `digest`) to `repository` in chunks; `cancel`,
-/// when set, stops it between chunks. Whoever calls this checked the blob is not there.
+/// Sends `content` (`size` bytes, hashing to `digest`) to `repository`: in one request when
+/// small, streamed in one `PATCH` or in chunks when large; `cancel`, when set, stops chunks
+/// between two (a stream is stopped by its reader). Whoever calls this checked the blob is not there.
 pub(crate) fn upload_known(
     client: &Client,
     repository: &str,
@@ -250,6 +287,10 @@ pub(crate) fn upload_known(
             .map_err(read_error)?;
         check_content(&url, &bytes, size, digest)?;
         upload.put_whole(&bytes, digest)?;
+        return Ok(false);
+    }
+    if !client.options().chunked_uploads {
+        upload.send_streamed(content, size, digest, &url)?;
         return Ok(false);
     }
     let mut buffer = vec![0u8; chunk_size];
@@ -295,6 +336,34 @@ impl StreamingUpload<'_> {
             self.buffer.clear();
         }
         Ok(())
+    }
+}
+
+/// The body of a streamed upload: hashes what passes through it, and fails a source that
+/// ends before the `Content-Length` the request promised (the registry would wait for the
+/// rest; the HTTP client, given no more, would ask again and again).
+struct HashingRead<R> {
+    inner: R,
+    hasher: Hasher,
+    read: u64,
+    size: u64,
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 && self.read < self.size && !buf.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the content ended after {} of its {} bytes",
+                    self.read, self.size
+                ),
+            ));
+        }
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
     }
 }
 

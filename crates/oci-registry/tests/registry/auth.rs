@@ -16,6 +16,7 @@ fn basic(user: &str, password: &str) -> RegistryOptions {
             password: password.to_owned(),
         },
         chunk_size: 1024,
+        chunked_uploads: true,
         ..options()
     }
 }

@@ -37,6 +37,7 @@ fn a_large_blob_goes_in_chunks_of_the_chunk_size() {
     let proxy = FaultProxy::start(&registry(Variant::Plain).host);
     let chunked = oci_registry::RegistryOptions {
         chunk_size: 1024,
+        chunked_uploads: true,
         ..options()
     };
     let store = open(&proxy.host, "content/large", chunked);
@@ -71,6 +72,30 @@ fn a_large_blob_goes_in_chunks_of_the_chunk_size() {
 }
 
 #[test]
+fn a_large_blob_of_known_digest_streams_in_one_patch() {
+    require_registry!("a_large_blob_of_known_digest_streams_in_one_patch");
+    let proxy = FaultProxy::start(&registry(Variant::Plain).host);
+    let store = open(
+        &proxy.host,
+        "content/streamed",
+        oci_registry::RegistryOptions {
+            chunk_size: 1024,
+            ..options()
+        },
+    );
+    let content = bytes("streamed whole", 10_000);
+    let descriptor = layer_descriptor(&content);
+    let digest = Digest::try_from(descriptor.digest()).unwrap();
+    store.push(&descriptor, &mut &content[..]).unwrap();
+    let patches = proxy.seen_matching("PATCH", "/blobs/uploads/");
+    assert_eq!(
+        patches.iter().map(|p| p.body_length).collect::<Vec<_>>(),
+        [10_000]
+    );
+    assert_eq!(read_blob(&store, digest).unwrap(), content);
+}
+
+#[test]
 fn absent_content_is_none_and_not_found() {
     require_registry!("absent_content_is_none_and_not_found");
     let store = open(&registry(Variant::Plain).host, "content/absent", options());
@@ -92,17 +117,19 @@ fn absent_content_is_none_and_not_found() {
 #[test]
 fn a_blob_that_does_not_match_its_descriptor_is_refused_and_not_stored() {
     require_registry!("a_blob_that_does_not_match_its_descriptor_is_refused_and_not_stored");
-    for chunk_size in [1 << 20, 1000] {
+    // One request; streamed in one PATCH; in chunks.
+    for (chunk_size, chunked_uploads) in [(1 << 20, false), (1000, false), (1000, true)] {
         let store = open(
             &registry(Variant::Plain).host,
             "content/mismatch",
             oci_registry::RegistryOptions {
                 chunk_size,
+                chunked_uploads,
                 ..options()
             },
         );
-        let promised = bytes(&format!("promised {chunk_size}"), 4000);
-        let delivered = bytes(&format!("delivered {chunk_size}"), 4000);
+        let promised = bytes(&format!("promised {chunk_size} {chunked_uploads}"), 4000);
+        let delivered = bytes(&format!("delivered {chunk_size} {chunked_uploads}"), 4000);
         let descriptor = layer_descriptor(&promised);
         let digest = Digest::try_from(descriptor.digest()).unwrap();
         let error = store.push(&descriptor, &mut &delivered[..]).unwrap_err();

@@ -24,6 +24,7 @@ fn proxied(repository: &str, options: RegistryOptions) -> (FaultProxy, oci_regis
 fn chunked() -> RegistryOptions {
     RegistryOptions {
         chunk_size: 1024,
+        chunked_uploads: true,
         ..options()
     }
 }
@@ -102,6 +103,43 @@ fn an_upload_cut_inside_a_chunk_ends_clearly_and_stores_nothing() {
     );
     assert!(store.tag(&image.manifest, "v1").is_err());
     assert!(store.resolve("v1").is_err());
+}
+
+#[test]
+fn a_streamed_upload_cut_in_the_middle_is_sent_again_from_the_start_by_the_copy() {
+    require_registry!(
+        "a_streamed_upload_cut_in_the_middle_is_sent_again_from_the_start_by_the_copy"
+    );
+    // Larger than the chunk size, not chunked: one streamed PATCH, which the proxy cuts.
+    let small_chunks = RegistryOptions {
+        chunk_size: 1024,
+        ..options()
+    };
+    let (proxy, store) = proxied("faults/cut-stream", small_chunks);
+    let image = build_image("cut stream image", &[10_000]);
+    proxy.inject("PATCH", "/blobs/uploads/", 1, Fault::CutRequestBody(3000));
+    let report = copy_image(&image.store, &store, &image.manifest);
+    assert!(report.is_ok(), "{}", chain(&report.unwrap_err()));
+    let patches = proxy.seen_matching("PATCH", "/blobs/uploads/");
+    assert_eq!(
+        patches
+            .iter()
+            .map(|p| (p.body_length, p.fault))
+            .collect::<Vec<_>>(),
+        [(10_000, Some("cut-request")), (10_000, None)],
+        "the cut upload, then the whole blob again in a new session"
+    );
+    for &layer in &image.layers {
+        assert_eq!(
+            read_blob(&store, layer).unwrap(),
+            read_blob(&image.store, layer).unwrap()
+        );
+    }
+    store.tag(&image.manifest, "v1").unwrap();
+    assert_eq!(
+        store.resolve("v1").unwrap().digest(),
+        image.manifest.digest()
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ fn chunks_are_at_least_the_length_the_registry_asks_for() {
         "extras/chunks",
         RegistryOptions {
             chunk_size: 1024,
+            chunked_uploads: true,
             ..options()
         },
     );
