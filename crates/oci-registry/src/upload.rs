@@ -280,11 +280,7 @@ pub(crate) fn upload_known(
     };
     let mut hasher = digest.algorithm().hasher();
     if size <= chunk_size as u64 {
-        let mut bytes = Vec::with_capacity(size as usize);
-        content
-            .take(size + 1)
-            .read_to_end(&mut bytes)
-            .map_err(read_error)?;
+        let bytes = read_exactly(content, size).map_err(read_error)?;
         check_content(&url, &bytes, size, digest)?;
         upload.put_whole(&bytes, digest)?;
         return Ok(false);
@@ -365,6 +361,24 @@ impl<R: Read> Read for HashingRead<R> {
         self.read += n as u64;
         Ok(n)
     }
+}
+
+/// The whole of a small blob: `size` bytes in a buffer of exactly that size (a
+/// `read_to_end` that looks for the end would double it), then one more read to see the end.
+/// Content of another length is read as it is, for the digest check to refuse.
+fn read_exactly(content: &mut dyn Read, size: u64) -> io::Result<Vec<u8>> {
+    let length = usize::try_from(size).map_err(io::Error::other)?;
+    let mut bytes = vec![0u8; length];
+    let filled = fill(content, &mut bytes)?;
+    bytes.truncate(filled);
+    if filled == length {
+        let mut probe = [0u8; 1];
+        if fill(content, &mut probe)? == 1 {
+            // Longer than said: one byte more is enough for the check to fail.
+            bytes.push(probe[0]);
+        }
+    }
+    Ok(bytes)
 }
 
 /// Reads until `buffer` is full or the stream ends; returns how much was read.

@@ -375,6 +375,8 @@ pub(super) fn mount(ctx: &mut Ctx) -> Result<Outcome> {
     let ctx = &*ctx;
     let registry = ctx.registry.as_ref().context("the registry is running")?;
     let cache = ctx.scratch.join("cache");
+    // Both pushes go through the proxy: to the client it is the registry (the record of
+    // where blobs went is kept per registry host).
     let proxy = CountingProxy::start(&registry.host)?;
     let mut sent = Vec::new();
     for run in 0..super::rows::rss_runs(ctx) {
@@ -384,7 +386,7 @@ pub(super) fn mount(ctx: &mut Ctx) -> Result<Outcome> {
             ctx,
             &cache,
             &layout,
-            &format!("docker://{}/first:{TAG}", registry.host),
+            &format!("docker://{}/first:{TAG}", proxy.host),
         ))?;
         proxy.reset();
         super::run_quiet(our_copy(
