@@ -13,6 +13,9 @@
 //! - Resolving a ref name or digest to an image for a platform, through indexes
 //!   ([`resolve_image`], [`platform`]).
 //! - The tree of an image for people and scripts ([`inspect()`]).
+//! - A runtime bundle's `config.json` from an image config, by the image-spec's conversion
+//!   rules, the user looked up in the rootfs's own `/etc/passwd` and `/etc/group` without
+//!   leaving it ([`bundle`]).
 //!
 //! Reproducible images: set the entries' mtime ([`Mtime::Fixed`]) and the image's `created`
 //! ([`ImageBuilder::created_at`]) to one time, usually `SOURCE_DATE_EPOCH`
@@ -43,12 +46,21 @@
 //! assert_eq!(image.config.spec().rootfs().diff_ids(), &[layer.diff_id.to_string()]);
 //! assert_eq!(image.manifest.layers()[0].media_type().to_string(),
 //!            "application/vnd.oci.image.layer.v1.tar+gzip");
+//!
+//! // Once the image's layers are unpacked into `bundle/rootfs`, the runtime config goes last.
+//! let bundle = tmp.path().join("bundle");
+//! std::fs::create_dir_all(bundle.join("rootfs"))?;
+//! let options = oci_image::bundle::BundleOptions::default();
+//! oci_image::bundle::write_bundle_config(&bundle, &bundle.join("rootfs"), image.config.spec(), &options)?;
+//! let config: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json"))?)?;
+//! assert_eq!(config["process"]["args"], serde_json::json!(["/bin/hello"]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(missing_docs)]
 
 mod build;
+pub mod bundle;
 pub mod compression;
 mod config;
 mod dir_layer;
