@@ -59,6 +59,7 @@
 
 #![deny(missing_docs)]
 
+mod base_tree;
 mod build;
 pub mod bundle;
 pub mod compression;
@@ -77,7 +78,7 @@ mod tar_layer;
 pub use build::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ImageBuilder};
 pub use compression::Compression;
 pub use config::{ImageConfig, MAX_TIMESTAMP, RuntimeOverrides, rfc3339, source_date_epoch};
-pub use dir_layer::write_dir_layer;
+pub use dir_layer::{write_dir_diff_layer, write_dir_layer};
 pub use error::{Error, Result};
 pub use inspect::{Node, inspect};
 pub use layer::{Layer, LayerOptions, Mtime, Ownership, SkipReason, Skipped};

@@ -2,7 +2,8 @@
 //! through a tar reader; diff_ids; reproducibility; base images; platforms through the
 //! shared corpus' indexes; inspect. `source_walk`: the walk of a changing source tree;
 //! `memory_store`: an image built in memory and copied into a layout; `bundle`: a runtime
-//! bundle's config.json from an image config, against umoci's.
+//! bundle's config.json from an image config, against umoci's; `diff_layer`: a layer of
+//! what a tree changes relative to its base image, with whiteouts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -1314,3 +1315,6 @@ mod memory_store;
 
 #[path = "image/bundle.rs"]
 mod bundle;
+
+#[path = "image/diff_layer.rs"]
+mod diff_layer;
