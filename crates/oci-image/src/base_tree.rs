@@ -57,8 +57,10 @@ pub(crate) struct BaseEntry {
     pub(crate) link: Option<Vec<u8>>,
     /// A device's major and minor numbers.
     pub(crate) device: (u32, u32),
-    /// Name → value, in byte order of the names.
-    pub(crate) xattrs: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Name → value, in byte order of the names; `None` when a PAX record of the entry could
+    /// not be read (the tar crate splits records at newlines, so a value holding one is
+    /// unreadable): the entry then never compares equal, and is written again.
+    pub(crate) xattrs: Option<Vec<(Vec<u8>, Vec<u8>)>>,
     /// A regular file's content hash.
     pub(crate) content: Option<Digest>,
 }
@@ -185,9 +187,13 @@ impl BaseTree {
             let mut uid = header.uid().unwrap_or(0);
             let mut gid = header.gid().unwrap_or(0);
             let mut xattrs = Vec::new();
+            let mut xattrs_readable = true;
             if let Some(extensions) = entry.pax_extensions()? {
                 for extension in extensions {
-                    let extension = extension?;
+                    let Ok(extension) = extension else {
+                        xattrs_readable = false;
+                        continue;
+                    };
                     let (Ok(key), value) = (extension.key(), extension.value_bytes()) else {
                         continue;
                     };
@@ -238,7 +244,7 @@ impl BaseTree {
                     header.device_major().ok().flatten().unwrap_or(0),
                     header.device_minor().ok().flatten().unwrap_or(0),
                 ),
-                xattrs,
+                xattrs: xattrs_readable.then_some(xattrs),
                 content,
             };
             upper.insert(path, base);

@@ -340,7 +340,7 @@ impl Walker<'_, '_> {
         kind == old.kind
             && stat.mode == old.mode
             && (u64::from(uid), u64::from(gid)) == (old.uid, old.gid)
-            && xattrs == old.xattrs
+            && old.xattrs.as_ref() == Some(&xattrs)
             && link == old.link
             && device == old.device
             && (kind == Kind::Regular && stat.size == old.size
