@@ -7,6 +7,9 @@
 //!   the compressed stream on its way into the store ([`layer`] shows the chain). Nothing is
 //!   held whole in memory, and the output is the same on any machine and with any number of
 //!   threads.
+//! - A layer of only what a tree changes relative to a base image's tree, read from the
+//!   base's layers, with whiteouts for what it removed ([`write_dir_diff_layer`],
+//!   [`ImageBuilder::add_dir_diff_layer`]).
 //! - Image config and manifest assembly with oci-spec's types ([`ImageBuilder`],
 //!   [`ImageConfig`], [`RuntimeOverrides`]), from scratch or on a base image, whose config is
 //!   kept (fields oci-spec does not model included).
