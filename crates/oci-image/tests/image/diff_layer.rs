@@ -277,3 +277,102 @@ fn a_base_entry_whose_attributes_the_tar_reader_cannot_parse_is_written_again() 
     let entries = diff_entries(&layout, &root, &LayerOptions::default());
     assert_eq!(names(&entries), ["keep/a"]);
 }
+
+/// A plain tar layer of `entries` (name, content or `None` for a directory), every entry
+/// owned by 0, mtime [`OLD`], mode 0o755 for directories and 0o644 for files.
+fn tar_layer(path: &Path, entries: &[(&str, Option<&str>)]) {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, content) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(OLD as u64);
+        match content {
+            Some(content) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(content.len() as u64);
+                builder
+                    .append_data(&mut header, name, content.as_bytes())
+                    .unwrap();
+            }
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_data(&mut header, name, &[][..]).unwrap();
+            }
+        }
+    }
+    fs::write(path, builder.into_inner().unwrap()).unwrap();
+}
+
+#[test]
+fn opaque_directories_and_whiteouts_of_other_tools_layers_are_applied_to_the_base_tree() {
+    let tmp = TempDir::new().unwrap();
+    let lower = tmp.path().join("lower.tar");
+    let upper = tmp.path().join("upper.tar");
+    tar_layer(
+        &lower,
+        &[
+            ("d/", None),
+            ("d/a", Some("a")),
+            ("d/b", Some("b")),
+            ("x", Some("x")),
+            ("z/", None),
+            ("z/keep", Some("k")),
+        ],
+    );
+    // `d` made opaque (its lower entries gone), `x` whited out, and `y` with a whiteout of
+    // its own name in the same layer, which must not remove it.
+    tar_layer(
+        &upper,
+        &[
+            ("d/.wh..wh..opq", Some("")),
+            ("d/c", Some("c")),
+            (".wh.y", Some("")),
+            ("y", Some("y")),
+            (".wh.x", Some("")),
+        ],
+    );
+    let layout = DirLayout::create(tmp.path().join("layout")).unwrap();
+    let mut image = ImageBuilder::new(&layout, &platform::parse("linux/amd64").unwrap());
+    image
+        .add_tar_layer(&lower, &LayerOptions::default(), None)
+        .unwrap();
+    image
+        .add_tar_layer(&upper, &LayerOptions::default(), None)
+        .unwrap();
+    image.write_and_tag("base").unwrap();
+
+    // The tree those two layers make, on disk.
+    let root = tmp.path().join("tree");
+    fs::create_dir_all(root.join("d")).unwrap();
+    fs::create_dir_all(root.join("z")).unwrap();
+    fs::write(root.join("d/c"), "c").unwrap();
+    fs::write(root.join("y"), "y").unwrap();
+    fs::write(root.join("z/keep"), "k").unwrap();
+    for file in ["d/c", "y", "z/keep"] {
+        fs::set_permissions(root.join(file), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    for dir in ["d", "z"] {
+        fs::set_permissions(root.join(dir), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    set_all_mtimes(&root, OLD);
+    let as_root = LayerOptions {
+        ownership: Ownership::Root,
+        ..LayerOptions::default()
+    };
+    assert_eq!(
+        names(&diff_entries(&layout, &root, &as_root)),
+        Vec::<&str>::new()
+    );
+    // What the opaque directory hid is new again; what the whiteout hid too.
+    fs::write(root.join("d/a"), "a").unwrap();
+    fs::write(root.join("x"), "x").unwrap();
+    for file in ["d/a", "x"] {
+        fs::set_permissions(root.join(file), fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    set_all_mtimes(&root, OLD);
+    assert_eq!(names(&diff_entries(&layout, &root, &as_root)), ["d/a", "x"]);
+}
