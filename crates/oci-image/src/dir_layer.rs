@@ -35,6 +35,10 @@
 //! - The layout the layer is written into, when it lies inside the tree (known by the device
 //!   and inode of the store's location, whatever path it was opened by), is skipped and
 //!   listed; a source that is the layout itself is refused.
+//!
+//! A diff layer ([`write_dir_diff_layer`]) is the same walk over the same tree, compared entry
+//! by entry with the base image's tree (read by `base_tree.rs`): what is unchanged is not
+//! written, and what the base has and the tree lacks becomes a whiteout.
 
 use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
@@ -247,10 +251,9 @@ impl Walker<'_, '_> {
             return Ok(());
         }
         for name in base.children(key) {
-            if !entries
-                .iter()
-                .any(|e| e.name().as_bytes() == name.as_slice())
-            {
+            // The listing is in byte order of the names.
+            let listed = entries.binary_search_by(|e| e.name().as_bytes().cmp(name.as_slice()));
+            if listed.is_err() {
                 let full = dir.path_of_name(std::ffi::OsStr::from_bytes(&name));
                 self.write_whiteout(&full, relative, &name)?;
             }
