@@ -376,3 +376,27 @@ fn opaque_directories_and_whiteouts_of_other_tools_layers_are_applied_to_the_bas
     set_all_mtimes(&root, OLD);
     assert_eq!(names(&diff_entries(&layout, &root, &as_root)), ["d/a", "x"]);
 }
+
+#[test]
+fn hard_links_are_left_out_together_or_written_as_a_link_to_the_first_name() {
+    let tmp = TempDir::new().unwrap();
+    let root = tmp.path().join("tree");
+    fs::create_dir_all(&root).unwrap();
+    fs::write(root.join("h1"), "one").unwrap();
+    fs::hard_link(root.join("h1"), root.join("h2")).unwrap();
+    set_all_mtimes(&root, OLD);
+    let layout = base_image(tmp.path(), &root);
+    assert_eq!(
+        names(&diff_entries(&layout, &root, &LayerOptions::default())),
+        Vec::<&str>::new()
+    );
+
+    // Both names see the new content: the first goes in whole, the second as a link to it.
+    fs::write(root.join("h1"), "two!").unwrap();
+    set_mtime(&root.join("h1"), NEW);
+    set_mtime(&root, OLD);
+    let entries = diff_entries(&layout, &root, &LayerOptions::default());
+    assert_eq!(names(&entries), ["h1", "h2"]);
+    assert!(matches!(&entries[0].1.kind, Kind::File(c) if c == b"two!"));
+    assert!(matches!(&entries[1].1.kind, Kind::HardLink(t) if t == b"h1"));
+}
