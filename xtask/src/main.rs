@@ -5,7 +5,7 @@
 //!                                              the crash harness, fuzz corpus replay
 //!                                              (what CI runs)
 //! cargo xtask tidy                             the boundaries of docs/architecture.md, checked
-//! cargo xtask demo [DIR]                       build a layout from examples/hello with the CLI
+//! cargo xtask demo [DIR]                       build, unpack and run examples/hello with the CLI
 //! cargo xtask fuzz [TARGET] [--seconds N]      run the fuzz targets (all in turn, 60 s each)
 //! cargo xtask bench [--quick] [--only NAME]    our commands against their references,
 //!                                              written to docs/benchmarks.md

@@ -56,6 +56,10 @@ pub struct CreateArgs {
     /// An image in LAYOUT (ref name or digest) to build on: its layers and config are kept.
     #[arg(long, value_name = "REF")]
     base: Option<String>,
+    /// With --base and --from-dir: the layer holds only what SRC changes relative to the
+    /// base's tree, with whiteouts for what SRC no longer has.
+    #[arg(long, requires = "base", requires = "from_dir")]
+    diff: bool,
     /// The layer's compression [default: gzip; for --from-tar, the file's own].
     #[arg(long, value_parser = crate::args::compression_parser())]
     compression: Option<Compression>,
@@ -179,6 +183,7 @@ fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {
     let bar = TerminalProgress::new();
     let progress = bar.as_ref().map(|b| b as &dyn Progress);
     let layer = match (&args.from_dir, &args.from_tar) {
+        (Some(dir), _) if args.diff => builder.add_dir_diff_layer(dir, &layer_options, progress)?,
         (Some(dir), _) => builder.add_dir_layer(dir, &layer_options, progress)?,
         (None, Some(file)) => builder.add_tar_layer(file, &layer_options, progress)?,
         (None, None) => bail!("give --from-dir SRC or --from-tar FILE"),

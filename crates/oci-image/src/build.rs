@@ -143,6 +143,21 @@ impl<'s> ImageBuilder<'s> {
         Ok(layer)
     }
 
+    /// Writes a layer of what the tree at `dir` changes relative to the image's layers so far
+    /// (usually the base's), with whiteouts for what it removed
+    /// ([`dir_layer::write_dir_diff_layer`]), and adds it.
+    pub fn add_dir_diff_layer(
+        &mut self,
+        dir: &Path,
+        options: &LayerOptions,
+        progress: Option<&dyn Progress>,
+    ) -> Result<Layer> {
+        let layer =
+            dir_layer::write_dir_diff_layer(self.store, dir, &self.layers, options, progress)?;
+        self.add_layer(&layer, "oci-layout image create --from-dir --diff");
+        Ok(layer)
+    }
+
     /// Writes a layer from the tar file at `path` ([`tar_layer::write_tar_layer`]) and adds it.
     pub fn add_tar_layer(
         &mut self,

@@ -35,15 +35,24 @@
 //! - The layout the layer is written into, when it lies inside the tree (known by the device
 //!   and inode of the store's location, whatever path it was opened by), is skipped and
 //!   listed; a source that is the layout itself is refused.
+//!
+//! A diff layer ([`write_dir_diff_layer`]) is the same walk over the same tree, compared entry
+//! by entry with the base image's tree (read by `base_tree.rs`): what is unchanged is not
+//! written, and what the base has and the tree lacks becomes a whiteout.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::io::{self, BufWriter, Read, Write};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use oci_core::oci_spec::image::Descriptor;
 use oci_core::{Location, Store};
 use rustix::fs::FileType;
 use tar::{EntryType, Header};
 
+use crate::base_tree::{self, BaseEntry, BaseTree, Kind};
 use crate::layer::{Layer, LayerOptions, LayerSink, Mtime, Ownership, SkipReason, Skipped};
 use crate::progress::{NoProgress, Progress, Stage};
 use crate::source_tree::{EntryStat, Listed, Node, OpenedEntry, SourceDir, Xattr};
@@ -69,6 +78,36 @@ pub fn write_dir_layer(
     dir: &Path,
     options: &LayerOptions,
     progress: Option<&dyn Progress>,
+) -> Result<Layer> {
+    write_layer(store, dir, options, progress, None)
+}
+
+/// Writes a layer of what the tree at `dir` changes relative to the tree that `base_layers`
+/// (bottom first, read from `store`) make: the entries that differ or are new, and a whiteout
+/// (`.wh.NAME`) for each entry of the base the tree no longer has. An entry is unchanged when
+/// its type, mode, owner, link target, device numbers, extended attributes and (for a file)
+/// size match the base's and either its mtime does too or, when the mtime differs or is
+/// fixed ([`Mtime::Fixed`]), its content hash does. A directory whose own metadata is
+/// unchanged is not written, but its entries are compared; one whose metadata changed is
+/// written as the directory entry alone. An entry replacing a base directory by something
+/// else is preceded by a whiteout of that directory.
+pub fn write_dir_diff_layer(
+    store: &dyn Store,
+    dir: &Path,
+    base_layers: &[Descriptor],
+    options: &LayerOptions,
+    progress: Option<&dyn Progress>,
+) -> Result<Layer> {
+    let base = BaseTree::read(store, base_layers)?;
+    write_layer(store, dir, options, progress, Some(&base))
+}
+
+fn write_layer(
+    store: &dyn Store,
+    dir: &Path,
+    options: &LayerOptions,
+    progress: Option<&dyn Progress>,
+    base: Option<&BaseTree>,
 ) -> Result<Layer> {
     let (root, root_stat) = SourceDir::open_root(dir)?;
     let layout = store.location().as_path().and_then(EntryStat::identity_of);
@@ -104,6 +143,8 @@ pub fn write_dir_layer(
         location: &location,
         layout,
         proc_missing_reported: false,
+        base,
+        emitted_links: HashSet::new(),
     };
     walker.walk(&root, Path::new(""))?;
     let Walker {
@@ -166,18 +207,190 @@ struct Walker<'a, 's> {
     layout: Option<(u64, u64)>,
     /// Whether [`SkipReason::XattrsWithoutProc`] was reported.
     proc_missing_reported: bool,
+    /// The tree a diff layer is compared with; `None` for a whole tree.
+    base: Option<&'a BaseTree>,
+    /// (device, inode) of files with several links whose first entry was written.
+    emitted_links: HashSet<(u64, u64)>,
+}
+
+/// How an entry of the tree stands against the base.
+enum Against {
+    /// Not written (a directory is still walked into).
+    Unchanged,
+    /// Written; `replaces_dir`: after a whiteout of the base's directory at that path.
+    Changed { replaces_dir: bool },
 }
 
 impl Walker<'_, '_> {
     /// Appends the entries of `dir`, at `relative` in the layer, recursively.
     fn walk(&mut self, dir: &SourceDir, relative: &Path) -> Result<()> {
-        for entry in dir.list()? {
+        let entries = dir.list()?;
+        if let Some(base) = self.base {
+            self.whiteout_removed(base, dir, &entries, relative)?;
+        }
+        for entry in entries {
             let path = relative.join(entry.name());
             if let Some(sub) = self.append(dir, &entry, &path)? {
                 self.walk(&sub, &path)?;
             }
         }
         Ok(())
+    }
+
+    /// A whiteout for each entry the base has in the directory at `relative` and the tree
+    /// has not, before the directory's entries.
+    fn whiteout_removed(
+        &mut self,
+        base: &BaseTree,
+        dir: &SourceDir,
+        entries: &[Listed],
+        relative: &Path,
+    ) -> Result<()> {
+        let key = relative.as_os_str().as_bytes();
+        if !key.is_empty() && base.get(key).is_none_or(|e| e.kind != Kind::Directory) {
+            return Ok(());
+        }
+        for name in base.children(key) {
+            // The listing is in byte order of the names.
+            let listed = entries.binary_search_by(|e| e.name().as_bytes().cmp(name.as_slice()));
+            if listed.is_err() {
+                let full = dir.path_of_name(std::ffi::OsStr::from_bytes(&name));
+                self.write_whiteout(&full, relative, &name)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `.wh.NAME` in the directory at `relative`: an empty regular file, mode 0, owner 0.
+    fn write_whiteout(&mut self, full: &Path, relative: &Path, name: &[u8]) -> Result<()> {
+        let mut whiteout = OsString::from(".wh.");
+        whiteout.push(std::ffi::OsStr::from_bytes(name));
+        let path = relative.join(whiteout);
+        let mut header = Header::new_gnu();
+        header.set_entry_type(EntryType::Regular);
+        header.set_mode(0);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(match self.options.mtime {
+            Mtime::Fixed(seconds) => seconds,
+            Mtime::Keep => 0,
+        });
+        header.set_size(0);
+        self.write(full, &[], |b| {
+            b.append_data(&mut header, &path, io::empty())
+        })
+    }
+
+    /// Compares an opened entry with the base's entry at `relative`, as
+    /// [`write_dir_diff_layer`] says.
+    fn against_base(
+        &self,
+        base: &BaseTree,
+        opened: &OpenedEntry,
+        records: &[Record],
+        relative: &Path,
+    ) -> Result<Against> {
+        let Some(old) = base.get(relative.as_os_str().as_bytes()) else {
+            return Ok(Against::Changed {
+                replaces_dir: false,
+            });
+        };
+        let changed = Against::Changed {
+            replaces_dir: old.kind == Kind::Directory
+                && opened.stat.file_type != FileType::Directory,
+        };
+        if self.same_metadata(old, opened, records) && self.same_content(old, opened)? {
+            Ok(Against::Unchanged)
+        } else {
+            Ok(changed)
+        }
+    }
+
+    /// Everything but a regular file's content and mtime, which [`Self::same_content`]
+    /// judges; a non-regular entry's mtime too.
+    fn same_metadata(&self, old: &BaseEntry, opened: &OpenedEntry, records: &[Record]) -> bool {
+        let stat = &opened.stat;
+        let kind = match stat.file_type {
+            FileType::RegularFile => Kind::Regular,
+            FileType::Directory => Kind::Directory,
+            FileType::Symlink => Kind::Symlink,
+            FileType::Fifo => Kind::Fifo,
+            FileType::CharacterDevice => Kind::CharDevice,
+            FileType::BlockDevice => Kind::BlockDevice,
+            _ => return false,
+        };
+        let (uid, gid) = match self.options.ownership {
+            Ownership::Keep => (stat.uid, stat.gid),
+            Ownership::Root => (0, 0),
+        };
+        let xattrs: Vec<(Vec<u8>, Vec<u8>)> = records
+            .iter()
+            .filter_map(|(key, value)| {
+                key.strip_prefix(XATTR_RECORD)
+                    .map(|name| (name.as_bytes().to_vec(), value.clone()))
+            })
+            .collect();
+        let link = match &opened.node {
+            Node::Symlink(_, target) => Some(target.as_os_str().as_bytes().to_vec()),
+            _ => None,
+        };
+        let device = match kind {
+            Kind::CharDevice | Kind::BlockDevice => {
+                (rustix::fs::major(stat.rdev), rustix::fs::minor(stat.rdev))
+            }
+            _ => (0, 0),
+        };
+        kind == old.kind
+            && stat.mode == old.mode
+            && (u64::from(uid), u64::from(gid)) == (old.uid, old.gid)
+            && old.xattrs.as_ref() == Some(&xattrs)
+            && link == old.link
+            && device == old.device
+            && (kind == Kind::Regular && stat.size == old.size
+                || kind != Kind::Regular && self.mtime_of(stat) == old.mtime)
+    }
+
+    /// A regular file's: the same mtime (kept from the source), or else the same content
+    /// hash. Anything else: nothing more to compare.
+    fn same_content(&self, old: &BaseEntry, opened: &OpenedEntry) -> Result<bool> {
+        let Node::File(file) = &opened.node else {
+            return Ok(true);
+        };
+        if self.options.mtime == Mtime::Keep && opened.stat.mtime == old.mtime {
+            return Ok(true);
+        }
+        let digest = base_tree::content_digest(ReadAt { file, offset: 0 })
+            .map_err(|e| Error::io(&opened.path, e))?;
+        Ok(Some(digest) == old.content)
+    }
+
+    /// The mtime an entry's header gets.
+    fn mtime_of(&self, stat: &EntryStat) -> i64 {
+        match self.options.mtime {
+            Mtime::Keep => stat.mtime,
+            Mtime::Fixed(seconds) => i64::try_from(seconds).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// A second name of a file already met: unchanged when the first name was not written
+    /// (so the file is as the base had it there) and the base has the same file here.
+    fn link_unchanged(
+        &self,
+        base: &BaseTree,
+        identity: (u64, u64),
+        first: &Path,
+        relative: &Path,
+    ) -> bool {
+        if self.emitted_links.contains(&identity) {
+            return false;
+        }
+        match (
+            base.get(first.as_os_str().as_bytes()),
+            base.get(relative.as_os_str().as_bytes()),
+        ) {
+            (Some(first), Some(here)) => first.kind == Kind::Regular && first == here,
+            _ => false,
+        }
     }
 
     fn skip(&mut self, relative: &Path, reason: SkipReason) {
@@ -207,6 +420,22 @@ impl Walker<'_, '_> {
         let linked = listed.file_type != FileType::Directory && listed.nlink > 1;
         if linked && let Some(first) = self.links.get(&listed.identity()) {
             let first = first.clone();
+            if let Some(base) = self.base {
+                if self.link_unchanged(base, listed.identity(), &first, relative) {
+                    return Ok(None);
+                }
+                if base
+                    .get(relative.as_os_str().as_bytes())
+                    .is_some_and(|old| old.kind == Kind::Directory)
+                {
+                    let full = parent.path_of(entry);
+                    self.write_whiteout(
+                        &full,
+                        relative.parent().unwrap_or(Path::new("")),
+                        entry.name().as_bytes(),
+                    )?;
+                }
+            }
             let mut header = self.header(&listed, EntryType::Link);
             let records = self.mtime_record(&listed).into_iter().collect::<Vec<_>>();
             let full = parent.path_of(entry);
@@ -220,6 +449,26 @@ impl Walker<'_, '_> {
         let records = self.records(&opened, relative)?;
         let stat = opened.stat;
         let full = parent.path_of(entry);
+        if let Some(base) = self.base {
+            match self.against_base(base, &opened, &records, relative)? {
+                Against::Unchanged => {
+                    if linked {
+                        self.links.insert(listed.identity(), relative.to_path_buf());
+                    }
+                    return Ok(match opened.node {
+                        Node::Dir(dir) => Some(dir),
+                        _ => None,
+                    });
+                }
+                Against::Changed { replaces_dir: true } => {
+                    let parent_relative = relative.parent().unwrap_or(Path::new(""));
+                    self.write_whiteout(&full, parent_relative, entry.name().as_bytes())?;
+                }
+                Against::Changed {
+                    replaces_dir: false,
+                } => {}
+            }
+        }
         let mut sub = None;
         match opened.node {
             Node::Dir(dir) => {
@@ -273,6 +522,7 @@ impl Walker<'_, '_> {
         }
         if linked {
             self.links.insert(listed.identity(), relative.to_path_buf());
+            self.emitted_links.insert(listed.identity());
         }
         Ok(sub)
     }
@@ -436,5 +686,20 @@ impl Read for SourceReader<'_, '_> {
                 Err(io::Error::new(kind, "reading the source failed"))
             }
         }
+    }
+}
+
+/// Reads a file from `offset` on with `pread`, leaving the descriptor's offset where it is
+/// (the layer's copy of the content reads from it afterwards).
+struct ReadAt<'f> {
+    file: &'f std::fs::File,
+    offset: u64,
+}
+
+impl Read for ReadAt<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.file.read_at(buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
     }
 }

@@ -7,12 +7,18 @@
 //!   the compressed stream on its way into the store ([`layer`] shows the chain). Nothing is
 //!   held whole in memory, and the output is the same on any machine and with any number of
 //!   threads.
+//! - A layer of only what a tree changes relative to a base image's tree, read from the
+//!   base's layers, with whiteouts for what it removed ([`write_dir_diff_layer`],
+//!   [`ImageBuilder::add_dir_diff_layer`]).
 //! - Image config and manifest assembly with oci-spec's types ([`ImageBuilder`],
 //!   [`ImageConfig`], [`RuntimeOverrides`]), from scratch or on a base image, whose config is
 //!   kept (fields oci-spec does not model included).
 //! - Resolving a ref name or digest to an image for a platform, through indexes
 //!   ([`resolve_image`], [`platform`]).
 //! - The tree of an image for people and scripts ([`inspect()`]).
+//! - A runtime bundle's `config.json` from an image config, by the image-spec's conversion
+//!   rules, the user looked up in the rootfs's own `/etc/passwd` and `/etc/group` without
+//!   leaving it ([`bundle`]).
 //!
 //! Reproducible images: set the entries' mtime ([`Mtime::Fixed`]) and the image's `created`
 //! ([`ImageBuilder::created_at`]) to one time, usually `SOURCE_DATE_EPOCH`
@@ -43,12 +49,22 @@
 //! assert_eq!(image.config.spec().rootfs().diff_ids(), &[layer.diff_id.to_string()]);
 //! assert_eq!(image.manifest.layers()[0].media_type().to_string(),
 //!            "application/vnd.oci.image.layer.v1.tar+gzip");
+//!
+//! // Once the image's layers are unpacked into `bundle/rootfs`, the runtime config goes last.
+//! let bundle = tmp.path().join("bundle");
+//! std::fs::create_dir_all(bundle.join("rootfs"))?;
+//! let options = oci_image::bundle::BundleOptions::default();
+//! oci_image::bundle::write_bundle_config(&bundle, &bundle.join("rootfs"), image.config.spec(), &options)?;
+//! let config: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json"))?)?;
+//! assert_eq!(config["process"]["args"], serde_json::json!(["/bin/hello"]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 #![deny(missing_docs)]
 
+mod base_tree;
 mod build;
+pub mod bundle;
 pub mod compression;
 mod config;
 mod dir_layer;
@@ -66,7 +82,7 @@ mod tar_layer;
 pub use build::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ImageBuilder};
 pub use compression::Compression;
 pub use config::{ImageConfig, MAX_TIMESTAMP, RuntimeOverrides, rfc3339, source_date_epoch};
-pub use dir_layer::write_dir_layer;
+pub use dir_layer::{write_dir_diff_layer, write_dir_layer};
 pub use error::{Error, Result};
 pub use inspect::{Node, inspect};
 pub use layer::{Layer, LayerOptions, Mtime, Ownership, SkipReason, Skipped};

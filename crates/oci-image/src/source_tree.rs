@@ -126,7 +126,8 @@ pub(crate) struct OpenedEntry {
     pub(crate) node: Node,
     /// From the `fstat` of the opened descriptor.
     pub(crate) stat: EntryStat,
-    path: PathBuf,
+    /// For messages.
+    pub(crate) path: PathBuf,
 }
 
 /// What was opened, by type. `O_PATH` descriptors (symlinks, FIFOs, devices) read nothing
@@ -173,6 +174,11 @@ impl SourceDir {
     /// The path of the entry `name` of this directory, for messages.
     pub(crate) fn path_of(&self, entry: &Listed) -> PathBuf {
         self.path.join(entry.name())
+    }
+
+    /// The path of `name` in this directory, for messages.
+    pub(crate) fn path_of_name(&self, name: &OsStr) -> PathBuf {
+        self.path.join(name)
     }
 
     /// Every entry but `.` and `..`, each with its lstat, in byte order of the names.

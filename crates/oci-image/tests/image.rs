@@ -1,7 +1,9 @@
 //! oci-image against a directory layout: layers from trees and tar files, round-tripped
 //! through a tar reader; diff_ids; reproducibility; base images; platforms through the
 //! shared corpus' indexes; inspect. `source_walk`: the walk of a changing source tree;
-//! `memory_store`: an image built in memory and copied into a layout.
+//! `memory_store`: an image built in memory and copied into a layout; `bundle`: a runtime
+//! bundle's config.json from an image config, against umoci's; `diff_layer`: a layer of
+//! what a tree changes relative to its base image, with whiteouts.
 
 #![allow(clippy::unwrap_used)]
 
@@ -51,6 +53,27 @@ fn copy_dir(from: &Path, to: &Path) {
             fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
+}
+
+/// Whether `tool` is on `PATH`. When it is not, says so where a plain `cargo test` shows it
+/// (or fails, when `OCI_LAYOUT_REQUIRE_INTEROP` is set).
+fn have_tool(tool: &str, test: &str) -> bool {
+    let found = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            fs::metadata(dir.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    if !found {
+        let message = format!("SKIPPED {test}: {tool} not on PATH (install it to run the test)");
+        assert!(
+            std::env::var_os("OCI_LAYOUT_REQUIRE_INTEROP").is_none(),
+            "{message}, and OCI_LAYOUT_REQUIRE_INTEROP is set"
+        );
+        // libtest captures the output of passing tests, but not the raw handle.
+        let _ = writeln!(std::io::stderr().lock(), "{message}");
+    }
+    found
 }
 
 fn is_root() -> bool {
@@ -1292,3 +1315,9 @@ mod memory_store;
 
 #[path = "image/multi_platform.rs"]
 mod multi_platform;
+
+#[path = "image/bundle.rs"]
+mod bundle;
+
+#[path = "image/diff_layer.rs"]
+mod diff_layer;

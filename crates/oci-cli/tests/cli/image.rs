@@ -888,6 +888,108 @@ fn umoci_unpacks_an_image_built_on_a_base_to_the_union_of_both_layers() {
     );
 }
 
+#[test]
+fn a_diff_layer_holds_only_the_changes_and_umoci_unpacks_the_changed_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let base_src = t.path().join("base");
+    rootfs(&base_src);
+    let layout = t.path().join("layout");
+    // --diff needs a base and a directory (clap's usage error).
+    let refused = run(args![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "x",
+        "--from-dir",
+        base_src,
+        "--diff"
+    ])
+    .usage_error();
+    assert!(refused.stderr.contains("--base"), "{}", refused.stderr);
+    assert!(!layout.exists(), "nothing written on a usage error");
+    run(args![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "base",
+        "--from-dir",
+        base_src
+    ])
+    .success();
+
+    let changed = t.path().join("changed");
+    copy_tree(&base_src, &changed);
+    let later = |path: &Path| {
+        let status = Command::new("touch")
+            .args(["-h", "-d", "@2000000000"])
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    fs::write(changed.join("etc/motd"), "changed\n").unwrap();
+    later(&changed.join("etc/motd"));
+    fs::set_permissions(changed.join("bin/hello"), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::remove_file(changed.join("etc/shadow")).unwrap();
+    fs::remove_dir(changed.join("etc/empty.d")).unwrap();
+    symlink("motd", changed.join("etc/empty.d")).unwrap();
+    fs::write(changed.join("usr/new"), "added\n").unwrap();
+    // Their entries changed; set apart from the base's mtimes whatever the clock did.
+    later(&changed.join("etc"));
+    later(&changed.join("usr"));
+    // umoci 0.4.7 reads gzip and plain layers, not zstd.
+    run(args![
+        "image",
+        "create",
+        layout,
+        "--tag",
+        "top",
+        "--from-dir",
+        changed,
+        "--base",
+        "base",
+        "--diff",
+        "--compression",
+        "none"
+    ])
+    .success();
+
+    let tree = run(args!["inspect", layout, "top", "--json"])
+        .success()
+        .json();
+    let digest = tree["layers"][1]["digest"].as_str().unwrap().to_owned();
+    let (algorithm, hex) = digest.split_once(':').unwrap();
+    let blob = layout.join("blobs").join(algorithm).join(hex);
+    let listed = gnu_tar(args!["-tf", blob]);
+    let mut names: Vec<&str> = listed.lines().collect();
+    names.sort_unstable();
+    // etc/ and usr/ changed (entries went and came), bin/ did not: only bin/hello's mode.
+    assert_eq!(
+        names,
+        [
+            "bin/hello",
+            "etc/",
+            "etc/.wh.empty.d",
+            "etc/.wh.shadow",
+            "etc/empty.d",
+            "etc/motd",
+            "usr/",
+            "usr/new",
+        ]
+    );
+
+    if !have(
+        "image::a_diff_layer_holds_only_the_changes_and_umoci_unpacks_the_changed_tree",
+        &["umoci"],
+    ) {
+        return;
+    }
+    let unpacked = umoci_unpack(&layout, "top", &t.path().join("bundle"));
+    assert_same_tree(&changed, &unpacked);
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     let status = Command::new("cp")
         .arg("-a")

@@ -19,6 +19,8 @@
 //!   copy of every corpus layout; the commands that write refuse an archive.
 //! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
 //!   and skopeo.
+//! - `runc`: the built-in example, built static, runs under `runc` from a bundle with our
+//!   config.json (skipped, visibly, without runc, umoci or root).
 
 #![allow(clippy::unwrap_used)]
 
@@ -45,3 +47,4 @@ mod interop;
 mod new_layouts;
 mod read_only;
 mod refs;
+mod runc;

@@ -2,7 +2,6 @@
 //! directory layout that fsck and skopeo read: the builder, resolve and inspect work over any
 //! store, and `copy_image` carries everything the image needs.
 
-use std::io::Write as _;
 use std::process::{Command, Stdio};
 
 use oci_core::MemoryStore;
@@ -26,27 +25,6 @@ fn small_tar(path: &Path) {
         builder.append_data(&mut header, name, content).unwrap();
     }
     fs::write(path, builder.into_inner().unwrap()).unwrap();
-}
-
-/// Whether skopeo is on `PATH`. When it is not, says so where a plain `cargo test` shows it
-/// (or fails, when `OCI_LAYOUT_REQUIRE_INTEROP` is set).
-fn have_skopeo(test: &str) -> bool {
-    let found = std::env::var_os("PATH").is_some_and(|path| {
-        std::env::split_paths(&path).any(|dir| {
-            fs::metadata(dir.join("skopeo"))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    });
-    if !found {
-        let message = format!("SKIPPED {test}: skopeo not on PATH (install skopeo to run it)");
-        assert!(
-            std::env::var_os("OCI_LAYOUT_REQUIRE_INTEROP").is_none(),
-            "{message}, and OCI_LAYOUT_REQUIRE_INTEROP is set"
-        );
-        // libtest captures the output of passing tests, but not the raw handle.
-        let _ = writeln!(std::io::stderr().lock(), "{message}");
-    }
-    found
 }
 
 /// `skopeo inspect [extra] oci:DIR:REF`, as JSON.
@@ -174,7 +152,8 @@ fn an_image_built_in_memory_resolves_inspects_and_copies_into_a_layout_skopeo_re
     let again = copy_image(&store, &layout, &manifest).unwrap();
     assert_eq!((again.blobs_copied, again.blobs_present), (0, 4));
 
-    if !have_skopeo(
+    if !crate::have_tool(
+        "skopeo",
         "memory_store::an_image_built_in_memory_resolves_inspects_and_copies_into_a_layout_skopeo_reads",
     ) {
         return;
