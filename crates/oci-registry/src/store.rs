@@ -153,6 +153,18 @@ impl Registry {
                 .map(str::to_owned)
         };
         let media_type = header("Content-Type").unwrap_or_default();
+        // Said at once, before anything asks for the document it cannot use.
+        if SCHEMA1_TYPES[..2].contains(&media_type.as_str()) {
+            return Err(Error::Refused {
+                url: self
+                    .client
+                    .url(&self.path(ContentKind::Manifest, reference)),
+                reason: format!(
+                    "a Docker schema 1 manifest ({media_type}): not supported (convert it with a \
+                     newer docker, or pull by a schema 2 digest)"
+                ),
+            });
+        }
         let size = header("Content-Length").and_then(|v| v.parse::<u64>().ok());
         let digest = header("Docker-Content-Digest").and_then(|d| Digest::parse(&d).ok());
         match (digest, size) {

@@ -19,6 +19,7 @@ mod fake_registry;
 mod auth;
 mod bad_input;
 mod content;
+mod docker_formats;
 mod faults;
 mod referrers;
 mod spec_extras;
