@@ -212,14 +212,32 @@ fn send_all(
     }
 }
 
+/// What a cancelled copy fails with, as the cause of its error. Not an
+/// `io::ErrorKind::Interrupted` error: by `Read`'s convention that one means "read again", so
+/// every read loop on the way (`read_to_end`, `io::copy`, the writers' own) would retry it for
+/// ever, spinning instead of stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: the copy was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+impl From<Cancelled> for io::Error {
+    fn from(cancelled: Cancelled) -> io::Error {
+        io::Error::other(cancelled)
+    }
+}
+
 fn cancelled(options: &CopyOptions<'_>, dst: &dyn Store, digest: Digest) -> Result<()> {
     if options.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
         return Err(Error::io(
             dst.location().of_content(digest),
-            io::Error::new(
-                io::ErrorKind::Interrupted,
-                "interrupted: the copy was cancelled",
-            ),
+            Cancelled.into(),
         ));
     }
     Ok(())
@@ -322,10 +340,7 @@ impl<R: Read> Read for Observed<'_, R> {
             .cancel
             .is_some_and(|c| c.load(Ordering::Relaxed))
         {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "interrupted: the copy was cancelled",
-            ));
+            return Err(Cancelled.into());
         }
         let n = self.inner.read(buf)?;
         if let Some(progress) = self.options.progress {

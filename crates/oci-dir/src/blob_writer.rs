@@ -362,7 +362,9 @@ pub(crate) fn take_local(
     let mut copied = 0u64;
     while copied < size {
         let mut from = copied;
-        let want = usize::try_from(size - copied).unwrap_or(usize::MAX).min(1 << 30);
+        let want = usize::try_from(size - copied)
+            .unwrap_or(usize::MAX)
+            .min(1 << 30);
         match rustix::fs::copy_file_range(source, Some(&mut from), &*temp.file(), None, want) {
             Ok(0) => break,
             Ok(n) => copied += n as u64,

@@ -475,7 +475,8 @@ impl Store for DirLayout {
         if source.layout_files().is_none() || !source_root.is_dir() {
             return Ok(None);
         }
-        let Ok(source_file) = fsio::open_regular(&source_root.join(digest.blob_path()), Some(digest))
+        let Ok(source_file) =
+            fsio::open_regular(&source_root.join(digest.blob_path()), Some(digest))
         else {
             return Ok(None);
         };

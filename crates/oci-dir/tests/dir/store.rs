@@ -5,7 +5,8 @@ use std::sync::Barrier;
 
 use oci_core::oci_spec::image::{Arch, Descriptor, MediaType, Os};
 use oci_core::{
-    BlobListing, ContentKind, CopyOutcome, CopyReport, Digest, Error, Store, copy_image, describe, index, seed,
+    BlobListing, ContentKind, CopyOutcome, CopyReport, Digest, Error, Store, copy_image, describe,
+    index, seed,
 };
 use oci_dir::DirLayout;
 use serde_json::json;
@@ -31,7 +32,10 @@ fn copy_image_between_dir_layouts() {
     );
     assert_eq!(report.items.len(), 4);
     assert_eq!(
-        report.items.last().map(|item| (item.descriptor.digest().to_string(), item.outcome)),
+        report
+            .items
+            .last()
+            .map(|item| (item.descriptor.digest().to_string(), item.outcome)),
         Some((image.manifest.digest().to_string(), CopyOutcome::Copied)),
         "the manifest goes last, after what it points to"
     );
@@ -48,8 +52,17 @@ fn copy_image_between_dir_layouts() {
     assert!(ref_names(&dst).is_empty());
 
     let again = copy_image(&src, &dst, &image.manifest).unwrap();
-    assert_eq!(counts(&again), (0, 0, 4, 0), "copied, bytes, present, mounted");
-    assert!(again.items.iter().all(|item| item.outcome == CopyOutcome::Present));
+    assert_eq!(
+        counts(&again),
+        (0, 0, 4, 0),
+        "copied, bytes, present, mounted"
+    );
+    assert!(
+        again
+            .items
+            .iter()
+            .all(|item| item.outcome == CopyOutcome::Present)
+    );
 }
 
 #[test]

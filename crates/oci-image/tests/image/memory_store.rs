@@ -5,8 +5,8 @@
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 
-use oci_core::prelude::*;
 use oci_core::MemoryStore;
+use oci_core::prelude::*;
 use oci_image::inspect::Content;
 
 use super::*;
