@@ -70,6 +70,20 @@ impl StoreName {
             let (path, reference) = split(rest)?;
             return Ok(StoreName::Layout { path, reference });
         }
+        // `http://...`, `docker-daemon://...`: a URL is never a path a user meant.
+        if let Some((scheme, _)) = text.split_once("://")
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err(Error::Name {
+                name: text.to_owned(),
+                reason: format!(
+                    "unknown transport {scheme}:// (the transports are oci:, oci-archive:, docker://)"
+                ),
+            });
+        }
         if let Some((transport, _)) = text.split_once(':')
             && !transport.contains('/')
             && transport
