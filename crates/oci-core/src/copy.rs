@@ -280,12 +280,16 @@ fn send(
     if dst.contains(kind, node.digest)? {
         return Ok(CopyOutcome::Present);
     }
+    // A config is read as a document too, but it is a blob like the layers: mounted (or
+    // cloned, or linked) like them, rather than sent again from memory.
+    if kind == ContentKind::Blob
+        && let Some(outcome) = dst.mount_from(&node.descriptor, src)?
+    {
+        return Ok(outcome);
+    }
     if let Some(bytes) = &node.document {
         dst.push(&node.descriptor, &mut &bytes[..])?;
         return Ok(CopyOutcome::Copied);
-    }
-    if let Some(outcome) = dst.mount_from(&node.descriptor, src)? {
-        return Ok(outcome);
     }
     let size = node.descriptor.size();
     let mut attempt = 1;
