@@ -363,7 +363,7 @@ impl Store for Registry {
         let response = self
             .client
             .expect(request, &[200, 404])
-            .map_err(|e| e.at(self.at(digest)))?;
+            .map_err(|e| unknown_algorithm(e, digest).at(self.at(digest)))?;
         if response.status() == 404 {
             return Ok(None);
         }
@@ -718,5 +718,28 @@ mod tests {
             )
             .is_err_and(|reason| reason.contains("schema 1"))
         );
+    }
+}
+
+/// A registry that does not know a digest's algorithm answers `400 Bad Request` to any
+/// request naming it (distribution knows sha256 and sha512 only): said in words, since a bare
+/// 400 does not tell the user that the registry cannot hold this image at all.
+fn unknown_algorithm(error: Error, digest: Digest) -> Error {
+    match error {
+        Error::Status {
+            method,
+            url,
+            status: 400,
+            ..
+        } if !matches!(digest.algorithm(), Algorithm::Sha256 | Algorithm::Sha512) => {
+            Error::Refused {
+                url: format!("{method} {url}"),
+                reason: format!(
+                    "the registry does not accept {} digests (it answered 400 Bad Request)",
+                    digest.algorithm()
+                ),
+            }
+        }
+        other => other,
     }
 }
