@@ -730,12 +730,14 @@ fn unknown_algorithm(error: Error, digest: Digest) -> Error {
             method,
             url,
             status: 400,
-            ..
+            detail,
         } if !matches!(digest.algorithm(), Algorithm::Sha256 | Algorithm::Sha512) => {
-            Error::Refused {
-                url: format!("{method} {url}"),
-                reason: format!(
-                    "the registry does not accept {} digests (it answered 400 Bad Request)",
+            Error::Status {
+                method,
+                url,
+                status: 400,
+                detail: format!(
+                    "{detail}: the registry does not accept {} digests",
                     digest.algorithm()
                 ),
             }
