@@ -689,6 +689,31 @@ impl BlobWriter for RegistryBlobWriter<'_> {
     }
 }
 
+/// A registry that does not know a digest's algorithm answers `400 Bad Request` to any
+/// request naming it (distribution knows sha256 and sha512 only): said in words, since a bare
+/// 400 does not tell the user that the registry cannot hold this image at all.
+fn unknown_algorithm(error: Error, digest: Digest) -> Error {
+    match error {
+        Error::Status {
+            method,
+            url,
+            status: 400,
+            detail,
+        } if !matches!(digest.algorithm(), Algorithm::Sha256 | Algorithm::Sha512) => {
+            Error::Status {
+                method,
+                url,
+                status: 400,
+                detail: format!(
+                    "{detail}: the registry does not accept {} digests",
+                    digest.algorithm()
+                ),
+            }
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,30 +743,5 @@ mod tests {
             )
             .is_err_and(|reason| reason.contains("schema 1"))
         );
-    }
-}
-
-/// A registry that does not know a digest's algorithm answers `400 Bad Request` to any
-/// request naming it (distribution knows sha256 and sha512 only): said in words, since a bare
-/// 400 does not tell the user that the registry cannot hold this image at all.
-fn unknown_algorithm(error: Error, digest: Digest) -> Error {
-    match error {
-        Error::Status {
-            method,
-            url,
-            status: 400,
-            detail,
-        } if !matches!(digest.algorithm(), Algorithm::Sha256 | Algorithm::Sha512) => {
-            Error::Status {
-                method,
-                url,
-                status: 400,
-                detail: format!(
-                    "{detail}: the registry does not accept {} digests",
-                    digest.algorithm()
-                ),
-            }
-        }
-        other => other,
     }
 }

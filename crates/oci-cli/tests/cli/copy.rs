@@ -473,7 +473,7 @@ fn a_copy_between_repositories_mounts_and_a_second_push_sends_nothing() {
         .success()
         .json();
     assert_eq!(reported(&report, "mounted"), blobs, "{report}");
-    assert_eq!(reported(&report, "copied"), [digest.clone()], "{report}");
+    assert_eq!(reported(&report, "copied"), [digest.as_str()], "{report}");
     assert_eq!(report["digest"], digest.as_str());
 
     // The same image again: everything is there already, nothing is sent.
