@@ -214,3 +214,16 @@ fn a_url_of_an_unknown_transport_is_refused_naming_it() {
         oci_transport::StoreName::Registry(_)
     ));
 }
+
+#[test]
+fn a_name_that_is_not_utf8_is_a_plain_path() {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::OsStr::from_bytes(b"layout-\xff");
+    match oci_transport::StoreName::parse_os(name).unwrap() {
+        oci_transport::StoreName::Layout { path, reference } => {
+            assert_eq!(path.as_os_str(), name);
+            assert_eq!(reference, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}
