@@ -305,20 +305,24 @@ fn send(
             digest: node.digest,
             options,
         };
-        let mut reader = attribute_reads(reader, src.location().of_content(node.digest));
+        let at_source = src.location().of_content(node.digest);
+        let mut reader = attribute_reads(reader, at_source.clone());
         match dst.push(&node.descriptor, &mut reader) {
             Ok(()) => return Ok(CopyOutcome::Copied),
-            Err(e) if attempt < SEND_ATTEMPTS && is_cut(&e) => attempt += 1,
+            Err(e) if attempt < SEND_ATTEMPTS && is_cut(&e, &at_source) => attempt += 1,
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Whether a failed push was a cut connection: the content may go through when sent again.
-fn is_cut(error: &Error) -> bool {
+/// Whether a failed push was a cut connection on the destination's side: the content may go
+/// through when sent again. A failed read of the source (a truncated archive, a download
+/// that could not resume) is not: reading it again fails the same way, and a destination
+/// that takes one blob at a time (an archive being written) cannot start the blob again.
+fn is_cut(error: &Error, at_source: &crate::Location) -> bool {
     matches!(
         error,
-        Error::Io { source, .. } if matches!(
+        Error::Io { source, location } if location != at_source && matches!(
             source.kind(),
             io::ErrorKind::ConnectionReset
                 | io::ErrorKind::ConnectionAborted
