@@ -20,6 +20,8 @@ use crate::workspace_root;
 
 /// The layers, bottom up. A crate may depend only on crates of lower layers.
 const LAYERS: &[(&str, &[&str])] = &[
+    // Dev-only (never a normal dependency of a library: dev-dependencies are not read here).
+    ("test support", &["oci-test-registry"]),
     ("digests", &["oci-digest"]),
     ("the core", &["oci-core"]),
     (

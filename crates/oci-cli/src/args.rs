@@ -1,5 +1,6 @@
 //! The command line, as clap parses it.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -46,7 +47,7 @@ pub enum Command {
     Ls {
         /// The store: a layout directory or archive, `oci:DIR`, `oci-archive:FILE`, or
         /// `docker://HOST/REPO`.
-        dir: String,
+        dir: OsString,
         /// Print a JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -70,7 +71,7 @@ pub enum Command {
     Fsck {
         /// The layout directory or archive; with `:REF` (or a registry's `docker://...:TAG`),
         /// that image only.
-        layout: String,
+        layout: OsString,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -107,7 +108,7 @@ pub enum Command {
     /// List the manifests whose subject is SUBJECT.
     Referrers {
         /// The store: a layout directory or archive, or `docker://HOST/REPO`.
-        layout: String,
+        layout: OsString,
         /// The subject: a ref name or a digest.
         subject: String,
         /// Only referrers of this artifact type.
@@ -192,7 +193,7 @@ pub enum BlobCommand {
     /// Write a blob's verified bytes to standard output or to a file.
     Get {
         /// The layout directory or archive, or `docker://HOST/REPO`.
-        dir: String,
+        dir: OsString,
         /// The blob's digest.
         digest: String,
         /// Write to FILE, which appears only once the content verified.
@@ -214,7 +215,7 @@ pub enum BlobCommand {
     /// List the blobs.
     Ls {
         /// The layout directory or archive.
-        dir: String,
+        dir: OsString,
         /// Print a JSON array of {digest, size}.
         #[arg(long)]
         json: bool,

@@ -109,11 +109,11 @@ pub fn run(cli: Cli) -> Result<()> {
 /// The store a name names (a layout directory or archive, `oci:`, `oci-archive:`,
 /// `docker://`), opened to read, and the name.
 pub(crate) fn open_named(
-    text: &str,
+    text: &std::ffi::OsStr,
     dir: DirOptions,
     registry: &RegistryArgs,
 ) -> Result<(Box<dyn Store>, StoreName)> {
-    let name = StoreName::parse(text).map_err(usage)?;
+    let name = StoreName::parse_os(text).map_err(usage)?;
     let options = OpenOptions {
         dir,
         registry: registry.options()?,

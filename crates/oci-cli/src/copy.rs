@@ -25,10 +25,10 @@ use crate::usage::usage;
 pub struct CopyArgs {
     /// Where from: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
     /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
-    source: String,
+    source: std::ffi::OsString,
     /// Where to: the same forms. A layout gets REF, else the source's name; a registry the
     /// tag given (`latest` when none).
-    destination: String,
+    destination: std::ffi::OsString,
     /// Every platform of an index (the default: the index's digest is kept).
     #[arg(long, conflicts_with = "platform")]
     all: bool,
@@ -106,8 +106,8 @@ impl RegistryArgs {
 }
 
 pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
-    let source = StoreName::parse(&args.source).map_err(usage)?;
-    let destination = StoreName::parse(&args.destination).map_err(usage)?;
+    let source = StoreName::parse_os(&args.source).map_err(usage)?;
+    let destination = StoreName::parse_os(&args.destination).map_err(usage)?;
     let both_registries =
         matches!(source, StoreName::Registry(_)) && matches!(destination, StoreName::Registry(_));
     if args.creds.is_some() && both_registries {

@@ -103,7 +103,7 @@ pub struct CreateArgs {
 pub struct InspectArgs {
     /// The store: a layout directory or archive, `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
     /// `docker://HOST/REPO[:TAG|@DIGEST]`.
-    pub layout: String,
+    pub layout: std::ffi::OsString,
     /// A ref name or a digest (needed unless the store's name carries one).
     target: Option<String>,
     /// Show only the manifests for OS/ARCH[/VARIANT].

@@ -212,14 +212,32 @@ fn send_all(
     }
 }
 
+/// What a cancelled copy fails with, as the cause of its error. Not an
+/// `io::ErrorKind::Interrupted` error: by `Read`'s convention that one means "read again", so
+/// every read loop on the way (`read_to_end`, `io::copy`, the writers' own) would retry it for
+/// ever, spinning instead of stopping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("interrupted: the copy was cancelled")
+    }
+}
+
+impl std::error::Error for Cancelled {}
+
+impl From<Cancelled> for io::Error {
+    fn from(cancelled: Cancelled) -> io::Error {
+        io::Error::other(cancelled)
+    }
+}
+
 fn cancelled(options: &CopyOptions<'_>, dst: &dyn Store, digest: Digest) -> Result<()> {
     if options.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
         return Err(Error::io(
             dst.location().of_content(digest),
-            io::Error::new(
-                io::ErrorKind::Interrupted,
-                "interrupted: the copy was cancelled",
-            ),
+            Cancelled.into(),
         ));
     }
     Ok(())
@@ -262,12 +280,16 @@ fn send(
     if dst.contains(kind, node.digest)? {
         return Ok(CopyOutcome::Present);
     }
+    // A config is read as a document too, but it is a blob like the layers: mounted (or
+    // cloned, or linked) like them, rather than sent again from memory.
+    if kind == ContentKind::Blob
+        && let Some(outcome) = dst.mount_from(&node.descriptor, src)?
+    {
+        return Ok(outcome);
+    }
     if let Some(bytes) = &node.document {
         dst.push(&node.descriptor, &mut &bytes[..])?;
         return Ok(CopyOutcome::Copied);
-    }
-    if let Some(outcome) = dst.mount_from(&node.descriptor, src)? {
-        return Ok(outcome);
     }
     let size = node.descriptor.size();
     let mut attempt = 1;
@@ -283,20 +305,24 @@ fn send(
             digest: node.digest,
             options,
         };
-        let mut reader = attribute_reads(reader, src.location().of_content(node.digest));
+        let at_source = src.location().of_content(node.digest);
+        let mut reader = attribute_reads(reader, at_source.clone());
         match dst.push(&node.descriptor, &mut reader) {
             Ok(()) => return Ok(CopyOutcome::Copied),
-            Err(e) if attempt < SEND_ATTEMPTS && is_cut(&e) => attempt += 1,
+            Err(e) if attempt < SEND_ATTEMPTS && is_cut(&e, &at_source) => attempt += 1,
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Whether a failed push was a cut connection: the content may go through when sent again.
-fn is_cut(error: &Error) -> bool {
+/// Whether a failed push was a cut connection on the destination's side: the content may go
+/// through when sent again. A failed read of the source (a truncated archive, a download
+/// that could not resume) is not: reading it again fails the same way, and a destination
+/// that takes one blob at a time (an archive being written) cannot start the blob again.
+fn is_cut(error: &Error, at_source: &crate::Location) -> bool {
     matches!(
         error,
-        Error::Io { source, .. } if matches!(
+        Error::Io { source, location } if location != at_source && matches!(
             source.kind(),
             io::ErrorKind::ConnectionReset
                 | io::ErrorKind::ConnectionAborted
@@ -322,10 +348,7 @@ impl<R: Read> Read for Observed<'_, R> {
             .cancel
             .is_some_and(|c| c.load(Ordering::Relaxed))
         {
-            return Err(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "interrupted: the copy was cancelled",
-            ));
+            return Err(Cancelled.into());
         }
         let n = self.inner.read(buf)?;
         if let Some(progress) = self.options.progress {

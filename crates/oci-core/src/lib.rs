@@ -69,7 +69,8 @@ pub use capability::{
 };
 pub use compression::Compression;
 pub use copy::{
-    CopiedItem, CopyOptions, CopyOutcome, CopyProgress, CopyReport, copy_image, copy_image_with,
+    Cancelled, CopiedItem, CopyOptions, CopyOutcome, CopyProgress, CopyReport, copy_image,
+    copy_image_with,
 };
 pub use error::{Error, Result};
 pub use layout_file::{

@@ -1170,3 +1170,64 @@ mod stores {
         assert!(fsck(&store).unwrap().is_clean());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Cancelling a copy
+// ---------------------------------------------------------------------------------------------
+
+/// Cancels the copy it watches as soon as the first bytes of a blob are read: Ctrl-C in the
+/// middle of a blob.
+struct CancelOnFirstRead<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl oci_core::CopyProgress for CancelOnFirstRead<'_> {
+    fn advance(&self, _: oci_core::Digest, _: u64) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_copy_cancelled_in_the_middle_of_a_blob_stops_with_an_error() {
+    use oci_core::{ContentKind, CopyOptions, MemoryStore, Store, copy_image_with};
+
+    let source = MemoryStore::named("memory:source".to_owned());
+    // Larger than any read buffer: the blob takes several reads.
+    let layer = vec![7u8; 4 << 20];
+    let layer_digest = source.write_blob(Algorithm::Sha256, &layer).unwrap();
+    let root = Descriptor::new(MediaType::ImageLayer, layer.len() as u64, layer_digest);
+    let destination = MemoryStore::named("memory:destination".to_owned());
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let cancel = std::sync::atomic::AtomicBool::new(false);
+        let progress = CancelOnFirstRead(&cancel);
+        let result = copy_image_with(
+            &source,
+            &destination,
+            &root,
+            &CopyOptions {
+                jobs: 1,
+                progress: Some(&progress),
+                cancel: Some(&cancel),
+            },
+        );
+        let stored = destination
+            .contains(ContentKind::Blob, layer_digest)
+            .unwrap();
+        // The message as the CLI prints it: the error and its causes.
+        let chain = |e: &Error| {
+            let mut text = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(cause) = source {
+                text = format!("{text}: {cause}");
+                source = cause.source();
+            }
+            text
+        };
+        let _ = done.send((result.map_err(|e| chain(&e)), stored));
+    });
+    let (result, stored) = outcome
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("a cancelled copy ends (it spun on the cancel instead)");
+    let error = result.expect_err("a cancelled copy fails");
+    assert!(error.contains("cancelled"), "{error}");
+    assert!(!stored, "a cancelled blob is not stored");
+}

@@ -96,14 +96,19 @@ impl Error {
     }
 
     /// This error as the core's, at `location`: a 404 is [`oci_core::Error::NotFound`],
-    /// a refused answer an invalid document, anything else an I/O error whose source this is.
+    /// anything else an I/O error whose source this is (a refused answer of kind
+    /// `InvalidData`). Not `InvalidLayout`, which would call a registry's answer an invalid
+    /// layout and drop the URL it came from.
     pub fn at(self, location: Location) -> oci_core::Error {
         match self {
             Error::Status { status: 404, .. } => oci_core::Error::NotFound {
                 location,
                 digest: None,
             },
-            Error::Refused { reason, .. } => oci_core::Error::InvalidLayout { location, reason },
+            refused @ Error::Refused { .. } => oci_core::Error::Io {
+                location,
+                source: io::Error::new(io::ErrorKind::InvalidData, refused),
+            },
             // The kind is kept, so that a copy knows a cut connection from a refusal.
             other => oci_core::Error::Io {
                 location,

@@ -375,7 +375,7 @@ impl Store for Registry {
         let response = self
             .client
             .expect(request, &[200, 404])
-            .map_err(|e| e.at(self.at(digest)))?;
+            .map_err(|e| unknown_algorithm(e, digest).at(self.at(digest)))?;
         if response.status() == 404 {
             return Ok(None);
         }
@@ -698,6 +698,31 @@ impl BlobWriter for RegistryBlobWriter<'_> {
         };
         finish().map_err(|e| e.at(location))?;
         Ok(digest)
+    }
+}
+
+/// A registry that does not know a digest's algorithm answers `400 Bad Request` to any
+/// request naming it (distribution knows sha256 and sha512 only): said in words, since a bare
+/// 400 does not tell the user that the registry cannot hold this image at all.
+fn unknown_algorithm(error: Error, digest: Digest) -> Error {
+    match error {
+        Error::Status {
+            method,
+            url,
+            status: 400,
+            detail,
+        } if !matches!(digest.algorithm(), Algorithm::Sha256 | Algorithm::Sha512) => {
+            Error::Status {
+                method,
+                url,
+                status: 400,
+                detail: format!(
+                    "{detail}: the registry does not accept {} digests",
+                    digest.algorithm()
+                ),
+            }
+        }
+        other => other,
     }
 }
 

@@ -70,6 +70,20 @@ impl StoreName {
             let (path, reference) = split(rest)?;
             return Ok(StoreName::Layout { path, reference });
         }
+        // `http://...`, `docker-daemon://...`: a URL is never a path a user meant.
+        if let Some((scheme, _)) = text.split_once("://")
+            && !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        {
+            return Err(Error::Name {
+                name: text.to_owned(),
+                reason: format!(
+                    "unknown transport {scheme}:// (the transports are oci:, oci-archive:, docker://)"
+                ),
+            });
+        }
         if let Some((transport, _)) = text.split_once(':')
             && !transport.contains('/')
             && transport
@@ -97,8 +111,21 @@ impl StoreName {
                 reason: "empty".into(),
             });
         }
-        let path = PathBuf::from(text);
-        Ok(if path.is_file() {
+        Ok(StoreName::bare(PathBuf::from(text)))
+    }
+
+    /// [`StoreName::parse`] of a command-line argument: one that is not UTF-8 can only be a
+    /// plain path (every transport prefix is ASCII), and a path need not be UTF-8.
+    pub fn parse_os(text: &std::ffi::OsStr) -> Result<StoreName, Error> {
+        match text.to_str() {
+            Some(text) => StoreName::parse(text),
+            None => Ok(StoreName::bare(PathBuf::from(text))),
+        }
+    }
+
+    /// A plain path: an existing file is an archive, anything else a layout directory.
+    fn bare(path: PathBuf) -> StoreName {
+        if path.is_file() {
             StoreName::Archive {
                 path,
                 reference: None,
@@ -108,7 +135,7 @@ impl StoreName {
                 path,
                 reference: None,
             }
-        })
+        }
     }
 
     /// The image the name points at in its store, if it names one: a ref name or digest in a

@@ -187,3 +187,43 @@ fn a_missing_path_is_an_error_naming_it() {
         "{err}"
     );
 }
+
+#[test]
+fn a_url_of_an_unknown_transport_is_refused_naming_it() {
+    for name in [
+        "http://registry.example/app:v1",
+        "docker-daemon://app:v1",
+        "s3://bucket/key",
+    ] {
+        let err = oci_transport::StoreName::parse(name)
+            .unwrap_err()
+            .to_string();
+        let scheme = name.split_once("://").unwrap().0;
+        assert!(
+            err.contains(name) && err.contains(&format!("unknown transport {scheme}://")),
+            "{err}"
+        );
+    }
+    // A path with `://` further on is still a path; `docker://` is the registry.
+    assert!(matches!(
+        oci_transport::StoreName::parse("oci:dir/a://b").unwrap(),
+        oci_transport::StoreName::Layout { .. }
+    ));
+    assert!(matches!(
+        oci_transport::StoreName::parse("docker://registry.example/app:v1").unwrap(),
+        oci_transport::StoreName::Registry(_)
+    ));
+}
+
+#[test]
+fn a_name_that_is_not_utf8_is_a_plain_path() {
+    use std::os::unix::ffi::OsStrExt;
+    let name = std::ffi::OsStr::from_bytes(b"layout-\xff");
+    match oci_transport::StoreName::parse_os(name).unwrap() {
+        oci_transport::StoreName::Layout { path, reference } => {
+            assert_eq!(path.as_os_str(), name);
+            assert_eq!(reference, None);
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -17,6 +17,9 @@
 //!   with a visible message, when the tools are not on `PATH`).
 //! - `read_only`: the commands that only read change nothing, on a writable or a read-only
 //!   copy of every corpus layout; the commands that write refuse an archive.
+//! - `copy`, `registry_read`: `copy` between layouts, archives and the real registry (started
+//!   by `oci-test-registry`), skopeo on the other side; the read commands on `docker://`
+//!   names, basic auth and TLS (skipped, visibly, without `docker-registry` or skopeo).
 //! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
 //!   and skopeo.
 //! - `runc`: the built-in example, built static, runs under `runc` from a bundle with our
@@ -37,6 +40,7 @@ mod support;
 mod blob;
 mod concurrency;
 mod conformance;
+mod copy;
 mod crash;
 mod errors;
 mod hostile;
@@ -47,4 +51,5 @@ mod interop;
 mod new_layouts;
 mod read_only;
 mod refs;
+mod registry_read;
 mod runc;

@@ -271,6 +271,11 @@ fn a_manifest_served_as_another_kind_is_refused() {
         text.contains("served as application/vnd.oci.image.index.v1+json"),
         "{text}"
     );
+    // The registry's answer, at its URL: nothing about a layout.
+    assert!(
+        text.contains("/v2/served/as/manifests/") && !text.contains("layout"),
+        "{text}"
+    );
     let descriptor = Descriptor::new(MediaType::ImageManifest, image.manifest.size(), digest);
     assert!(copy_image(&store, &MemoryStore::new(), &descriptor).is_err());
 }

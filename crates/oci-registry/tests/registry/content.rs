@@ -358,3 +358,22 @@ fn an_index_of_images_goes_in_children_first() {
         assert!(back.contains(ContentKind::Blob, blob).unwrap());
     }
 }
+
+#[test]
+fn a_blake3_blob_is_refused_saying_the_registry_does_not_take_blake3() {
+    require_registry!("a_blake3_blob_is_refused_saying_the_registry_does_not_take_blake3");
+    let store = open(&registry(Variant::Plain).host, "content/blake3", options());
+    let content = bytes("blake3 layer", 3000);
+    let digest = Algorithm::Blake3.digest(&content);
+    let descriptor = Descriptor::new(MediaType::ImageLayer, content.len() as u64, digest);
+    // What a copy asks first: is it there?
+    let error = store.stat(ContentKind::Blob, digest).unwrap_err();
+    let text = chain(&error);
+    assert!(
+        text.contains(&digest.to_string())
+            && text.contains("the registry does not accept blake3 digests"),
+        "{text}"
+    );
+    assert!(store.push(&descriptor, &mut &content[..]).is_err());
+    assert!(tags(&store).is_empty());
+}

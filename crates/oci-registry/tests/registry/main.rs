@@ -1,6 +1,7 @@
 //! Integration tests of the registry store against real parts: Debian's `docker-registry`
 //! (distribution 2.8) with no auth, htpasswd, token auth and TLS (`harness`), a token server
-//! (`tokens`), a fault proxy between the client and the registry (`proxy`), and a small
+//! (`tokens`), a fault proxy between the client and the registry (`proxy`), all three from
+//! the dev-only crate `oci-test-registry`, and a small
 //! responder for what 2.8 lacks and for registries that misbehave (`responder`,
 //! `fake_registry`). Everything listens on loopback.
 //!
@@ -8,11 +9,9 @@
 //! and pass; with `OCI_LAYOUT_REQUIRE_INTEROP=1` they fail instead.
 #![allow(clippy::unwrap_used)]
 
-mod harness;
-mod http;
-mod proxy;
 mod responder;
-mod tokens;
+// The real registry, token server and fault proxy, shared with the CLI tests.
+use oci_test_registry::{harness, http, proxy, require_registry, tokens};
 
 mod fake_registry;
 

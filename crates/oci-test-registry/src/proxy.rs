@@ -58,7 +58,9 @@ struct Rule {
 /// A request the proxy saw.
 #[derive(Debug, Clone)]
 pub struct Seen {
+    /// `GET`, `PUT`, ...
     pub method: String,
+    /// The request target (path and query).
     pub target: String,
     /// The status the client got, when it got one.
     pub status: Option<u16>,

@@ -38,6 +38,9 @@ pub const BASIC_PASSWORD: &str = "wonderland";
 pub struct RunningRegistry {
     /// `127.0.0.1:PORT`.
     pub host: String,
+    /// Its storage directory (`rootdirectory`), where a test can look at or damage what it
+    /// stored.
+    pub storage: PathBuf,
     /// Kept so the process is not reaped behind the janitor's back.
     _process: Mutex<Child>,
 }
@@ -129,13 +132,17 @@ pub fn scratch(name: &str) -> PathBuf {
 pub struct Certificates {
     /// The CA, PEM.
     pub ca_pem: Vec<u8>,
-    /// Files.
+    /// The server certificate, PEM, signed by the CA.
     pub server_cert: PathBuf,
+    /// Its key.
     pub server_key: PathBuf,
+    /// The token-signing certificate, self-signed.
     pub signing_cert: PathBuf,
+    /// Its RSA key.
     pub signing_key: PathBuf,
 }
 
+/// The certificates, made on first use.
 pub fn certificates() -> &'static Certificates {
     static CERTIFICATES: OnceLock<Certificates> = OnceLock::new();
     CERTIFICATES.get_or_init(|| {
@@ -342,6 +349,7 @@ fn start(variant: Variant) -> RunningRegistry {
         if wait_until_up(&mut child, variant, &host) {
             return RunningRegistry {
                 host,
+                storage: dir.join("storage"),
                 _process: Mutex::new(child),
             };
         }
