@@ -11,7 +11,8 @@ use oci_core::{Compression, Store, printable};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
-    ImageBuilder, ImageConfig, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides, platform,
+    ImageBuilder, ImageConfig, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides,
+    UnpackOptions, Whiteouts, platform,
 };
 
 use crate::args::AlgorithmArg;
@@ -23,6 +24,40 @@ pub enum ImageCommand {
     /// Build an image from a directory (or a tar file), optionally on a base image, store it in
     /// LAYOUT (created when missing), tag it REF and print its manifest digest.
     Create(Box<CreateArgs>),
+    /// Unpack an image into DIR (missing or empty): its layers applied in order, each verified
+    /// against its digest and diff_id; prints the manifest digest.
+    Unpack(UnpackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The layout directory or archive.
+    pub store: PathBuf,
+    /// A ref name or a digest.
+    target: String,
+    /// The directory to fill: missing (built beside it, renamed into place at the end) or
+    /// empty (filled in place).
+    dir: PathBuf,
+    /// The platform to choose from an index, OS/ARCH[/VARIANT] [default: the host's].
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// Unpack as a user without privileges: owners left as the user's, devices as empty
+    /// files [default: when not run as root].
+    #[arg(long)]
+    rootless: bool,
+    /// What happens to whiteouts: `remove` applies them; `overlay` also keeps them as
+    /// overlayfs does (0:0 character devices, the opaque attribute).
+    #[arg(long, value_enum, default_value_t = WhiteoutsArg::Remove)]
+    whiteouts: WhiteoutsArg,
+    /// Print a JSON report instead of the manifest digest.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum WhiteoutsArg {
+    Remove,
+    Overlay,
 }
 
 #[derive(Debug, Args)]
@@ -97,7 +132,67 @@ pub struct InspectArgs {
 pub fn run(command: ImageCommand, options: DirOptions) -> Result<()> {
     match command {
         ImageCommand::Create(args) => create(&args, options),
+        ImageCommand::Unpack(args) => {
+            // The one place the store is opened, as every read command opens it.
+            let store = crate::commands::open_readable(&args.store, options)?;
+            unpack(&args, store.as_ref(), options)
+        }
     }
+}
+
+/// `store` is whatever `open_readable` opened: a directory, an archive.
+fn unpack(args: &UnpackArgs, store: &dyn Store, options: DirOptions) -> Result<()> {
+    let platform = args
+        .platform
+        .as_deref()
+        .map(platform::parse)
+        .transpose()
+        .map_err(usage)?;
+    let mut unpack_options = UnpackOptions::for_current_user();
+    unpack_options.rootless |= args.rootless;
+    unpack_options.whiteouts = match args.whiteouts {
+        WhiteoutsArg::Remove => Whiteouts::Remove,
+        WhiteoutsArg::Overlay => Whiteouts::Overlay,
+    };
+    unpack_options.durable = options.durability == oci_dir::Durability::Durable;
+    let image = oci_image::resolve_image(store, &args.target, platform.as_ref())?;
+    let bar = TerminalProgress::new();
+    let progress = bar.as_ref().map(|b| b as &dyn Progress);
+    let report = oci_image::unpack_image(store, &image, &args.dir, &unpack_options, progress)?;
+    if args.json {
+        let warnings: Vec<serde_json::Value> = report
+            .warnings
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "path": w.path.to_string_lossy(),
+                    "reason": w.reason,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "manifest": image.descriptor.digest().to_string(),
+            "dir": args.dir.to_string_lossy(),
+            "rootless": unpack_options.rootless,
+            "layers": report.layers,
+            "entries": report.entries,
+            "compressedBytes": report.compressed_bytes,
+            "uncompressedBytes": report.uncompressed_bytes,
+            "warnings": warnings,
+        });
+        return crate::commands::println_out(&serde_json::to_string_pretty(&json)?);
+    }
+    let mut stderr = io::stderr().lock();
+    for warning in &report.warnings {
+        writeln!(
+            stderr,
+            "warning: {}: {}",
+            printable(&warning.path.to_string_lossy()),
+            warning.reason
+        )?;
+    }
+    drop(stderr);
+    crate::commands::println_out(image.descriptor.digest().as_ref())
 }
 
 fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {

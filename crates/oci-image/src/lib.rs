@@ -61,6 +61,7 @@ mod progress;
 mod resolve;
 mod source_tree;
 mod tar_layer;
+pub mod unpack;
 
 pub use build::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ImageBuilder};
 pub use compression::Compression;
@@ -74,3 +75,6 @@ pub use resolve::{
     ResolvedImage, is_image_manifest, resolve_image, resolve_target, select_manifest,
 };
 pub use tar_layer::write_tar_layer;
+pub use unpack::{
+    UnpackOptions, UnpackReport, UnpackTarget, UnpackWarning, Whiteouts, apply_layers, unpack_image,
+};
