@@ -1289,3 +1289,9 @@ mod source_walk;
 
 #[path = "image/memory_store.rs"]
 mod memory_store;
+
+#[path = "image/unpack_support.rs"]
+mod unpack_support;
+
+#[path = "image/unpack_breakouts.rs"]
+mod unpack_breakouts;

@@ -8,6 +8,11 @@
 //! component opened `O_PATH | O_NOFOLLOW`, a symlink read and its target's components walked
 //! in its place, `..` popped off a stack of descriptors that never goes below the root.
 //!
+//! Where `openat2` finds nothing, the walk is tried too: it cleans each symlink's target
+//! lexically before following it (`missing/../etc` is `etc`), as containerd's resolution
+//! does, so links that containerd's unpacker resolves resolve here the same way. Both
+//! resolutions stay below the root; they differ only in where such a target lands inside it.
+//!
 //! Only directories are resolved here. The last component of an entry is always acted on
 //! with an `*at` call on its parent's descriptor that does not follow it (`O_NOFOLLOW`,
 //! `AT_SYMLINK_NOFOLLOW`, `linkat` without `AT_SYMLINK_FOLLOW`), and metadata is changed
@@ -62,8 +67,9 @@ impl Root {
                 ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
             ) {
                 Err(Errno::NOSYS) => self.use_openat2.store(false, Ordering::Relaxed),
-                // The kernel retries a resolution that raced a rename; so do we.
-                Err(Errno::AGAIN) => {}
+                // The kernel retries a resolution that raced a rename; so do we. Where the
+                // kernel finds nothing, the walk may: it cleans symlink targets lexically.
+                Err(Errno::AGAIN | Errno::NOENT) => {}
                 other => return other,
             }
         }
@@ -130,7 +136,7 @@ pub(crate) fn walk(
                 if target.starts_with(b"/") {
                     stack.truncate(1);
                 }
-                for part in target.split(|&b| b == b'/').rev() {
+                for part in clean_link_target(target).into_iter().rev() {
                     pending.push_front(part.to_vec());
                 }
             }
@@ -138,6 +144,23 @@ pub(crate) fn walk(
         }
     }
     Ok(stack.pop().expect("the stack always holds the root"))
+}
+
+/// A symlink's target with `NAME/..` pairs removed lexically, as Go's `filepath.Clean` in
+/// containerd's resolution does (`missing/../etc` is `etc`); leading `..` are kept, for the
+/// walk to apply (never above the root).
+fn clean_link_target(target: &[u8]) -> Vec<&[u8]> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for part in target.split(|&b| b == b'/') {
+        match part {
+            b"" | b"." => {}
+            b".." if parts.last().is_some_and(|last| *last != b"..") => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    parts
 }
 
 fn open_nofollow(dir: &OwnedFd, name: &[u8]) -> rustix::io::Result<OwnedFd> {
@@ -234,6 +257,10 @@ mod tests {
         (stat.st_dev, stat.st_ino)
     }
 
+    fn root_path(tmp: &tempfile::TempDir) -> std::path::PathBuf {
+        tmp.path().join("root")
+    }
+
     fn open(path: &std::path::Path) -> OwnedFd {
         rustix::fs::open(
             path,
@@ -244,8 +271,10 @@ mod tests {
     }
 
     /// The component walk (the fallback for kernels without `openat2`) resolves every path
-    /// as `RESOLVE_IN_ROOT` does: symlinks up and out, absolute ones, `..` past the root,
-    /// chains, loops, a file in the middle.
+    /// `RESOLVE_IN_ROOT` resolves as it does: symlinks up and out, absolute ones, `..` past
+    /// the root, chains, loops, a file in the middle; and where the kernel finds nothing
+    /// because a symlink's target goes through a missing directory, the walk cleans the
+    /// target lexically.
     #[test]
     fn the_walk_resolves_as_openat2_in_root_does() {
         let tmp = tempfile::tempdir().unwrap();
@@ -283,6 +312,25 @@ mod tests {
                 expected,
                 "{:?}",
                 join(case).escape_ascii().to_string()
+            );
+        }
+        symlink("missing/../../etc", root.join("through-missing")).unwrap();
+        assert_eq!(
+            rustix::fs::openat2(
+                open(&root),
+                "through-missing",
+                OFlags::PATH,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT
+            )
+            .err(),
+            Some(Errno::NOENT)
+        );
+        for root in [&with_openat2, &walking] {
+            let fd = root.open_dir(&[b"through-missing", b"sub"]).unwrap();
+            assert_eq!(
+                identity(&fd),
+                identity(&open(&root_path(&tmp).join("etc/sub")))
             );
         }
         // What a symlink out of the root reaches is the root's own directory of that name.
