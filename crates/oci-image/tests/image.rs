@@ -1295,3 +1295,6 @@ mod unpack_support;
 
 #[path = "image/unpack_breakouts.rs"]
 mod unpack_breakouts;
+
+#[path = "image/unpack_layers.rs"]
+mod unpack_layers;

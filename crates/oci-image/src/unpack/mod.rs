@@ -119,6 +119,8 @@ pub fn unpack_image(
     options: &UnpackOptions,
     progress: Option<&dyn Progress>,
 ) -> Result<UnpackReport> {
+    // A layer that cannot be unpacked is refused before anything is created.
+    check_layers(store, image)?;
     let prepared = UnpackTarget::prepare(target)?;
     let report = apply_layers(store, image, prepared.path(), options, progress)?;
     prepared.publish(options.durable)?;
