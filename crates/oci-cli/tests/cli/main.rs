@@ -19,6 +19,8 @@
 //!   copy of every corpus layout; the commands that write refuse an archive.
 //! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
 //!   and skopeo.
+//! - `image_unpack`: `image unpack`: target rules, a killed unpack, and the tree against
+//!   `umoci unpack` of images we, umoci and skopeo wrote.
 
 #![allow(clippy::unwrap_used)]
 
@@ -39,6 +41,7 @@ mod crash;
 mod errors;
 mod hostile;
 mod image;
+mod image_unpack;
 mod init_ls;
 mod integrity;
 mod interop;
