@@ -13,6 +13,10 @@
 //! - Resolving a ref name or digest to an image for a platform, through indexes
 //!   ([`resolve_image`], [`platform`]).
 //! - The tree of an image for people and scripts ([`inspect()`]).
+//! - Unpacking an image into a root filesystem ([`unpack_image`], [`unpack`]): layers in
+//!   order, whiteouts, hard links, devices, owners, modes, xattrs; every write confined to
+//!   the target with `openat2(RESOLVE_IN_ROOT)`; each layer's digest and diff_id checked
+//!   while it streams.
 //!
 //! Reproducible images: set the entries' mtime ([`Mtime::Fixed`]) and the image's `created`
 //! ([`ImageBuilder::created_at`]) to one time, usually `SOURCE_DATE_EPOCH`
@@ -43,6 +47,12 @@
 //! assert_eq!(image.config.spec().rootfs().diff_ids(), &[layer.diff_id.to_string()]);
 //! assert_eq!(image.manifest.layers()[0].media_type().to_string(),
 //!            "application/vnd.oci.image.layer.v1.tar+gzip");
+//!
+//! let options = oci_image::UnpackOptions { durable: false, ..oci_image::UnpackOptions::for_current_user() };
+//! let unpacked = tmp.path().join("unpacked");
+//! let report = oci_image::unpack_image(&layout, &image, &unpacked, &options, None)?;
+//! assert_eq!(report.layers, 1);
+//! assert_eq!(std::fs::read_to_string(unpacked.join("bin/hello"))?, "#!/bin/sh\necho hello\n");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
