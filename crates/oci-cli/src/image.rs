@@ -1,4 +1,4 @@
-//! `image create` and `inspect`: parse, call `oci-image`, print.
+//! `image create`, `image unpack` and `inspect`: parse, call `oci-image`, print.
 
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};

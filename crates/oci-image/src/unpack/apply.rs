@@ -154,7 +154,16 @@ impl<'a> Applier<'a> {
             Kind::Opaque => return self.opaque(&raw_name, parent),
             Kind::Whiteout(name) => return self.whiteout(&raw_name, parent, name),
         }
-        let meta = read_meta(&mut entry).map_err(|e| ApplyError::io(&raw_name, e))?;
+        let mut meta = read_meta(&mut entry).map_err(|e| ApplyError::io(&raw_name, e))?;
+        // Rootless, the image's owner is recorded where umoci records it (a symlink can hold
+        // no user.* attribute: its owner is lost, as with umoci).
+        if self.options.rootless
+            && entry_type != tar::EntryType::Symlink
+            && entry_type != tar::EntryType::Link
+            && let Some(record) = rootless_owner_record(meta.uid, meta.gid)
+        {
+            meta.xattrs.push((ROOTLESS_OWNER_XATTR.to_vec(), record));
+        }
         let link_name = entry.link_name_bytes().map(std::borrow::Cow::into_owned);
         let path = confined::join(&components);
         self.note_created(&components);
@@ -667,6 +676,30 @@ impl<'a> Applier<'a> {
         }
         Ok(())
     }
+}
+
+/// The attribute in which a rootless unpack records an entry's owner from the image, for a
+/// later repack: the rootlesscontainers.io convention umoci reads and writes.
+pub(crate) const ROOTLESS_OWNER_XATTR: &[u8] = b"user.rootlesscontainers";
+
+/// `rootlesscontainers.Resource { uid, gid }` in protobuf, with `u32::MAX` ("no change")
+/// for an id of 0, as umoci writes it; `None` for `0:0`, which needs no record.
+fn rootless_owner_record(uid: u32, gid: u32) -> Option<Vec<u8>> {
+    const NO_CHANGE: u32 = u32::MAX;
+    if (uid, gid) == (0, 0) {
+        return None;
+    }
+    let mut record = Vec::with_capacity(12);
+    for (tag, id) in [(0x08u8, uid), (0x10u8, gid)] {
+        record.push(tag);
+        let mut value = if id == 0 { NO_CHANGE } else { id };
+        while value >= 0x80 {
+            record.push((value as u8 & 0x7f) | 0x80);
+            value >>= 7;
+        }
+        record.push(value as u8);
+    }
+    Some(record)
 }
 
 /// `/proc/self/fd/N`, or `/proc/self/fd/N/NAME`.

@@ -53,9 +53,10 @@ pub enum Whiteouts {
 /// How to unpack.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnpackOptions {
-    /// Unpacking as a user without privileges: owners are left as the user's (not changed
-    /// to the image's), device nodes become empty files (with a warning), and extended
-    /// attributes the user may not set are warnings rather than errors.
+    /// Unpacking as a user without privileges: owners are left as the user's (the image's
+    /// recorded in `user.rootlesscontainers`, as umoci does), device nodes become empty files
+    /// (with a warning), and extended attributes the user may not set are warnings rather
+    /// than errors.
     pub rootless: bool,
     /// What happens to whiteouts.
     pub whiteouts: Whiteouts,
