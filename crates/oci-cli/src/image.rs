@@ -1,4 +1,4 @@
-//! `image create` and `inspect`: parse, call `oci-image`, print.
+//! `image create`, `image unpack` and `inspect`: parse, call `oci-image`, print.
 
 use std::fmt::Write as _;
 use std::io::{self, IsTerminal, Write};
@@ -11,7 +11,8 @@ use oci_core::{Compression, Store, printable};
 use oci_dir::{DirLayout, DirOptions};
 use oci_image::inspect::{Content, Node};
 use oci_image::{
-    ImageBuilder, ImageConfig, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides, platform,
+    ImageBuilder, ImageConfig, LayerOptions, Mtime, Ownership, Progress, RuntimeOverrides,
+    UnpackOptions, Whiteouts, platform,
 };
 
 use crate::args::AlgorithmArg;
@@ -26,6 +27,10 @@ pub enum ImageCommand {
     /// Assemble a multi-platform image: an index over image manifests already in LAYOUT (each
     /// entry's platform from its config), tagged REF; prints its digest.
     Index(IndexArgs),
+    /// Unpack an image into DIR (missing or empty): its layers applied in order, each verified
+    /// against its digest and diff_id; with `--bundle`, as a runtime bundle. Prints the manifest
+    /// digest.
+    Unpack(UnpackArgs),
 }
 
 #[derive(Debug, Args)]
@@ -38,6 +43,44 @@ pub struct IndexArgs {
     /// The image manifests, by ref name or digest, one per platform.
     #[arg(required = true)]
     manifests: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnpackArgs {
+    /// The store: a layout directory or archive, `oci:DIR`, `oci-archive:FILE`,
+    /// `docker://HOST/REPO`.
+    pub store: std::ffi::OsString,
+    /// A ref name or a digest.
+    target: String,
+    /// The directory to fill: missing (built beside it, renamed into place at the end) or
+    /// empty (filled in place).
+    dir: PathBuf,
+    /// The platform to choose from an index, OS/ARCH[/VARIANT] [default: the host's].
+    #[arg(long, value_name = "PLATFORM")]
+    platform: Option<String>,
+    /// Unpack as a user without privileges: owners left as the user's, devices as empty
+    /// files [default: when not run as root].
+    #[arg(long)]
+    rootless: bool,
+    /// What happens to whiteouts: `remove` applies them; `overlay` also keeps them as
+    /// overlayfs does (0:0 character devices, the opaque attribute).
+    #[arg(long, value_enum, default_value_t = WhiteoutsArg::Remove)]
+    whiteouts: WhiteoutsArg,
+    /// Make DIR an OCI runtime bundle: the root filesystem in DIR/rootfs and a config.json from
+    /// the image config, written last, which `runc run` can start.
+    #[arg(long)]
+    bundle: bool,
+    /// Print a JSON report instead of the manifest digest.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    pub registry: crate::args::RegistryArgs,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum WhiteoutsArg {
+    Remove,
+    Overlay,
 }
 
 #[derive(Debug, Args)]
@@ -126,7 +169,72 @@ pub fn run(command: ImageCommand, options: DirOptions) -> Result<()> {
             layout.tag(&index, &args.tag)?;
             crate::commands::println_out(index.digest().as_ref())
         }
+        ImageCommand::Unpack(args) => {
+            // Opened as every read command opens its store (docker:// included).
+            let (store, _) = crate::commands::open_named(&args.store, options, &args.registry)?;
+            unpack(&args, store.as_ref(), options)
+        }
     }
+}
+
+/// `store` is whatever `open_readable` opened: a directory, an archive.
+fn unpack(args: &UnpackArgs, store: &dyn Store, options: DirOptions) -> Result<()> {
+    let platform = args
+        .platform
+        .as_deref()
+        .map(platform::parse)
+        .transpose()
+        .map_err(usage)?;
+    let mut unpack_options = UnpackOptions::for_current_user();
+    unpack_options.rootless |= args.rootless;
+    unpack_options.whiteouts = match args.whiteouts {
+        WhiteoutsArg::Remove => Whiteouts::Remove,
+        WhiteoutsArg::Overlay => Whiteouts::Overlay,
+    };
+    unpack_options.durable = options.durability == oci_dir::Durability::Durable;
+    let image = oci_image::resolve_image(store, &args.target, platform.as_ref())?;
+    let bar = TerminalProgress::new();
+    let progress = bar.as_ref().map(|b| b as &dyn Progress);
+    let report = if args.bundle {
+        oci_image::unpack_bundle(store, &image, &args.dir, &unpack_options, progress)?
+    } else {
+        oci_image::unpack_image(store, &image, &args.dir, &unpack_options, progress)?
+    };
+    if args.json {
+        let warnings: Vec<serde_json::Value> = report
+            .warnings
+            .iter()
+            .map(|w| {
+                serde_json::json!({
+                    "path": w.path.to_string_lossy(),
+                    "reason": w.reason,
+                })
+            })
+            .collect();
+        let json = serde_json::json!({
+            "manifest": image.descriptor.digest().to_string(),
+            "dir": args.dir.to_string_lossy(),
+            "rootless": unpack_options.rootless,
+            "bundle": args.bundle,
+            "layers": report.layers,
+            "entries": report.entries,
+            "compressedBytes": report.compressed_bytes,
+            "uncompressedBytes": report.uncompressed_bytes,
+            "warnings": warnings,
+        });
+        return crate::commands::println_out(&serde_json::to_string_pretty(&json)?);
+    }
+    let mut stderr = io::stderr().lock();
+    for warning in &report.warnings {
+        writeln!(
+            stderr,
+            "warning: {}: {}",
+            printable(&warning.path.to_string_lossy()),
+            warning.reason
+        )?;
+    }
+    drop(stderr);
+    crate::commands::println_out(image.descriptor.digest().as_ref())
 }
 
 fn create(args: &CreateArgs, options: DirOptions) -> Result<()> {

@@ -66,6 +66,17 @@ pub enum Error {
         /// The store.
         location: Location,
     },
+    /// A layer could not be unpacked: its blob or its uncompressed stream is not what the
+    /// image says, or one of its entries could not be applied (named in `what`).
+    #[error("{location}: {what}")]
+    Unpack {
+        /// The layer's blob.
+        location: Location,
+        /// Which layer, which entry, and what went wrong.
+        what: String,
+        /// The underlying error, when there is one.
+        source: Option<io::Error>,
+    },
     /// A value given by the caller is invalid (a platform, an `env` entry, a level).
     #[error("invalid {what} {value:?}: {reason}")]
     InvalidValue {

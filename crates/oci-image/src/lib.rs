@@ -16,6 +16,10 @@
 //! - Resolving a ref name or digest to an image for a platform, through indexes
 //!   ([`resolve_image`], [`platform`]).
 //! - The tree of an image for people and scripts ([`inspect()`]).
+//! - Unpacking an image into a root filesystem ([`unpack_image`], [`unpack`]): layers in
+//!   order, whiteouts, hard links, devices, owners, modes, xattrs; every write confined to
+//!   the target with `openat2(RESOLVE_IN_ROOT)`; each layer's digest and diff_id checked
+//!   while it streams.
 //! - A runtime bundle's `config.json` from an image config, by the image-spec's conversion
 //!   rules, the user looked up in the rootfs's own `/etc/passwd` and `/etc/group` without
 //!   leaving it ([`bundle`]).
@@ -50,11 +54,15 @@
 //! assert_eq!(image.manifest.layers()[0].media_type().to_string(),
 //!            "application/vnd.oci.image.layer.v1.tar+gzip");
 //!
-//! // Once the image's layers are unpacked into `bundle/rootfs`, the runtime config goes last.
+//! // Unpacked into a runtime bundle's rootfs, the bundle's config.json written last.
 //! let bundle = tmp.path().join("bundle");
-//! std::fs::create_dir_all(bundle.join("rootfs"))?;
-//! let options = oci_image::bundle::BundleOptions::default();
-//! oci_image::bundle::write_bundle_config(&bundle, &bundle.join("rootfs"), image.config.spec(), &options)?;
+//! std::fs::create_dir_all(&bundle)?;
+//! let options = oci_image::UnpackOptions { durable: false, ..oci_image::UnpackOptions::for_current_user() };
+//! let report = oci_image::unpack_image(&layout, &image, &bundle.join("rootfs"), &options, None)?;
+//! assert_eq!(report.layers, 1);
+//! assert_eq!(std::fs::read_to_string(bundle.join("rootfs/bin/hello"))?, "#!/bin/sh\necho hello\n");
+//! let config = oci_image::bundle::BundleOptions { durable: false, ..Default::default() };
+//! oci_image::bundle::write_bundle_config(&bundle, &bundle.join("rootfs"), image.config.spec(), &config)?;
 //! let config: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json"))?)?;
 //! assert_eq!(config["process"]["args"], serde_json::json!(["/bin/hello"]));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -78,6 +86,7 @@ mod progress;
 mod resolve;
 mod source_tree;
 mod tar_layer;
+pub mod unpack;
 
 pub use build::{BASE_DIGEST_ANNOTATION, BASE_NAME_ANNOTATION, ImageBuilder};
 pub use compression::Compression;
@@ -92,3 +101,6 @@ pub use resolve::{
     ResolvedImage, is_image_manifest, resolve_image, resolve_target, select_manifest,
 };
 pub use tar_layer::write_tar_layer;
+pub use unpack::{
+    UnpackOptions, UnpackReport, UnpackTarget, UnpackWarning, Whiteouts, apply_layers, unpack_bundle, unpack_image,
+};

@@ -1321,3 +1321,12 @@ mod bundle;
 
 #[path = "image/diff_layer.rs"]
 mod diff_layer;
+
+#[path = "image/unpack_support.rs"]
+mod unpack_support;
+
+#[path = "image/unpack_breakouts.rs"]
+mod unpack_breakouts;
+
+#[path = "image/unpack_layers.rs"]
+mod unpack_layers;

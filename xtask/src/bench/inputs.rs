@@ -330,6 +330,73 @@ pub fn tag_layout(data: &Path, cli: &Path) -> Result<TagLayout> {
     })
 }
 
+/// The trees of the three-layer image `image unpack` is measured on.
+pub const ROOTFS_SOURCES: [&str; 3] = ["/usr/include", "/usr/share", "/usr/lib/x86_64-linux-gnu"];
+
+/// A three-layer gzip image of [`ROOTFS_SOURCES`], one `image create` per layer (each on the
+/// last as `--base`), tagged `TAG`; with its layer blobs, in order.
+pub struct RootfsLayout {
+    pub path: PathBuf,
+    pub layers: Vec<PathBuf>,
+}
+
+pub fn rootfs_layout(data: &Path, cli: &Path) -> Result<RootfsLayout> {
+    let path = data.join("rootfs-layout");
+    let blobs = |path: &Path| -> Result<Vec<PathBuf>> {
+        let index: serde_json::Value = serde_json::from_slice(&fs::read(path.join("index.json"))?)?;
+        let manifest_digest = index["manifests"][0]["digest"]
+            .as_str()
+            .context("no manifest")?;
+        let blob = |digest: &str| path.join("blobs").join(digest.replacen(':', "/", 1));
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&fs::read(blob(manifest_digest))?)?;
+        let layers = manifest["layers"].as_array().context("no layers")?;
+        layers
+            .iter()
+            .map(|layer| Ok(blob(layer["digest"].as_str().context("no digest")?)))
+            .collect()
+    };
+    if stamp(data, "rootfs-layout", &path).is_some() {
+        return Ok(RootfsLayout {
+            layers: blobs(&path)?,
+            path,
+        });
+    }
+    eprintln!(
+        "   generating {} (three gzip layers; minutes)",
+        path.display()
+    );
+    clear_stamp(data, "rootfs-layout")?;
+    remove(&path)?;
+    for (i, source) in ROOTFS_SOURCES.iter().enumerate() {
+        let mut create = Command::new(cli);
+        create
+            .args(["image", "create"])
+            .arg(&path)
+            .args(["--from-dir", source, "--tag"]);
+        if i + 1 == ROOTFS_SOURCES.len() {
+            create.arg(TAG);
+        } else {
+            create.arg(format!("layer{i}"));
+        }
+        if i > 0 {
+            create.args(["--base", &format!("layer{}", i - 1)]);
+        }
+        run_quiet(create)?;
+    }
+    // Only the last image in the index: the one both sides unpack.
+    for base in ["layer0", "layer1"] {
+        let mut untag = Command::new(cli);
+        untag.arg("untag").arg(&path).arg(base);
+        run_quiet(untag)?;
+    }
+    write_stamp(data, "rootfs-layout", json!({}))?;
+    Ok(RootfsLayout {
+        layers: blobs(&path)?,
+        path,
+    })
+}
+
 /// An empty image made by umoci (`umoci init` + `umoci new`), for `umoci insert`.
 pub fn umoci_base(data: &Path) -> Result<PathBuf> {
     let path = data.join("umoci-base");

@@ -218,6 +218,20 @@ const ROWS: &[Row] = &[
         run: rows::image_gzip,
     },
     Row {
+        id: "rootfs-umoci",
+        operation: "`image unpack` of a 3-layer gzip image (/usr/include, /usr/share, /usr/lib/x86_64-linux-gnu)",
+        reference: "`umoci unpack --image L:bench BUNDLE`",
+        target: Target::FasterBy(3.0),
+        run: rows::rootfs_umoci,
+    },
+    Row {
+        id: "rootfs-tar",
+        operation: "`image unpack` of that image",
+        reference: "`tar -xzf` of its 3 layer blobs, one after another, into one directory",
+        target: Target::AtMost(1.0),
+        run: rows::rootfs_tar,
+    },
+    Row {
         id: "rss-put",
         operation: "peak RSS of `blob put`, 4 GiB",
         reference: "—",
@@ -244,6 +258,13 @@ const ROWS: &[Row] = &[
         reference: "—",
         target: Target::RssMib(64),
         run: rows::rss_unpack,
+    },
+    Row {
+        id: "rss-rootfs",
+        operation: "peak RSS of `image unpack` of the 3-layer image",
+        reference: "—",
+        target: Target::RssMib(64),
+        run: rows::rss_rootfs,
     },
     Row {
         id: "rss-image-zstd",

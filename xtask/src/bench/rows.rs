@@ -528,3 +528,116 @@ fn os(value: impl Into<OsString>) -> OsString {
 fn mib(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
 }
+
+/// `image unpack` of the three-layer image against `umoci unpack` of the same layout.
+pub(super) fn rootfs_umoci(ctx: &mut Ctx) -> Result<Outcome> {
+    if let Some(skip) = rootfs_skip(ctx).or_else(|| missing(&["umoci"])) {
+        return Ok(skip);
+    }
+    let layout = inputs::rootfs_layout(&ctx.data, &ctx.cli)?;
+    let ctx = &*ctx;
+    let ours_dir = ctx.scratch.join("rootfs-ours");
+    let bundle = ctx.scratch.join("rootfs-umoci");
+    let ours = Side::new(
+        "ours",
+        || {
+            remove(&ours_dir)?;
+            Ok(ctx.ours([
+                os("image"),
+                os("unpack"),
+                os(&layout.path),
+                os(TAG),
+                os(&ours_dir),
+            ]))
+        },
+        || remove(&ours_dir),
+    );
+    let reference = Side::new(
+        "reference",
+        || {
+            remove(&bundle)?;
+            let mut command = Command::new("umoci");
+            command
+                .args(["unpack", "--image"])
+                .arg(format!("{}:{TAG}", utf8(&layout.path)?))
+                .arg(&bundle);
+            Ok(command)
+        },
+        || remove(&bundle),
+    );
+    alternate(ctx.runs, 0, ours, reference)
+}
+
+/// `image unpack` of the three-layer image against `tar -xzf` of its three blobs, one after
+/// another, into one directory (no digests, no confinement, no whiteouts).
+pub(super) fn rootfs_tar(ctx: &mut Ctx) -> Result<Outcome> {
+    if let Some(skip) = rootfs_skip(ctx).or_else(|| missing(&["tar", "sh"])) {
+        return Ok(skip);
+    }
+    let layout = inputs::rootfs_layout(&ctx.data, &ctx.cli)?;
+    let ctx = &*ctx;
+    let ours_dir = ctx.scratch.join("rootfs-ours");
+    let tar_dir = ctx.scratch.join("rootfs-tar");
+    let ours = Side::new(
+        "ours",
+        || {
+            remove(&ours_dir)?;
+            Ok(ctx.ours([
+                os("image"),
+                os("unpack"),
+                os(&layout.path),
+                os(TAG),
+                os(&ours_dir),
+            ]))
+        },
+        || remove(&ours_dir),
+    );
+    let reference = Side::new(
+        "reference",
+        || {
+            remove(&tar_dir)?;
+            let mut args: Vec<&Path> = vec![&tar_dir];
+            args.extend(layout.layers.iter().map(PathBuf::as_path));
+            Ok(shell(
+                r#"dir="$1"; shift; mkdir "$dir" && for blob; do tar -xzf "$blob" -C "$dir" || exit 1; done"#,
+                &args,
+            ))
+        },
+        || remove(&tar_dir),
+    );
+    alternate(ctx.runs, 0, ours, reference)
+}
+
+/// Peak RSS of `image unpack` of the three-layer image.
+pub(super) fn rss_rootfs(ctx: &mut Ctx) -> Result<Outcome> {
+    if let Some(skip) = rootfs_skip(ctx).or_else(|| missing(&[TIME])) {
+        return Ok(skip);
+    }
+    let layout = inputs::rootfs_layout(&ctx.data, &ctx.cli)?;
+    let target = ctx.scratch.join("rss-rootfs");
+    remove(&target)?;
+    // One run: it takes long, and its peak does not wander.
+    let command = ctx.ours([
+        os("image"),
+        os("unpack"),
+        os(&layout.path),
+        os(TAG),
+        os(&target),
+    ]);
+    let (kib, _) = peak_rss(&command, false)?;
+    eprintln!("   {}", mib(kib));
+    remove(&target)?;
+    Ok(Outcome::Rss(vec![kib]))
+}
+
+fn rootfs_skip(ctx: &Ctx) -> Option<Outcome> {
+    if !ctx.image_create {
+        return Some(Outcome::Skipped(
+            "skipped: image create not built yet".to_owned(),
+        ));
+    }
+    inputs::ROOTFS_SOURCES
+        .iter()
+        .find(|source| !Path::new(source).is_dir())
+        .map(|source| Outcome::Skipped(format!("skipped: {source} not on this machine")))
+}

@@ -24,6 +24,8 @@
 //!   and skopeo.
 //! - `runc`: the built-in example, built static, runs under `runc` from a bundle with our
 //!   config.json (skipped, visibly, without runc, umoci or root).
+//! - `image_unpack`: `image unpack`: target rules, a killed unpack, and the tree against
+//!   `umoci unpack` of images we, umoci and skopeo wrote.
 
 #![allow(clippy::unwrap_used)]
 
@@ -45,6 +47,7 @@ mod crash;
 mod errors;
 mod hostile;
 mod image;
+mod image_unpack;
 mod init_ls;
 mod integrity;
 mod interop;
