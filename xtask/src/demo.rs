@@ -60,9 +60,7 @@ pub fn run(dir: Option<PathBuf>) -> Result<()> {
     }
     eprintln!("\nlayout written to {}", layout.display());
 
-    if !unpack_bundle(&cli, layout_arg, bundle_arg)? {
-        return Ok(());
-    }
+    unpack_bundle(&cli, layout_arg, bundle_arg)?;
     run_in_runc(&bundle)
 }
 
@@ -107,30 +105,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `oci-layout image unpack LAYOUT hello BUNDLE --bundle`; false (with a note) while the CLI
-/// has no `image unpack` yet.
-// The guard goes once `image unpack` (issue 16) is merged.
-fn unpack_bundle(cli: &Path, layout: &str, bundle: &str) -> Result<bool> {
-    let args = ["image", "unpack", layout, "hello", bundle, "--bundle"];
-    eprintln!("$ {} {}", cli.display(), args.join(" "));
-    let output = Command::new(cli)
-        .args(args)
-        .current_dir(workspace_root())
-        .stderr(Stdio::piped())
-        .output()
-        .with_context(|| format!("starting {}", cli.display()))?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    if output.status.code() == Some(2) && stderr.contains("unrecognized subcommand") {
-        eprintln!(
-            "(this build of oci-layout has no `image unpack` yet: skipping the bundle and the run)"
-        );
-        return Ok(false);
-    }
-    eprint!("{stderr}");
-    if !output.status.success() {
-        bail!("`oci-layout {}` failed ({})", args.join(" "), output.status);
-    }
-    Ok(true)
+/// `oci-layout image unpack LAYOUT hello BUNDLE --bundle`.
+fn unpack_bundle(cli: &Path, layout: &str, bundle: &str) -> Result<()> {
+    cli_run(
+        cli,
+        &["image", "unpack", layout, "hello", bundle, "--bundle"],
+    )
 }
 
 /// `runc run` of the bundle, where runc is installed and we are root; its output is shown as

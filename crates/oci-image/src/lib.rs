@@ -102,5 +102,6 @@ pub use resolve::{
 };
 pub use tar_layer::write_tar_layer;
 pub use unpack::{
-    UnpackOptions, UnpackReport, UnpackTarget, UnpackWarning, Whiteouts, apply_layers, unpack_bundle, unpack_image,
+    UnpackOptions, UnpackReport, UnpackTarget, UnpackWarning, Whiteouts, apply_layers,
+    unpack_bundle, unpack_image,
 };

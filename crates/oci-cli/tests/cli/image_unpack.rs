@@ -522,3 +522,86 @@ fn a_killed_unpack_leaves_no_directory() {
     run(args!["image", "unpack", layout.dir, "big", target]).success();
     assert_eq!(fs::metadata(target.join("big0")).unwrap().len(), 64 << 20);
 }
+
+/// The round trip a user makes to change an image: unpack, change the tree, `image create
+/// --base --diff` (only the changes, with whiteouts), unpack again: the tree is the changed one.
+#[test]
+fn unpack_change_diff_and_unpack_again_gives_the_changed_tree() {
+    let layout = Layout::new();
+    let source = layout.tmp().join("source");
+    fixture(&source);
+    run(args![
+        "image",
+        "create",
+        layout.dir,
+        "--tag",
+        "base",
+        "--from-dir",
+        source
+    ])
+    .success();
+    let first = layout.tmp().join("first");
+    run(args!["image", "unpack", layout.dir, "base", first]).success();
+    assert_same_tree(&first, &source);
+
+    // The changes: content, a new file and directory, a removal, a mode, a symlink retargeted.
+    fs::write(first.join("etc/config"), "key=changed value\n").unwrap();
+    fs::create_dir_all(first.join("opt/new")).unwrap();
+    fs::write(first.join("opt/new/file"), "added").unwrap();
+    fs::remove_file(first.join("etc/remove-me")).unwrap();
+    fs::set_permissions(
+        first.join("usr/bin/group"),
+        fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    fs::remove_file(first.join("etc/relative")).unwrap();
+    symlink("../usr/bin/group", first.join("etc/relative")).unwrap();
+
+    run(args![
+        "image",
+        "create",
+        layout.dir,
+        "--tag",
+        "changed",
+        "--base",
+        "base",
+        "--from-dir",
+        first,
+        "--diff"
+    ])
+    .success();
+    let second = layout.tmp().join("second");
+    run(args!["image", "unpack", layout.dir, "changed", second]).success();
+    assert_same_tree(&second, &first);
+    assert!(!second.join("etc/remove-me").exists());
+
+    // The new layer holds the changes, not the tree again: far fewer entries than the base.
+    let json = run(args![
+        "image",
+        "unpack",
+        layout.dir,
+        "changed",
+        layout.tmp().join("third"),
+        "--json"
+    ])
+    .success()
+    .json();
+    let base = run(args![
+        "image",
+        "unpack",
+        layout.dir,
+        "base",
+        layout.tmp().join("fourth"),
+        "--json"
+    ])
+    .success()
+    .json();
+    assert_eq!(json["layers"], 2);
+    let entries = |report: &serde_json::Value| report["entries"].as_u64().unwrap();
+    assert!(
+        entries(&json) - entries(&base) < entries(&base),
+        "the diff layer has {} entries, the base {}",
+        entries(&json) - entries(&base),
+        entries(&base)
+    );
+}

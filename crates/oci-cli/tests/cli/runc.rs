@@ -1,11 +1,10 @@
 //! The built-in example runs: `examples/hello/hello.rs` built static, packed by `image
-//! create`, unpacked by umoci, given our bundle config and started by `runc run`; it prints
-//! the image's `/etc/motd`.
+//! create`, unpacked as a bundle by `image unpack --bundle` (rootfs and config.json) and
+//! started by `runc run`; it prints the image's `/etc/motd`.
 //!
-//! Needs `rustc` (always there), `umoci` and `runc`, and root. Where any is missing, or runc
+//! Needs `rustc` (always there) and `runc`, and root. Where any is missing, or runc
 //! cannot start a container here, the test prints `SKIPPED ...`; with
 //! `OCI_LAYOUT_REQUIRE_INTEROP=1` (CI, which installs runc and runs as root) that is a failure.
-//! Once `image unpack --bundle` is merged, it replaces umoci here.
 
 use std::fs;
 use std::io::Write as _;
@@ -13,11 +12,9 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use oci_image::bundle::{BundleOptions, write_bundle_config};
-
 use crate::support::*;
 
-const TEST: &str = "runc::the_example_image_runs_under_runc_with_our_bundle_config";
+const TEST: &str = "runc::the_example_image_runs_under_runc_from_our_bundle";
 
 /// Says why the test cannot run here, visibly, or fails when CI requires it to run.
 fn skip(why: &str) {
@@ -30,8 +27,8 @@ fn skip(why: &str) {
 }
 
 #[test]
-fn the_example_image_runs_under_runc_with_our_bundle_config() {
-    if !have(TEST, &["umoci", "runc", "rustc"]) {
+fn the_example_image_runs_under_runc_from_our_bundle() {
+    if !have(TEST, &["runc", "rustc"]) {
         return;
     }
     if fs::metadata("/proc/self").map(|m| m.uid()).ok() != Some(0) {
@@ -69,25 +66,14 @@ fn the_example_image_runs_under_runc_with_our_bundle_config() {
     ])
     .success();
 
+    // Our own unpack, as a bundle: the rootfs, then config.json.
     let bundle = work.join("bundle");
-    tool(
-        "umoci",
-        &[
-            "unpack".as_ref(),
-            "--image".as_ref(),
-            format!("{}:hello", layout.dir.display()).as_ref(),
-            bundle.as_os_str(),
-        ],
-    );
-    let store = oci_dir::DirLayout::open(&layout.dir).unwrap();
-    let image = oci_image::resolve_image(&store, "hello", None).unwrap();
-    write_bundle_config(
-        &bundle,
-        &bundle.join("rootfs"),
-        image.config.spec(),
-        &BundleOptions::default(),
-    )
-    .unwrap();
+    run(args![
+        "image", "unpack", layout.dir, "hello", bundle, "--bundle"
+    ])
+    .success();
+    assert!(bundle.join("config.json").is_file());
+    assert!(bundle.join("rootfs/bin/hello").is_file());
 
     let id = format!("oci-layout-test-{}", std::process::id());
     let output = Command::new("runc")
