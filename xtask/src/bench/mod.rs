@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--only NAME[,NAME]] [--boost]`: each operation of issue 6's target table
+//! `cargo xtask bench [--quick] [--only NAME[,NAME]] [--boost]`: each operation of the performance targets (issues 6, 13, 14 and 16)
 //! run against its reference, side by side, written up in `docs/benchmarks.md`.
 //!
 //! How a row is measured:
