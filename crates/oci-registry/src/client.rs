@@ -49,11 +49,13 @@ pub(crate) enum Payload<'a> {
     Bytes(&'a [u8]),
     /// A stream of this many bytes: sent once.
     Stream(&'a mut dyn Read, u64),
+    /// A stream whose end the reader decides (chunked transfer encoding): sent once.
+    Chunked(&'a mut dyn Read),
 }
 
 impl Payload<'_> {
     fn replayable(&self) -> bool {
-        !matches!(self, Payload::Stream(..))
+        !matches!(self, Payload::Stream(..) | Payload::Chunked(..))
     }
 }
 
@@ -354,6 +356,7 @@ impl Client {
                 builder = builder.header("Content-Length", length.to_string());
                 SendBody::from_reader(*reader)
             }
+            Payload::Chunked(reader) => SendBody::from_reader(*reader),
         };
         let request = builder.body(body).map_err(ureq::Error::Http)?;
         self.agent.run(request)

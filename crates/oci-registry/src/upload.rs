@@ -193,9 +193,15 @@ impl<'c> Upload<'c> {
     }
 
     /// Sends the whole blob in one `PATCH` streamed from `content` (`size` bytes, hashed on
-    /// the way), and finishes the session once the hash is `digest`. Nothing is kept to send
-    /// again: a cut ends with the transport's error (the session is deleted on drop), and the
-    /// caller starts again from its source.
+    /// the way), and finishes the session once the hash is `digest`.
+    ///
+    /// The body is sent with chunked transfer encoding, so that the request can end cleanly
+    /// whatever happens to the source: when reading it fails (a cancelled copy, a bad or short
+    /// source), the body just ends there, the registry answers with the session's new state,
+    /// and the session is then deleted with that state (distribution refuses to delete a
+    /// session whose state is behind what it received, and would keep the bytes). A cut
+    /// connection ends with the transport's error, and the caller starts again from its
+    /// source.
     pub(crate) fn send_streamed(
         mut self,
         content: &mut dyn Read,
@@ -208,6 +214,7 @@ impl<'c> Upload<'c> {
             hasher: digest.algorithm().hasher(),
             read: 0,
             size,
+            failed: None,
         };
         let request = Request::new(
             http::Method::PATCH,
@@ -215,11 +222,17 @@ impl<'c> Upload<'c> {
             self.scope.clone(),
         )
         .header("Content-Type", "application/octet-stream")
-        .header("Content-Range", format!("0-{}", size.saturating_sub(1)))
-        .body(Payload::Stream(&mut hashed, size));
+        .body(Payload::Chunked(&mut hashed));
         let response = self.client.expect(request, &[202])?;
         self.location = location_of(self.client, &self.location, &response)?;
-        self.offset = size;
+        self.offset = hashed.read;
+        if let Some(error) = hashed.failed.take() {
+            return Err(Error::Transport {
+                method: "PATCH",
+                url: url.to_owned(),
+                source: ureq::Error::Io(error),
+            });
+        }
         verify(url, hashed.hasher, hashed.read, size, digest)?;
         self.finish(digest)
     }
@@ -240,16 +253,49 @@ impl<'c> Upload<'c> {
     }
 }
 
+/// Pauses between asking a registry to delete an abandoned session, until it no longer knows
+/// it: at most about 1.5 s in all.
+const DELETE_PAUSES_MS: [u64; 5] = [50, 100, 200, 400, 800];
+
 impl Drop for Upload<'_> {
-    /// An abandoned session is deleted: the registry frees what it held.
+    /// An abandoned session is deleted: the registry frees what it held. A request that was
+    /// streaming into the session when it was abandoned may still be running in the registry
+    /// when the `DELETE` arrives (it is still reading what the connection had buffered), and
+    /// distribution then writes the rest into the session again: so the `DELETE` is sent
+    /// again, after growing pauses, until the registry answers that it has no such session.
     fn drop(&mut self) {
-        if !self.finished {
+        if self.finished {
+            return;
+        }
+        for pause in DELETE_PAUSES_MS {
             let request = Request::new(
                 http::Method::DELETE,
                 self.location.clone(),
                 self.scope.clone(),
             );
-            let _ = self.client.send(request);
+            // The registry cannot be asked (gone, or it refuses): nothing more to do.
+            let Ok(mut response) = self.client.send(request) else {
+                return;
+            };
+            match response.status().as_u16() {
+                // Gone for good; but distribution answers 404 also for a session it found at
+                // another offset than the request's state (`BLOB_UPLOAD_INVALID`), which it
+                // cancels then: that one is asked again.
+                404 => {
+                    let body = response
+                        .body_mut()
+                        .with_config()
+                        .limit(64 << 10)
+                        .read_to_string()
+                        .unwrap_or_default();
+                    if !body.contains("BLOB_UPLOAD_INVALID") {
+                        return;
+                    }
+                }
+                204 | 400 | 416 => {}
+                _ => return,
+            }
+            std::thread::sleep(std::time::Duration::from_millis(pause));
         }
     }
 }
@@ -335,27 +381,39 @@ impl StreamingUpload<'_> {
     }
 }
 
-/// The body of a streamed upload: hashes what passes through it, and fails a source that
-/// ends before the `Content-Length` the request promised (the registry would wait for the
-/// rest; the HTTP client, given no more, would ask again and again).
+/// The body of a streamed upload: hashes what passes through it. A source that fails, or
+/// that ends before `size`, ends the body instead, keeping why in `failed`: the request then
+/// finishes cleanly, and the upload is abandoned with the session's true state.
 struct HashingRead<R> {
     inner: R,
     hasher: Hasher,
     read: u64,
     size: u64,
+    failed: Option<io::Error>,
 }
 
 impl<R: Read> Read for HashingRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        if self.failed.is_some() {
+            return Ok(0);
+        }
+        let n = match self.inner.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
+            Err(e) => {
+                self.failed = Some(e);
+                return Ok(0);
+            }
+        };
         if n == 0 && self.read < self.size && !buf.is_empty() {
-            return Err(io::Error::new(
+            self.failed = Some(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
                 format!(
                     "the content ended after {} of its {} bytes",
                     self.read, self.size
                 ),
             ));
+            return Ok(0);
         }
         self.hasher.update(&buf[..n]);
         self.read += n as u64;
