@@ -1,6 +1,6 @@
 //! Unpacking an image into a root filesystem: its layers applied in order to a directory.
 //!
-//! - Every filesystem write goes through the confined root ([`confined`]): parents are
+//! - Every filesystem write goes through the confined root (the `confined` module): parents are
 //!   resolved with `openat2(RESOLVE_IN_ROOT)` (or the same walk done by hand where the
 //!   kernel lacks it), and each entry is created, removed or changed with an `*at` call or a
 //!   descriptor that never follows its last component. No entry name, link target or
