@@ -30,8 +30,9 @@ pub fn image_reference(data: &[u8]) {
                 "{text:?}: neither tag nor digest"
             );
             let shown = reference.to_string();
-            let again = ImageReference::parse(&shown)
-                .unwrap_or_else(|e| panic!("{text:?} displays as {shown:?}, which does not parse: {e}"));
+            let again = ImageReference::parse(&shown).unwrap_or_else(|e| {
+                panic!("{text:?} displays as {shown:?}, which does not parse: {e}")
+            });
             assert_eq!(again, reference, "{text:?} displays as {shown:?}");
         }
         Err(e) => {
