@@ -177,20 +177,7 @@ fn push(ctx: &mut Ctx, image: Image) -> Result<Outcome> {
     let registry = ctx.registry.as_ref().context("the registry is running")?;
     let cache = ctx.scratch.join("cache");
     let host = registry.host.clone();
-    let ours = Side::new(
-        "ours",
-        || {
-            registry.wipe()?;
-            remove(&cache)?;
-            Ok(our_copy(
-                ctx,
-                &cache,
-                &layout,
-                &format!("docker://{host}/ours:{TAG}"),
-            ))
-        },
-        || Ok(()),
-    );
+    let ours = first_push(ctx, registry, &cache, &layout, &host);
     let reference = Side::new(
         "reference",
         || {
@@ -228,20 +215,7 @@ pub(super) fn push_floor(ctx: &mut Ctx) -> Result<Outcome> {
     let registry = ctx.registry.as_ref().context("the registry is running")?;
     let cache = ctx.scratch.join("cache");
     let host = registry.host.clone();
-    let ours = Side::new(
-        "ours",
-        || {
-            registry.wipe()?;
-            remove(&cache)?;
-            Ok(our_copy(
-                ctx,
-                &cache,
-                &layout,
-                &format!("docker://{host}/ours:{TAG}"),
-            ))
-        },
-        || Ok(()),
-    );
+    let ours = first_push(ctx, registry, &cache, &layout, &host);
     let floor = Side::new(
         "reference",
         || {
@@ -285,6 +259,30 @@ fn largest_blob(layout: &Path) -> Result<(PathBuf, String)> {
     }
     let (_, path, digest) = best.with_context(|| format!("{} holds no blob", dir.display()))?;
     Ok((path, digest))
+}
+
+/// Our push of `layout` to an emptied registry, with no record of earlier pushes.
+fn first_push<'a>(
+    ctx: &'a Ctx,
+    registry: &'a BenchRegistry,
+    cache: &'a Path,
+    layout: &'a str,
+    host: &'a str,
+) -> Side<'a> {
+    Side::new(
+        "ours",
+        move || {
+            registry.wipe()?;
+            remove(cache)?;
+            Ok(our_copy(
+                ctx,
+                cache,
+                layout,
+                &format!("docker://{host}/ours:{TAG}"),
+            ))
+        },
+        || Ok(()),
+    )
 }
 
 /// Pull into a new layout (ours durable, as by default): ours against skopeo.
