@@ -297,9 +297,10 @@ fn send(
         if let Some(progress) = options.progress {
             progress.start(node.digest, size);
         }
-        // The destination checks what arrives against the descriptor. A failed read is the
-        // source's, and the message names it there, not the destination.
-        let reader = src.fetch(kind, node.digest, Some(size))?;
+        // The destination checks what arrives against the descriptor (so the source's own
+        // check would hash the blob a second time). A failed read is the source's, and the
+        // message names it there, not the destination.
+        let reader = src.fetch_unverified(kind, node.digest, Some(size))?;
         let reader = Observed {
             inner: reader,
             digest: node.digest,

@@ -121,6 +121,20 @@ pub trait Store: Send + Sync {
         size: Option<u64>,
     ) -> Result<Box<dyn Read + Send + '_>>;
 
+    /// [`Store::fetch`] for a caller that checks the content itself: a copy hands the reader
+    /// to [`Store::push`] of another store, which hashes what arrives and publishes nothing
+    /// that does not match. The same bytes without the store's own check, so a blob is hashed
+    /// once on its way rather than twice. The default is [`Store::fetch`]: never wrong, it only
+    /// hashes once more.
+    fn fetch_unverified(
+        &self,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<Box<dyn Read + Send + '_>> {
+        self.fetch(kind, digest, size)
+    }
+
     /// Stores content whose descriptor is known (a copy), checked against its digest and size
     /// before it becomes visible. The descriptor's media type says which namespace it goes
     /// to ([`ContentKind::of`]) and, for a manifest, is its content type. A store that already

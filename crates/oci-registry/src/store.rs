@@ -65,6 +65,56 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// A manifest from what was read already (always checked: it is in memory), or a blob's
+    /// download, checked against its digest when `verify`.
+    fn open_content(
+        &self,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+        verify: bool,
+    ) -> Result<Box<dyn Read + Send + '_>> {
+        let location = self.at(digest);
+        let not_found = |e: Error| match e.at(location.clone()) {
+            oci_core::Error::NotFound { location, .. } => oci_core::Error::NotFound {
+                location,
+                digest: Some(digest),
+            },
+            other => other,
+        };
+        if kind == ContentKind::Manifest {
+            let cached = self
+                .manifests()
+                .get(&digest)
+                .map(|(bytes, _)| bytes.clone());
+            let bytes = match cached {
+                Some(bytes) => bytes,
+                None => {
+                    self.get_manifest(&digest.to_string(), Some(digest))
+                        .map_err(not_found)?
+                        .0
+                }
+            };
+            return Ok(Box::new(VerifyingReader::new(
+                io::Cursor::new(bytes),
+                digest,
+                size,
+            )));
+        }
+        let download = Download::start(
+            &self.client,
+            self.path(ContentKind::Blob, &digest.to_string()),
+            self.pull_scope(),
+            size,
+        )
+        .map_err(not_found)?;
+        if verify {
+            Ok(Box::new(VerifyingReader::new(download, digest, size)))
+        } else {
+            Ok(Box::new(download))
+        }
+    }
+
     /// The repository `reference` names (its tag or digest are not part of the store; use
     /// [`ImageReference::target`] with [`Store::resolve`]).
     pub fn open(reference: &ImageReference, options: RegistryOptions) -> Result<Registry, Error> {
@@ -392,41 +442,16 @@ impl Store for Registry {
         digest: Digest,
         size: Option<u64>,
     ) -> Result<Box<dyn Read + Send + '_>> {
-        let location = self.at(digest);
-        let not_found = |e: Error| match e.at(location.clone()) {
-            oci_core::Error::NotFound { location, .. } => oci_core::Error::NotFound {
-                location,
-                digest: Some(digest),
-            },
-            other => other,
-        };
-        if kind == ContentKind::Manifest {
-            let cached = self
-                .manifests()
-                .get(&digest)
-                .map(|(bytes, _)| bytes.clone());
-            let bytes = match cached {
-                Some(bytes) => bytes,
-                None => {
-                    self.get_manifest(&digest.to_string(), Some(digest))
-                        .map_err(not_found)?
-                        .0
-                }
-            };
-            return Ok(Box::new(VerifyingReader::new(
-                io::Cursor::new(bytes),
-                digest,
-                size,
-            )));
-        }
-        let download = Download::start(
-            &self.client,
-            self.path(ContentKind::Blob, &digest.to_string()),
-            self.pull_scope(),
-            size,
-        )
-        .map_err(not_found)?;
-        Ok(Box::new(VerifyingReader::new(download, digest, size)))
+        self.open_content(kind, digest, size, true)
+    }
+
+    fn fetch_unverified(
+        &self,
+        kind: ContentKind,
+        digest: Digest,
+        size: Option<u64>,
+    ) -> Result<Box<dyn Read + Send + '_>> {
+        self.open_content(kind, digest, size, false)
     }
 
     fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()> {

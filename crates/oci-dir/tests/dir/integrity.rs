@@ -803,6 +803,46 @@ fn a_chain_of_two_thousand_nested_indexes() {
     assert_eq!(copied.blobs_copied, DEPTH + 2);
 }
 
+/// A copy reads the source without its own check (the destination hashes what it stores),
+/// so a blob that rotted in the source must still be refused by the destination: nothing of
+/// it stored, nothing tagged, whichever layer it is.
+#[test]
+fn copy_image_refuses_a_layer_that_rotted_in_the_source_and_stores_none_of_it() {
+    for trusting_source in [false, true] {
+        let (_tmp, layout) = new_layout();
+        let image = small_image(&layout);
+        let rotten = Digest::try_from(image.layers[1].digest()).unwrap();
+        let path = layout.root().join(rotten.blob_path());
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[0] ^= 0x20;
+        fs::write(&path, &bytes).unwrap();
+        let source = DirLayout::open_with(
+            layout.root(),
+            DirOptions {
+                verify_reads: !trusting_source,
+                ..DirOptions::default()
+            },
+        )
+        .unwrap();
+        let (_tmp2, target) = new_layout();
+        let error = err(copy_image(&source, &target, &image.manifest));
+        assert!(
+            matches!(&error, Error::UnexpectedDigest { expected, .. } if *expected == rotten),
+            "{error:?}"
+        );
+        assert!(!target.contains(ContentKind::Blob, rotten).unwrap());
+        assert!(
+            !target
+                .contains(
+                    ContentKind::Blob,
+                    Digest::try_from(image.manifest.digest()).unwrap()
+                )
+                .unwrap()
+        );
+        assert!(target.index().unwrap().manifests().is_empty());
+    }
+}
+
 #[test]
 fn copy_image_refuses_absurd_sizes() {
     let (_tmp, layout) = new_layout();
