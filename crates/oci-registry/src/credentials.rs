@@ -352,6 +352,24 @@ impl CredentialFiles {
         Ok(erased)
     }
 
+    /// A credential for `registry` in a file read before [`CredentialFiles::login_file`]:
+    /// what a lookup would find instead of one `login` stores.
+    pub fn shadowing(&self, registry: &str) -> Result<Option<StoredCredential>, Error> {
+        let login_file = self.login_file()?;
+        for file in self.search_path() {
+            if file.path == login_file.path {
+                break;
+            }
+            let Some(config) = read_config(&file)? else {
+                continue;
+            };
+            if let Some(found) = lookup_in(&config, &file, registry, "")? {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
     /// Removes every `auths` entry of [`CredentialFiles::login_file`] and, for each
     /// `credHelpers` entry, the helper's credential; returns what was removed. A `credsStore`
     /// helper is left alone: the protocol's `list` would be needed to find what it holds for

@@ -68,6 +68,7 @@ mod client;
 mod credentials;
 mod download;
 mod error;
+mod login;
 mod options;
 mod record;
 mod reference;
@@ -81,6 +82,7 @@ pub use credentials::{
     CredentialFile, CredentialFiles, Environment, FileKind, Location, StoredCredential,
 };
 pub use error::Error;
+pub use login::{login, login_registry};
 pub use options::{Credentials, RegistryOptions};
 pub use reference::ImageReference;
 pub use referrers::referrers_tag;
