@@ -1072,6 +1072,129 @@ mod tests {
     }
 
     #[test]
+    fn store_and_erase_change_one_registry_and_keep_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("docker/config.json");
+        fs_write_json(
+            &path,
+            &serde_json::json!({
+                "auths": {
+                    "index.docker.io": auth("old", "p"),
+                    "https://registry.example/v1/": auth("old", "p"),
+                    "registry.example/team": auth("team", "p"),
+                    "other.example": auth("other", "p"),
+                },
+                "currentContext": "default",
+                "detachKeys": "ctrl-e,e",
+            }),
+        );
+        let files = CredentialFiles::with_environment(Some(path.clone()), Environment::default());
+        assert_eq!(
+            files.store("docker.io", "hub", "secret").unwrap(),
+            Location::File(path.clone())
+        );
+        assert_eq!(
+            files.store("registry.example", "new", "secret").unwrap(),
+            Location::File(path.clone())
+        );
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({
+                "auths": {
+                    DOCKER_HUB_KEY: auth("hub", "secret"),
+                    "registry.example": auth("new", "secret"),
+                    "registry.example/team": auth("team", "p"),
+                    "other.example": auth("other", "p"),
+                },
+                "currentContext": "default",
+                "detachKeys": "ctrl-e,e",
+            })
+        );
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let found = files
+            .lookup("docker.io", "library/alpine")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (found.username.as_str(), found.secret.as_str()),
+            ("hub", "secret")
+        );
+        let found = files
+            .lookup("registry.example", "team/app")
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.username, "team");
+
+        assert_eq!(
+            files.erase("registry.example").unwrap(),
+            Some(Location::File(path.clone()))
+        );
+        assert_eq!(files.erase("registry.example").unwrap(), None);
+        assert_eq!(
+            files
+                .lookup("registry.example", "team/app")
+                .unwrap()
+                .unwrap()
+                .username,
+            "team",
+            "a namespace's entry is not the registry's"
+        );
+        let erased: Vec<String> = files
+            .erase_all()
+            .unwrap()
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(
+            erased,
+            [DOCKER_HUB_KEY, "other.example", "registry.example/team"]
+        );
+        let written: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({
+                "auths": {},
+                "currentContext": "default",
+                "detachKeys": "ctrl-e,e",
+            })
+        );
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("auth.json");
+        std::fs::write(&path, "{not json").unwrap();
+        let files = CredentialFiles::with_environment(Some(path.clone()), Environment::default());
+        for error in [
+            files.lookup("registry.example", "a").unwrap_err(),
+            files.store("registry.example", "u", "p").unwrap_err(),
+        ] {
+            assert!(
+                error.to_string().contains(&path.display().to_string()),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"{not json",
+            "left as it was"
+        );
+    }
+
+    fn fs_write_json(path: &Path, value: &serde_json::Value) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, serde_json::to_vec(value).unwrap()).unwrap();
+    }
+
+    #[test]
     fn docker_hub_is_written_under_dockers_key() {
         assert_eq!(registry_key("docker.io"), DOCKER_HUB_KEY);
         assert_eq!(registry_key("registry-1.docker.io"), DOCKER_HUB_KEY);
