@@ -466,3 +466,21 @@ fn login_and_logout_go_through_the_configured_helper() {
     ctx.run_with(args!["logout", host, "--authfile", authfile], &env)
         .failure_naming(&[host, "not logged in"]);
 }
+
+#[test]
+fn login_without_a_user_or_password_to_read_says_what_to_give() {
+    let ctx = Ctx::new();
+    // Standard input is not a terminal here: nothing can be asked for.
+    ctx.run(args!["login", "registry.example", "-u", "alice"])
+        .usage_error_naming(&["--password-stdin"]);
+    run_input(
+        &ctx,
+        args!["login", "registry.example", "--password-stdin"],
+        &[],
+        "secret\n",
+    )
+    .usage_error_naming(&["-u USER"]);
+    ctx.run(args!["login", "registry example", "-u", "a", "-p", "b"])
+        .usage_error_naming(&["registry example"]);
+    assert!(!config_json(&ctx).exists());
+}
