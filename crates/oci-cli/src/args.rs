@@ -140,14 +140,23 @@ pub enum Command {
     Image(crate::image::ImageCommand),
     /// Show the tree of an image: index → manifests (platform) → config summary and layers.
     Inspect(crate::image::InspectArgs),
+    /// Check a user and password against a registry, then store them where docker, podman
+    /// and skopeo find them (see `--authfile`).
+    Login(crate::login::LoginArgs),
+    /// Remove the stored credentials of a registry.
+    Logout(crate::login::LogoutArgs),
 }
 
 /// How a registry is reached, for commands that read one.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct RegistryArgs {
-    /// USER:PASS for the registry (else Docker's config.json and its credential helpers).
+    /// USER:PASS for the registry (else the stored credentials: see `login`).
     #[arg(long, value_name = "USER:PASS")]
     pub creds: Option<String>,
+    /// Read credentials from FILE only (auth.json or config.json format), not from
+    /// $REGISTRY_AUTH_FILE, auth.json and Docker's config.json.
+    #[arg(long, value_name = "FILE")]
+    pub authfile: Option<PathBuf>,
     /// Verify the registry's TLS certificate [default: true].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub tls_verify: Option<bool>,

@@ -99,6 +99,8 @@ pub fn run(cli: Cli) -> Result<()> {
             json,
         ),
         Command::Image(command) => crate::image::run(command, options),
+        Command::Login(args) => crate::login::login(&args),
+        Command::Logout(args) => crate::login::logout(&args),
         Command::Inspect(args) => {
             let (store, name) = open_named(&args.layout, options, &args.registry)?;
             crate::image::inspect(&args, store.as_ref(), name.reference())

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, IsTerminal};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -50,6 +50,16 @@ pub struct CopyArgs {
     /// USER:PASS for the destination registry.
     #[arg(long, value_name = "USER:PASS")]
     dest_creds: Option<String>,
+    /// Read registry credentials from FILE only (auth.json or config.json format), not from
+    /// $REGISTRY_AUTH_FILE, auth.json and Docker's config.json.
+    #[arg(long, value_name = "FILE")]
+    authfile: Option<PathBuf>,
+    /// The credentials file for the source registry.
+    #[arg(long, value_name = "FILE")]
+    src_authfile: Option<PathBuf>,
+    /// The credentials file for the destination registry.
+    #[arg(long, value_name = "FILE")]
+    dest_authfile: Option<PathBuf>,
     /// Verify the registries' TLS certificates [default: true].
     #[arg(long, value_name = "BOOL", num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     tls_verify: Option<bool>,
@@ -77,11 +87,14 @@ pub struct CopyArgs {
 /// Registry options from the flags of one side.
 pub(crate) fn registry_options(
     creds: Option<&str>,
+    authfile: Option<&Path>,
     tls_verify: Option<bool>,
     plain_http: bool,
 ) -> Result<RegistryOptions> {
     let credentials = match creds {
-        None => Credentials::DockerConfig,
+        None => Credentials::Stored {
+            authfile: authfile.map(Path::to_path_buf),
+        },
         Some(creds) => match creds.split_once(':') {
             Some((username, password)) if !username.is_empty() => Credentials::Basic {
                 username: username.to_owned(),
@@ -101,7 +114,12 @@ pub(crate) fn registry_options(
 impl RegistryArgs {
     /// The options these flags ask for.
     pub(crate) fn options(&self) -> Result<RegistryOptions> {
-        registry_options(self.creds.as_deref(), self.tls_verify, self.plain_http)
+        registry_options(
+            self.creds.as_deref(),
+            self.authfile.as_deref(),
+            self.tls_verify,
+            self.plain_http,
+        )
     }
 }
 
@@ -121,9 +139,10 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
         .map(platform::parse)
         .transpose()
         .map_err(usage)?;
-    let side = |creds: &Option<String>, tls: Option<bool>| {
+    let side = |creds: &Option<String>, authfile: &Option<PathBuf>, tls: Option<bool>| {
         registry_options(
             creds.as_deref().or(args.creds.as_deref()),
+            authfile.as_deref().or(args.authfile.as_deref()),
             tls.or(args.tls_verify),
             args.plain_http,
         )
@@ -147,14 +166,14 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
         },
         source: OpenOptions {
             dir,
-            registry: side(&args.src_creds, args.src_tls_verify)?,
+            registry: side(&args.src_creds, &args.src_authfile, args.src_tls_verify)?,
         },
         destination: OpenOptions {
             dir: DirOptions {
                 link_local_blobs: args.link,
                 ..dir
             },
-            registry: side(&args.dest_creds, args.dest_tls_verify)?,
+            registry: side(&args.dest_creds, &args.dest_authfile, args.dest_tls_verify)?,
         },
     };
     let summary = oci_transport::copy(&source, &destination, &request);

@@ -13,6 +13,7 @@ mod commands;
 mod copy;
 mod image;
 mod integrity;
+mod login;
 mod usage;
 
 fn main() -> ExitCode {

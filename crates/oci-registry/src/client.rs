@@ -33,7 +33,7 @@ use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConf
 use ureq::{Agent, Body, SendBody};
 
 use crate::challenge::{Challenge, parse_challenges};
-use crate::{Credentials, Error, ImageReference, RegistryOptions};
+use crate::{CredentialFiles, Credentials, Error, ImageReference, RegistryOptions};
 
 /// What a registry may say in an error body, kept for messages: more is not read.
 const ERROR_BODY_LIMIT: u64 = 64 << 10;
@@ -372,7 +372,7 @@ impl Client {
             if auth.basic {
                 drop(auth);
                 return Ok(self
-                    .credentials()
+                    .credentials()?
                     .map(|(user, password)| basic_value(&user, &password)));
             }
             auth.bearer.clone()
@@ -405,15 +405,17 @@ impl Client {
             return Ok(());
         }
         if challenges.iter().any(|c| c.scheme == "basic") {
-            let Some((user, _)) = self.credentials() else {
-                return Err(refused(
-                    "the registry asks for a user and password, and none is configured (--creds, or docker login)",
-                ));
+            let Some((user, _)) = self.credentials()? else {
+                return Err(refused(&format!(
+                    "unauthorized: the registry asks for a user and password, and none is \
+                     configured for it (--creds, or oci-layout login {})",
+                    self.reference.registry
+                )));
             };
             let mut auth = self.auth();
             if auth.basic && sent_something {
                 return Err(refused(&format!(
-                    "the registry refused the user and password of {user}"
+                    "unauthorized: the registry refused the user and password of {user}"
                 )));
             }
             auth.basic = true;
@@ -427,10 +429,16 @@ impl Client {
     /// Why a request that carried what the registry asked for was still refused (401).
     fn refusal(&self, response: &Response<Body>, scope: &str) -> Error {
         let challenges = challenges_of(response);
-        let reason = match self.credentials() {
-            None => "the registry refused anonymous access, and no user and password is \
-                     configured (--creds, or docker login)"
-                .to_owned(),
+        let credentials = match self.credentials() {
+            Ok(credentials) => credentials,
+            Err(e) => return e,
+        };
+        let reason = match credentials {
+            None => format!(
+                "unauthorized: the registry refused anonymous access, and no user and password \
+                 is configured for it (--creds, or oci-layout login {})",
+                self.reference.registry
+            ),
             Some((user, _))
                 if challenges
                     .iter()
@@ -439,9 +447,11 @@ impl Client {
                 format!("access denied to {user}: the registry does not grant {scope}")
             }
             Some((user, _)) if challenges.iter().any(|c| c.scheme == "bearer") => {
-                format!("the registry refused the token issued to {user} for {scope}")
+                format!("unauthorized: the registry refused the token issued to {user} for {scope}")
             }
-            Some((user, _)) => format!("the registry refused the user and password of {user}"),
+            Some((user, _)) => {
+                format!("unauthorized: the registry refused the user and password of {user}")
+            }
         };
         Error::Auth {
             registry: self.reference.registry.clone(),
@@ -470,10 +480,11 @@ impl Client {
         let url = format!("{realm}{separator}{}", query.join("&"));
         // Credentials go to the realm only over TLS, or to this machine.
         let mut request = self.agent.get(&url);
-        if let Some((user, password)) = self.credentials()
+        let credentials = self.credentials()?;
+        if let Some((user, password)) = &credentials
             && (url.starts_with("https://") || self.reference.is_loopback())
         {
-            request = request.header("Authorization", &basic_value(&user, &password));
+            request = request.header("Authorization", &basic_value(user, password));
         }
         let mut response = request.call().map_err(|e| Error::Transport {
             method: "GET",
@@ -482,16 +493,16 @@ impl Client {
         })?;
         match response.status().as_u16() {
             200 => {}
-            401 | 403 if self.credentials().is_some() => {
+            401 | 403 if credentials.is_some() => {
                 return Err(auth_error(format!(
-                    "the token endpoint refused the user and password ({})",
+                    "unauthorized: the token endpoint refused the user and password ({})",
                     status_error("GET", url, response)
                 )));
             }
             401 | 403 => {
                 return Err(auth_error(format!(
-                    "the token endpoint wants a user and password, and none is configured \
-                     (--creds, or docker login) ({})",
+                    "unauthorized: the token endpoint wants a user and password, and none is \
+                     configured for {registry} (--creds, or oci-layout login {registry}) ({})",
                     status_error("GET", url, response)
                 )));
             }
@@ -527,31 +538,34 @@ impl Client {
         Ok(value)
     }
 
-    /// The credentials for this registry, looked up once.
-    pub(crate) fn credentials(&self) -> Option<(String, String)> {
+    /// The credentials for this repository, looked up once: those given, or what the
+    /// credential files and their helpers hold ([`crate::CredentialFiles`]). A file that does
+    /// not parse or a helper that fails is an error (asked again next time), not "none".
+    pub(crate) fn credentials(&self) -> Result<Option<(String, String)>, Error> {
         let mut auth = self.auth();
         if let Some(known) = &auth.credentials {
-            return known.clone();
+            return Ok(known.clone());
         }
         let found = match &self.options.credentials {
             Credentials::Anonymous => None,
             Credentials::Basic { username, password } => Some((username.clone(), password.clone())),
-            Credentials::DockerConfig => {
-                match docker_credential::get_credential(self.reference.credential_key()) {
-                    Ok(docker_credential::DockerCredential::UsernamePassword(user, password)) => {
-                        Some((user, password))
-                    }
-                    // An identity token is an OAuth refresh token; it is sent as the password
-                    // of the `<token>` user, which registries that issue them accept.
-                    Ok(docker_credential::DockerCredential::IdentityToken(token)) => {
-                        Some(("<token>".to_owned(), token))
-                    }
-                    Err(_) => None,
-                }
-            }
+            // An identity token is an OAuth refresh token; it is sent as the password of the
+            // `<token>` user, which registries that issue them accept.
+            Credentials::Stored { authfile } => CredentialFiles::new(authfile.clone())
+                .lookup(&self.reference.registry, &self.reference.repository)?
+                .map(|found| (found.username, found.secret)),
         };
         auth.credentials = Some(found.clone());
-        found
+        Ok(found)
+    }
+
+    /// Whether the registry takes the credentials: `GET /v2/` through the challenge it
+    /// answers (basic, or a token issued for them), as `docker login` checks them. A registry
+    /// that asks for nothing takes any; a refusal is an [`Error::Auth`] naming the registry.
+    pub fn check_credentials(&self) -> Result<(), Error> {
+        // No scope: the token asked for grants nothing, but is issued only to a known user.
+        self.expect(Request::new(http::Method::GET, "/v2/", ""), &[200])
+            .map(drop)
     }
 }
 

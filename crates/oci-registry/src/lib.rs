@@ -9,9 +9,11 @@
 //!   tag is a `PUT` of the manifest under its name.
 //! - [`Client`] is one registry host: HTTPS with the system's roots (or plain HTTP where asked,
 //!   and for a registry on this machine that does not speak TLS), anonymous, basic or bearer
-//!   authentication (the `WWW-Authenticate` challenge, tokens cached per scope), credentials
-//!   from Docker's `config.json` and its helpers, retries with backoff on passing failures,
-//!   credentials never sent to another host on a redirect.
+//!   authentication (the `WWW-Authenticate` challenge, tokens cached per scope), retries
+//!   with backoff on passing failures, credentials never sent to another host on a redirect.
+//! - [`CredentialFiles`]: the credentials docker, podman and skopeo store (`auth.json`,
+//!   `config.json`, credential helpers), looked up in the order those tools document, and
+//!   stored and erased by `login` and `logout` ([`Client::check_credentials`] first).
 //! - Referrers (OCI 1.1): [`Registry::referrers`] asks the registry's referrers API, or reads
 //!   the index under the referrers tag schema ([`referrers_tag`]) where it has none; a pushed
 //!   manifest with a `subject` is added to that index unless the registry says it took note.
@@ -63,8 +65,10 @@
 
 mod challenge;
 mod client;
+mod credentials;
 mod download;
 mod error;
+mod login;
 mod options;
 mod record;
 mod reference;
@@ -74,7 +78,11 @@ mod upload;
 
 pub use challenge::{Challenge, parse_challenges};
 pub use client::Client;
+pub use credentials::{
+    CredentialFile, CredentialFiles, Environment, FileKind, Location, StoredCredential,
+};
 pub use error::Error;
+pub use login::{login, login_registry};
 pub use options::{Credentials, RegistryOptions};
 pub use reference::ImageReference;
 pub use referrers::referrers_tag;

@@ -1,14 +1,17 @@
 //! How a registry is reached: TLS, plain HTTP, credentials, retries, chunk sizes.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Who the client says it is.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
-    /// What Docker's `config.json` holds for the registry (`$DOCKER_CONFIG`,
-    /// `~/.docker/config.json`: `auths`, `credsStore`, `credHelpers`), else anonymous.
-    #[default]
-    DockerConfig,
+    /// What the credential files of docker, podman and skopeo hold for the repository, and
+    /// the helpers they name ([`crate::CredentialFiles`]), else anonymous.
+    Stored {
+        /// Only this file (`--authfile`); else `$REGISTRY_AUTH_FILE`, else the usual ones.
+        authfile: Option<PathBuf>,
+    },
     /// This user and password.
     Basic {
         /// The user name.
@@ -20,10 +23,16 @@ pub enum Credentials {
     Anonymous,
 }
 
+impl Default for Credentials {
+    fn default() -> Self {
+        Credentials::Stored { authfile: None }
+    }
+}
+
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Credentials::DockerConfig => f.write_str("DockerConfig"),
+            Credentials::Stored { authfile } => write!(f, "Stored({authfile:?})"),
             Credentials::Basic { username, .. } => write!(f, "Basic({username}, <hidden>)"),
             Credentials::Anonymous => f.write_str("Anonymous"),
         }
@@ -72,7 +81,7 @@ impl Default for RegistryOptions {
             plain_http: false,
             ca_certificates: Vec::new(),
             client_certificate: None,
-            credentials: Credentials::DockerConfig,
+            credentials: Credentials::default(),
             retries: 5,
             timeout: Duration::from_secs(60),
             chunk_size: 8 << 20,

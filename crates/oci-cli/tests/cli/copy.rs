@@ -28,8 +28,10 @@ pub fn registry(test: &str, variant: Variant, skopeo: bool) -> Option<&'static R
     Some(harness::registry(variant))
 }
 
-/// A test's own directory, and the environment its runs see: no Docker config from the
-/// machine, and a cache of its own (the record of where blobs were pushed).
+/// A test's own directory, and the environment its runs see: no credential file of the
+/// machine (Docker's config.json, the containers auth.json files: HOME and XDG_RUNTIME_DIR
+/// are the test's, REGISTRY_AUTH_FILE unset), and a cache of its own (the record of where
+/// blobs were pushed).
 pub struct Ctx {
     tmp: TempDir,
 }
@@ -64,6 +66,10 @@ impl Ctx {
         let mut command = command(args);
         command
             .env("DOCKER_CONFIG", self.path("docker-config"))
+            .env("HOME", self.path("home"))
+            .env("XDG_RUNTIME_DIR", self.path("run"))
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("REGISTRY_AUTH_FILE")
             .env("XDG_CACHE_HOME", self.path("cache"))
             .envs(env.iter().copied());
         command

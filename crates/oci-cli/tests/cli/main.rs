@@ -44,6 +44,7 @@ mod concurrency;
 mod conformance;
 mod copy;
 mod crash;
+mod credentials;
 mod errors;
 mod hostile;
 mod image;
