@@ -61,6 +61,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cert_dir;
 mod challenge;
 mod client;
 mod download;
