@@ -34,6 +34,7 @@ use ureq::{Agent, Body, SendBody};
 
 use crate::cert_dir;
 use crate::challenge::{Challenge, parse_challenges};
+use crate::proxy::ProxySettings;
 use crate::{Credentials, Error, ImageReference, RegistryOptions};
 
 /// What a registry may say in an error body, kept for messages: more is not read.
@@ -115,6 +116,8 @@ pub struct Client {
     auth: Mutex<AuthState>,
     /// Whether a client certificate is offered when a server asks for one.
     offers_client_certificate: bool,
+    /// The environment's proxies, chosen per request (the agent has none).
+    proxies: ProxySettings,
 }
 
 impl Client {
@@ -130,7 +133,7 @@ impl Client {
             .timeout_per_write(Some(options.timeout))
             .max_redirects(10)
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
-            .proxy(ureq::Proxy::try_from_env())
+            .proxy(None)
             .user_agent(concat!("oci-layout/", env!("CARGO_PKG_VERSION")))
             .accept_encoding("identity")
             .build();
@@ -141,6 +144,7 @@ impl Client {
             scheme: OnceLock::new(),
             auth: Mutex::new(AuthState::default()),
             offers_client_certificate,
+            proxies: ProxySettings::from_env()?,
         })
     }
 
@@ -176,15 +180,10 @@ impl Client {
                 return "https";
             }
             let host = self.reference.api_host();
-            if self
-                .agent
-                .get(&format!("https://{host}/v2/"))
-                .call()
-                .is_ok()
-            {
+            if self.get(&format!("https://{host}/v2/")).call().is_ok() {
                 return "https";
             }
-            match self.agent.get(&format!("http://{host}/v2/")).call() {
+            match self.get(&format!("http://{host}/v2/")).call() {
                 Ok(response) if matches!(response.status().as_u16(), 200 | 401) => "http",
                 _ => "https",
             }
@@ -359,7 +358,26 @@ impl Client {
             Payload::Chunked(reader) => SendBody::from_reader(*reader),
         };
         let request = builder.body(body).map_err(ureq::Error::Http)?;
-        self.agent.run(request)
+        match self.proxies.for_url(url) {
+            Some(proxy) => {
+                let request = self
+                    .agent
+                    .configure_request(request)
+                    .proxy(Some(proxy.clone()))
+                    .build();
+                self.agent.run(request)
+            }
+            None => self.agent.run(request),
+        }
+    }
+
+    /// A `GET` of `url`, through the proxy for it.
+    fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let request = self.agent.get(url);
+        match self.proxies.for_url(url) {
+            Some(proxy) => request.config().proxy(Some(proxy.clone())).build(),
+            None => request,
+        }
     }
 
     /// The `Authorization` value for `scope`, when the registry asked for one before.
@@ -469,7 +487,7 @@ impl Client {
         let separator = if realm.contains('?') { '&' } else { '?' };
         let url = format!("{realm}{separator}{}", query.join("&"));
         // Credentials go to the realm only over TLS, or to this machine.
-        let mut request = self.agent.get(&url);
+        let mut request = self.get(&url);
         if let Some((user, password)) = self.credentials()
             && (url.starts_with("https://") || self.reference.is_loopback())
         {

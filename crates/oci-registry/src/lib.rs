@@ -67,6 +67,7 @@ mod client;
 mod download;
 mod error;
 mod options;
+mod proxy;
 mod record;
 mod reference;
 mod referrers;
