@@ -21,6 +21,9 @@
 //! to the caller, which knows how to go on (an upload asks for its status).
 //!
 //! Redirects (blob downloads to storage) are followed; credentials go only to the same host.
+//!
+//! Each request goes through the proxy the environment names for its URL (`proxy.rs`), and
+//! TLS trusts the system's roots plus the registry's certificate directory (`cert_dir.rs`).
 
 use std::collections::HashMap;
 use std::io::Read;

@@ -11,7 +11,10 @@
 //!   and for a registry on this machine that does not speak TLS), anonymous, basic or bearer
 //!   authentication (the `WWW-Authenticate` challenge, tokens cached per scope), credentials
 //!   from Docker's `config.json` and its helpers, retries with backoff on passing failures,
-//!   credentials never sent to another host on a redirect.
+//!   credentials never sent to another host on a redirect. CA and client certificates from
+//!   the registry's `certs.d` directory, as docker and podman keep them, or
+//!   [`RegistryOptions::cert_dir`]; proxies from `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY`,
+//!   read as Go programs read them (loopback never proxied).
 //! - Referrers (OCI 1.1): [`Registry::referrers`] asks the registry's referrers API, or reads
 //!   the index under the referrers tag schema ([`referrers_tag`]) where it has none; a pushed
 //!   manifest with a `subject` is added to that index unless the registry says it took note.
