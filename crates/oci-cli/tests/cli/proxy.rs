@@ -99,3 +99,49 @@ fn a_proxy_variable_that_does_not_parse_is_an_error_naming_it() {
     ctx.run_with(args!["ls", "docker://registry.example.com/app"], &env)
         .failure_naming(&["HTTPS_PROXY", "ftp://proxy.example:21"]);
 }
+
+#[test]
+fn http_proxy_carries_a_plain_http_copy_and_https_proxy_does_not() {
+    let Some(registry) = registry(
+        "proxy::http_proxy_carries_a_plain_http_copy_and_https_proxy_does_not",
+        Variant::Plain,
+        false,
+    ) else {
+        return;
+    };
+    let ctx = Ctx::new();
+    let (src, digest) = ctx.image("src", "v1", "proxied-plain", &[]);
+    let port = registry.host.rsplit_once(':').unwrap().1;
+    let named = format!("{UNRESOLVABLE_HOST}:{port}");
+    let target = format!("docker://{named}/proxy/plain:v1");
+    let routes = [(named.as_str(), registry.host.as_str())];
+
+    // Only HTTPS_PROXY: not for an http:// registry, which is then looked up directly.
+    let proxy = ConnectProxy::start(&routes);
+    ctx.run_with(
+        args!["copy", oci(&src, "v1"), target, "--plain-http"],
+        &proxy_env(&proxy, ""),
+    )
+    .failure_naming(&[&named]);
+    assert_eq!(proxy.targets(), Vec::<String>::new());
+
+    let proxy = ConnectProxy::start(&routes);
+    let env = [
+        ("HTTPS_PROXY", OsStr::new("")),
+        ("https_proxy", OsStr::new("")),
+        ("HTTP_PROXY", OsStr::new(&proxy.url)),
+        ("http_proxy", OsStr::new("")),
+        ("NO_PROXY", OsStr::new("")),
+        ("no_proxy", OsStr::new("")),
+        ("REQUEST_METHOD", OsStr::new("")),
+    ];
+    let pushed = ctx
+        .run_with(args!["copy", oci(&src, "v1"), target, "--plain-http"], &env)
+        .success()
+        .line();
+    assert_eq!(pushed, digest);
+    assert!(
+        !proxy.targets().is_empty(),
+        "the copy did not go through the proxy"
+    );
+}
