@@ -163,6 +163,11 @@ pub struct RegistryArgs {
     /// Speak plain HTTP to the registry.
     #[arg(long)]
     pub plain_http: bool,
+    /// The registry's CA certificates (*.crt) and client certificate (NAME.cert, NAME.key)
+    /// [default: its directory in ~/.config/containers/certs.d, /etc/containers/certs.d or
+    /// /etc/docker/certs.d].
+    #[arg(long, value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }
 
 /// `none`, `gzip` or `zstd`, listed in `--help` and checked by clap.

@@ -72,6 +72,17 @@ pub struct CopyArgs {
     /// Speak plain HTTP to the registries.
     #[arg(long)]
     plain_http: bool,
+    /// CA certificates (*.crt) and client certificate (NAME.cert, NAME.key) for the one side
+    /// that is a registry [default: its directory in ~/.config/containers/certs.d,
+    /// /etc/containers/certs.d or /etc/docker/certs.d].
+    #[arg(long, value_name = "DIR")]
+    cert_dir: Option<PathBuf>,
+    /// The source registry's certificate directory (see --cert-dir).
+    #[arg(long, value_name = "DIR")]
+    src_cert_dir: Option<PathBuf>,
+    /// The destination registry's certificate directory (see --cert-dir).
+    #[arg(long, value_name = "DIR")]
+    dest_cert_dir: Option<PathBuf>,
     /// Into a layout directory on the same filesystem as a source layout: hard-link blobs
     /// instead of cloning and verifying them (trusts the source's bytes; see the README).
     #[arg(long)]
@@ -114,12 +125,15 @@ pub(crate) fn registry_options(
 impl RegistryArgs {
     /// The options these flags ask for.
     pub(crate) fn options(&self) -> Result<RegistryOptions> {
-        registry_options(
-            self.creds.as_deref(),
-            self.authfile.as_deref(),
-            self.tls_verify,
-            self.plain_http,
-        )
+        Ok(RegistryOptions {
+            cert_dir: self.cert_dir.clone(),
+            ..registry_options(
+                self.creds.as_deref(),
+                self.authfile.as_deref(),
+                self.tls_verify,
+                self.plain_http,
+            )?
+        })
     }
 }
 
@@ -133,19 +147,32 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
             "--creds is for the one side that is a registry; both are: use --src-creds and --dest-creds"
         )));
     }
+    // A client certificate is an identity, like a password: not offered to both registries
+    // on one word.
+    if args.cert_dir.is_some() && both_registries {
+        bail!(usage(anyhow::anyhow!(
+            "--cert-dir is for the one side that is a registry; both are: use --src-cert-dir and --dest-cert-dir"
+        )));
+    }
     let platform = args
         .platform
         .as_deref()
         .map(platform::parse)
         .transpose()
         .map_err(usage)?;
-    let side = |creds: &Option<String>, authfile: &Option<PathBuf>, tls: Option<bool>| {
-        registry_options(
-            creds.as_deref().or(args.creds.as_deref()),
-            authfile.as_deref().or(args.authfile.as_deref()),
-            tls.or(args.tls_verify),
-            args.plain_http,
-        )
+    let side = |creds: &Option<String>,
+                authfile: &Option<PathBuf>,
+                tls: Option<bool>,
+                cert_dir: &Option<PathBuf>| {
+        Ok::<_, anyhow::Error>(RegistryOptions {
+            cert_dir: cert_dir.clone().or_else(|| args.cert_dir.clone()),
+            ..registry_options(
+                creds.as_deref().or(args.creds.as_deref()),
+                authfile.as_deref().or(args.authfile.as_deref()),
+                tls.or(args.tls_verify),
+                args.plain_http,
+            )?
+        })
     };
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -166,14 +193,24 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
         },
         source: OpenOptions {
             dir,
-            registry: side(&args.src_creds, &args.src_authfile, args.src_tls_verify)?,
+            registry: side(
+                &args.src_creds,
+                &args.src_authfile,
+                args.src_tls_verify,
+                &args.src_cert_dir,
+            )?,
         },
         destination: OpenOptions {
             dir: DirOptions {
                 link_local_blobs: args.link,
                 ..dir
             },
-            registry: side(&args.dest_creds, &args.dest_authfile, args.dest_tls_verify)?,
+            registry: side(
+                &args.dest_creds,
+                &args.dest_authfile,
+                args.dest_tls_verify,
+                &args.dest_cert_dir,
+            )?,
         },
     };
     let summary = oci_transport::copy(&source, &destination, &request);

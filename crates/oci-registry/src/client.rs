@@ -21,6 +21,9 @@
 //! to the caller, which knows how to go on (an upload asks for its status).
 //!
 //! Redirects (blob downloads to storage) are followed; credentials go only to the same host.
+//!
+//! Each request goes through the proxy the environment names for its URL (`proxy.rs`), and
+//! TLS trusts the system's roots plus the registry's certificate directory (`cert_dir.rs`).
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -32,7 +35,9 @@ use ureq::http::{self, Response};
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 use ureq::{Agent, Body, SendBody};
 
+use crate::cert_dir;
 use crate::challenge::{Challenge, parse_challenges};
+use crate::proxy::ProxySettings;
 use crate::{CredentialFiles, Credentials, Error, ImageReference, RegistryOptions};
 
 /// What a registry may say in an error body, kept for messages: more is not read.
@@ -112,12 +117,16 @@ pub struct Client {
     options: RegistryOptions,
     scheme: OnceLock<&'static str>,
     auth: Mutex<AuthState>,
+    /// Whether a client certificate is offered when a server asks for one.
+    offers_client_certificate: bool,
+    /// The environment's proxies, chosen per request (the agent has none).
+    proxies: ProxySettings,
 }
 
 impl Client {
     /// A client of the registry `reference` names (its repository and tag are ignored).
     pub fn new(reference: &ImageReference, options: RegistryOptions) -> Result<Client, Error> {
-        let tls = tls_config(&options)?;
+        let (tls, offers_client_certificate) = tls_config(&options, &reference.registry)?;
         let config = Agent::config_builder()
             .http_status_as_error(false)
             .tls_config(tls)
@@ -127,7 +136,7 @@ impl Client {
             .timeout_per_write(Some(options.timeout))
             .max_redirects(10)
             .redirect_auth_headers(ureq::config::RedirectAuthHeaders::SameHost)
-            .proxy(ureq::Proxy::try_from_env())
+            .proxy(None)
             .user_agent(concat!("oci-layout/", env!("CARGO_PKG_VERSION")))
             .accept_encoding("identity")
             .build();
@@ -137,6 +146,8 @@ impl Client {
             options,
             scheme: OnceLock::new(),
             auth: Mutex::new(AuthState::default()),
+            offers_client_certificate,
+            proxies: ProxySettings::from_env()?,
         })
     }
 
@@ -172,15 +183,10 @@ impl Client {
                 return "https";
             }
             let host = self.reference.api_host();
-            if self
-                .agent
-                .get(&format!("https://{host}/v2/"))
-                .call()
-                .is_ok()
-            {
+            if self.get(&format!("https://{host}/v2/")).call().is_ok() {
                 return "https";
             }
-            match self.agent.get(&format!("http://{host}/v2/")).call() {
+            match self.get(&format!("http://{host}/v2/")).call() {
                 Ok(response) if matches!(response.status().as_u16(), 200 | 401) => "http",
                 _ => "https",
             }
@@ -227,11 +233,7 @@ impl Client {
                 }
                 Ok(response) => return Ok(response),
                 Err(e) => {
-                    let error = Error::Transport {
-                        method,
-                        url: url.clone(),
-                        source: e,
-                    };
+                    let error = self.transport_error(method, &url, e);
                     if replayable && attempt < self.options.retries && error.is_transient() {
                         attempt += 1;
                         std::thread::sleep(pause(attempt, None));
@@ -359,7 +361,26 @@ impl Client {
             Payload::Chunked(reader) => SendBody::from_reader(*reader),
         };
         let request = builder.body(body).map_err(ureq::Error::Http)?;
-        self.agent.run(request)
+        match self.proxies.for_url(url) {
+            Some(proxy) => {
+                let request = self
+                    .agent
+                    .configure_request(request)
+                    .proxy(Some(proxy.clone()))
+                    .build();
+                self.agent.run(request)
+            }
+            None => self.agent.run(request),
+        }
+    }
+
+    /// A `GET` of `url`, through the proxy for it.
+    fn get(&self, url: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        let request = self.agent.get(url);
+        match self.proxies.for_url(url) {
+            Some(proxy) => request.config().proxy(Some(proxy.clone())).build(),
+            None => request,
+        }
     }
 
     /// The `Authorization` value for `scope`, when the registry asked for one before.
@@ -479,18 +500,16 @@ impl Client {
         let separator = if realm.contains('?') { '&' } else { '?' };
         let url = format!("{realm}{separator}{}", query.join("&"));
         // Credentials go to the realm only over TLS, or to this machine.
-        let mut request = self.agent.get(&url);
+        let mut request = self.get(&url);
         let credentials = self.credentials()?;
         if let Some((user, password)) = &credentials
             && (url.starts_with("https://") || self.reference.is_loopback())
         {
             request = request.header("Authorization", &basic_value(user, password));
         }
-        let mut response = request.call().map_err(|e| Error::Transport {
-            method: "GET",
-            url: url.clone(),
-            source: e,
-        })?;
+        let mut response = request
+            .call()
+            .map_err(|e| self.transport_error("GET", &url, e))?;
         match response.status().as_u16() {
             200 => {}
             401 | 403 if credentials.is_some() => {
@@ -536,6 +555,54 @@ impl Client {
         let value = format!("Bearer {token}");
         self.auth().tokens.insert(scope.to_owned(), value.clone());
         Ok(value)
+    }
+
+    /// The error for a request to `url` that could not be made: [`Error::Tls`], saying what
+    /// is wrong and where certificates go, when the TLS handshake failed for a certificate.
+    fn transport_error(&self, method: &'static str, url: &str, source: ureq::Error) -> Error {
+        let host = url
+            .split_once("://")
+            .map_or(url, |(_, rest)| rest.split('/').next().unwrap_or(rest));
+        let certs_d = format!(
+            "--cert-dir DIR, or /etc/containers/certs.d/{}/",
+            self.reference.registry
+        );
+        let detail = match tls_failure(&source) {
+            Some(rustls::Error::InvalidCertificate(_)) => Some(format!(
+                "the TLS certificate of {host} is not trusted: put the CA that issued it, as \
+                 a *.crt file, in {certs_d} (or --tls-verify=false not to check it)"
+            )),
+            Some(rustls::Error::AlertReceived(
+                rustls::AlertDescription::CertificateRequired
+                | rustls::AlertDescription::BadCertificate
+                | rustls::AlertDescription::UnknownCA
+                | rustls::AlertDescription::CertificateUnknown
+                | rustls::AlertDescription::UnsupportedCertificate
+                | rustls::AlertDescription::CertificateExpired
+                | rustls::AlertDescription::CertificateRevoked,
+            )) => Some(if self.offers_client_certificate {
+                format!("{host} refused the client certificate offered")
+            } else {
+                format!(
+                    "{host} asks for a client certificate, and none is configured: put \
+                         NAME.cert and NAME.key in {certs_d}"
+                )
+            }),
+            _ => None,
+        };
+        match detail {
+            Some(detail) => Error::Tls {
+                method,
+                url: url.to_owned(),
+                detail,
+                source,
+            },
+            None => Error::Transport {
+                method,
+                url: url.to_owned(),
+                source,
+            },
+        }
     }
 
     /// The credentials for this repository, looked up once: those given, or what the
@@ -693,7 +760,20 @@ pub(crate) fn status_error(
     }
 }
 
-fn tls_config(options: &RegistryOptions) -> Result<TlsConfig, Error> {
+/// The TLS error under a failed request, if that is what failed.
+fn tls_failure(error: &ureq::Error) -> Option<&rustls::Error> {
+    match error {
+        ureq::Error::Rustls(e) => Some(e),
+        ureq::Error::Io(e) => e.get_ref()?.downcast_ref::<rustls::Error>(),
+        _ => None,
+    }
+}
+
+/// TLS as `options` ask for `registry`: the system's roots, the CAs given and those of the
+/// registry's certificate directory; the client certificate given, else the directory's.
+/// Also says whether a client certificate is offered.
+fn tls_config(options: &RegistryOptions, registry: &str) -> Result<(TlsConfig, bool), Error> {
+    let directory = cert_dir::load(options.cert_dir.as_deref(), registry)?;
     let mut builder = TlsConfig::builder();
     if !options.tls_verify {
         builder = builder.disable_verification(true);
@@ -709,14 +789,36 @@ fn tls_config(options: &RegistryOptions) -> Result<TlsConfig, Error> {
         for pem in &options.ca_certificates {
             roots.extend(certificates(pem, "a CA certificate")?);
         }
+        for (path, pem) in &directory.cas {
+            roots.extend(certificates(
+                pem,
+                &format!("the CA certificate {}", path.display()),
+            )?);
+        }
         builder = builder.root_certs(RootCerts::new_with_certs(&roots));
     }
-    if let Some((chain, key)) = &options.client_certificate {
-        let chain = certificates(chain, "the client certificate")?;
-        let key = private_key(key)?;
+    let client = match (&options.client_certificate, &directory.client) {
+        (Some((chain, key)), _) => Some((
+            certificates(chain, "the client certificate")?,
+            private_key(key, "the client key")?,
+        )),
+        (None, Some(pair)) => Some((
+            certificates(
+                &pair.cert_pem,
+                &format!("the client certificate {}", pair.cert_path.display()),
+            )?,
+            private_key(
+                &pair.key_pem,
+                &format!("the client key {}", pair.key_path.display()),
+            )?,
+        )),
+        (None, None) => None,
+    };
+    let offers_client_certificate = client.is_some();
+    if let Some((chain, key)) = client {
         builder = builder.client_cert(Some(ClientCert::new_with_certs(&chain, key)));
     }
-    Ok(builder.build())
+    Ok((builder.build(), offers_client_certificate))
 }
 
 fn certificates(pem: &[u8], what: &str) -> Result<Vec<Certificate<'static>>, Error> {
@@ -742,14 +844,14 @@ fn certificates(pem: &[u8], what: &str) -> Result<Vec<Certificate<'static>>, Err
     Ok(found)
 }
 
-fn private_key(pem: &[u8]) -> Result<PrivateKey<'static>, Error> {
+fn private_key(pem: &[u8], what: &str) -> Result<PrivateKey<'static>, Error> {
     for item in ureq::tls::parse_pem(pem) {
         if let Ok(PemItem::PrivateKey(key)) = item {
             return Ok(key);
         }
     }
     Err(Error::Setup {
-        what: "the client key".into(),
+        what: what.to_owned(),
         reason: "holds no private key (PEM)".into(),
     })
 }

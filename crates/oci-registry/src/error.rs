@@ -39,6 +39,19 @@ pub enum Error {
         /// What went wrong.
         source: ureq::Error,
     },
+    /// The TLS handshake failed for a certificate: the server's is not trusted, or the
+    /// server refused the client's (or its absence). Not transient.
+    #[error("{method} {url}: {detail}")]
+    Tls {
+        /// The request's method.
+        method: &'static str,
+        /// The request's URL.
+        url: String,
+        /// What is wrong, naming the host, and where certificates go.
+        detail: String,
+        /// The TLS error.
+        source: ureq::Error,
+    },
     /// Credentials were needed and none worked, or a token could not be had.
     #[error("authenticating to {registry}: {reason}")]
     Auth {

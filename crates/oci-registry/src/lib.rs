@@ -11,6 +11,9 @@
 //!   and for a registry on this machine that does not speak TLS), anonymous, basic or bearer
 //!   authentication (the `WWW-Authenticate` challenge, tokens cached per scope), retries
 //!   with backoff on passing failures, credentials never sent to another host on a redirect.
+//!   CA and client certificates from the registry's `certs.d` directory, as docker and
+//!   podman keep them, or [`RegistryOptions::cert_dir`]; proxies from `HTTPS_PROXY`,
+//!   `HTTP_PROXY` and `NO_PROXY`, read as Go programs read them (loopback never proxied).
 //! - [`CredentialFiles`]: the credentials docker, podman and skopeo store (`auth.json`,
 //!   `config.json`, credential helpers), looked up in the order those tools document, and
 //!   stored and erased by `login` and `logout` ([`Client::check_credentials`] first).
@@ -63,6 +66,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cert_dir;
 mod challenge;
 mod client;
 mod credentials;
@@ -70,6 +74,7 @@ mod download;
 mod error;
 mod login;
 mod options;
+mod proxy;
 mod record;
 mod reference;
 mod referrers;

@@ -50,8 +50,15 @@ pub struct RegistryOptions {
     pub plain_http: bool,
     /// More trusted roots, PEM.
     pub ca_certificates: Vec<Vec<u8>>,
-    /// A client certificate chain and its key, PEM, for registries that ask for one.
+    /// A client certificate chain and its key, PEM, for registries that ask for one. When
+    /// set, it is offered rather than one of a certificate directory.
     pub client_certificate: Option<(Vec<u8>, Vec<u8>)>,
+    /// The directory of CA certificates (`*.crt`) and client pairs (`NAME.cert`, `NAME.key`)
+    /// for the registry (skopeo's `--cert-dir`). `None`: the registry's own directory under
+    /// `~/.config/containers/certs.d/`, `/etc/containers/certs.d/` or `/etc/docker/certs.d/`
+    /// (the first that exists), as docker and podman read them. Its CAs are trusted besides
+    /// the system's roots and [`RegistryOptions::ca_certificates`].
+    pub cert_dir: Option<PathBuf>,
     /// Who the client says it is.
     pub credentials: Credentials,
     /// How often a request that failed for a passing reason (a cut connection, 408, 429,
@@ -81,6 +88,7 @@ impl Default for RegistryOptions {
             plain_http: false,
             ca_certificates: Vec::new(),
             client_certificate: None,
+            cert_dir: None,
             credentials: Credentials::default(),
             retries: 5,
             timeout: Duration::from_secs(60),

@@ -27,6 +27,9 @@ pub enum Variant {
     Token,
     /// HTTPS with a certificate from the test's own CA, no authentication.
     Tls,
+    /// HTTPS as [`Variant::Tls`], and a client certificate signed by the test's CA required
+    /// (`http.tls.clientcas`).
+    MutualTls,
 }
 
 /// The user and password the `Basic` registry accepts.
@@ -127,8 +130,13 @@ pub fn scratch(name: &str) -> PathBuf {
     dir
 }
 
-/// The certificates the test makes: a CA, a server certificate it signs for `127.0.0.1` and
-/// `localhost`, and a self-signed token-signing certificate with its RSA key.
+/// A name that resolves nowhere, in the server certificate besides `127.0.0.1` and
+/// `localhost`: a registry named so is reached only through a proxy that knows where it is.
+pub const UNRESOLVABLE_HOST: &str = "registry.oci-layout.test";
+
+/// The certificates the test makes: a CA, a server certificate it signs for `127.0.0.1`,
+/// `localhost` and [`UNRESOLVABLE_HOST`], a client certificate it signs, and a self-signed
+/// token-signing certificate with its RSA key.
 pub struct Certificates {
     /// The CA, PEM.
     pub ca_pem: Vec<u8>,
@@ -136,6 +144,12 @@ pub struct Certificates {
     pub server_cert: PathBuf,
     /// Its key.
     pub server_key: PathBuf,
+    /// The CA's certificate file.
+    pub ca_cert: PathBuf,
+    /// A client certificate, PEM, signed by the CA (`clientAuth`).
+    pub client_cert: PathBuf,
+    /// Its key.
+    pub client_key: PathBuf,
     /// The token-signing certificate, self-signed.
     pub signing_cert: PathBuf,
     /// Its RSA key.
@@ -196,9 +210,52 @@ pub fn certificates() -> &'static Certificates {
         std::fs::write(
             path("server.ext"),
             "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
-             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+             extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,\
+             DNS:registry.oci-layout.test\n",
         )
         .expect("write the extensions");
+        openssl(
+            &dir,
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "client.key",
+                    "-out",
+                    "client.csr",
+                    "-subj",
+                    "/CN=oci-layout test client",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            path("client.ext"),
+            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n\
+             extendedKeyUsage=clientAuth\n",
+        )
+        .expect("write the extensions");
+        openssl(
+            &dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "client.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "client.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "client.ext",
+            ],
+        );
         openssl(
             &dir,
             &[
@@ -239,12 +296,33 @@ pub fn certificates() -> &'static Certificates {
         );
         Certificates {
             ca_pem: std::fs::read(path("ca.pem")).expect("the CA"),
+            ca_cert: path("ca.pem"),
+            client_cert: path("client.pem"),
+            client_key: path("client.key"),
             server_cert: path("server.pem"),
             server_key: path("server.key"),
             signing_cert: path("signing.pem"),
             signing_key: path("signing.key"),
         }
     })
+}
+
+/// Writes a certificate directory as docker reads one into `dir` (created): the test's CA as
+/// `ca.crt` when `ca`, the client pair as `client.cert` and `client.key` when `client`.
+pub fn write_cert_dir(dir: &Path, ca: bool, client: bool) {
+    std::fs::create_dir_all(dir).expect("create the certificate directory");
+    let certificates = certificates();
+    let mut files = Vec::new();
+    if ca {
+        files.push((&certificates.ca_cert, "ca.crt"));
+    }
+    if client {
+        files.push((&certificates.client_cert, "client.cert"));
+        files.push((&certificates.client_key, "client.key"));
+    }
+    for (from, name) in files {
+        std::fs::copy(from, dir.join(name)).expect("copy a certificate");
+    }
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -262,7 +340,8 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 /// The registry of `variant`, started on first use.
 pub fn registry(variant: Variant) -> &'static RunningRegistry {
-    static REGISTRIES: [OnceLock<RunningRegistry>; 4] = [
+    static REGISTRIES: [OnceLock<RunningRegistry>; 5] = [
+        OnceLock::new(),
         OnceLock::new(),
         OnceLock::new(),
         OnceLock::new(),
@@ -273,6 +352,7 @@ pub fn registry(variant: Variant) -> &'static RunningRegistry {
         Variant::Basic => 1,
         Variant::Token => 2,
         Variant::Tls => 3,
+        Variant::MutualTls => 4,
     };
     REGISTRIES[slot].get_or_init(|| start(variant))
 }
@@ -281,7 +361,7 @@ fn start(variant: Variant) -> RunningRegistry {
     let name = format!("{variant:?}").to_lowercase();
     let dir = scratch(&format!("registry-{name}"));
     let auth = match variant {
-        Variant::Plain | Variant::Tls => String::new(),
+        Variant::Plain | Variant::Tls | Variant::MutualTls => String::new(),
         Variant::Basic => {
             let output = Command::new("htpasswd")
                 .args(["-Bbn", BASIC_USER, BASIC_PASSWORD])
@@ -311,6 +391,12 @@ fn start(variant: Variant) -> RunningRegistry {
             "  tls:\n    certificate: {}\n    key: {}\n",
             certificates().server_cert.display(),
             certificates().server_key.display()
+        ),
+        Variant::MutualTls => format!(
+            "  tls:\n    certificate: {}\n    key: {}\n    clientcas:\n      - {}\n",
+            certificates().server_cert.display(),
+            certificates().server_key.display(),
+            certificates().ca_cert.display()
         ),
         _ => String::new(),
     };
@@ -376,8 +462,12 @@ pub fn free_port() -> u16 {
 fn wait_until_up(child: &mut Child, variant: Variant, host: &str) -> bool {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut tls = ureq::tls::TlsConfig::builder();
-    if variant == Variant::Tls {
+    let https = matches!(variant, Variant::Tls | Variant::MutualTls);
+    if https {
         tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&ca_roots()));
+    }
+    if variant == Variant::MutualTls {
+        tls = tls.client_cert(Some(client_pair()));
     }
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -385,11 +475,7 @@ fn wait_until_up(child: &mut Child, variant: Variant, host: &str) -> bool {
         .tls_config(tls.build())
         .build()
         .into();
-    let scheme = if variant == Variant::Tls {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = if https { "https" } else { "http" };
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
             return false;
@@ -414,4 +500,21 @@ fn ca_roots() -> Vec<ureq::tls::Certificate<'static>> {
             _ => None,
         })
         .collect()
+}
+
+fn client_pair() -> ureq::tls::ClientCert {
+    let read = |path: &Path| std::fs::read(path).expect("the client pair");
+    let chain: Vec<_> = ureq::tls::parse_pem(&read(&certificates().client_cert))
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => Some(cert),
+            _ => None,
+        })
+        .collect();
+    let key = ureq::tls::parse_pem(&read(&certificates().client_key))
+        .find_map(|item| match item {
+            Ok(ureq::tls::PemItem::PrivateKey(key)) => Some(key),
+            _ => None,
+        })
+        .expect("the client key");
+    ureq::tls::ClientCert::new_with_certs(&chain, key)
 }

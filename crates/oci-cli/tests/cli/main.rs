@@ -20,6 +20,8 @@
 //! - `copy`, `registry_read`: `copy` between layouts, archives and the real registry (started
 //!   by `oci-test-registry`), skopeo on the other side; the read commands on `docker://`
 //!   names, basic auth and TLS (skipped, visibly, without `docker-registry` or skopeo).
+//! - `private_registry`: a registry that requires a client certificate, with `--cert-dir`.
+//! - `proxy`: `HTTPS_PROXY` and `NO_PROXY`, through a CONNECT proxy that counts its tunnels.
 //! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
 //!   and skopeo.
 //! - `runc`: the built-in example, built static, runs under `runc` from a bundle with our
@@ -53,6 +55,8 @@ mod init_ls;
 mod integrity;
 mod interop;
 mod new_layouts;
+mod private_registry;
+mod proxy;
 mod read_only;
 mod refs;
 mod registry_read;

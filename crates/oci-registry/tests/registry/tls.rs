@@ -4,7 +4,7 @@
 use oci_core::prelude::*;
 use oci_registry::RegistryOptions;
 
-use crate::harness::{Variant, certificates, registry};
+use crate::harness::{Variant, certificates, registry, write_cert_dir};
 use crate::{build_image, chain, open, options, read_blob, require_registry};
 
 #[test]
@@ -90,4 +90,92 @@ fn a_ca_option_that_is_not_a_certificate_is_a_clear_error() {
     )
     .unwrap_err();
     assert!(error.to_string().contains("CA certificate"), "{error}");
+}
+
+/// Options reading certificates only from `dir`.
+fn with_cert_dir(dir: &std::path::Path) -> RegistryOptions {
+    RegistryOptions {
+        cert_dir: Some(dir.to_owned()),
+        ..options()
+    }
+}
+
+#[test]
+fn a_cert_dir_with_the_ca_and_a_client_pair_reaches_a_registry_that_requires_one() {
+    require_registry!(
+        "a_cert_dir_with_the_ca_and_a_client_pair_reaches_a_registry_that_requires_one"
+    );
+    let host = &registry(Variant::MutualTls).host;
+    let dir = tempfile::tempdir().unwrap();
+    write_cert_dir(dir.path(), true, true);
+    let store = open(host, "mtls/app", with_cert_dir(dir.path()));
+    let image = build_image("mutual tls", &[100, 2000]);
+    copy_image(&image.store, &store, &image.manifest).unwrap();
+    store.tag(&image.manifest, "v1").unwrap();
+    assert_eq!(
+        store.resolve("v1").unwrap().digest(),
+        image.manifest.digest()
+    );
+    for blob in image.blobs() {
+        assert_eq!(
+            read_blob(&store, blob).unwrap(),
+            read_blob(&image.store, blob).unwrap()
+        );
+    }
+}
+
+#[test]
+fn without_a_client_pair_the_registry_that_requires_one_refuses_naming_the_host() {
+    require_registry!(
+        "without_a_client_pair_the_registry_that_requires_one_refuses_naming_the_host"
+    );
+    let host = &registry(Variant::MutualTls).host;
+    let dir = tempfile::tempdir().unwrap();
+    write_cert_dir(dir.path(), true, false);
+    let store = open(host, "mtls/refused", with_cert_dir(dir.path()));
+    let error = store.resolve("v1").unwrap_err();
+    let text = chain(&error);
+    eprintln!("no client certificate: {text}");
+    assert!(text.contains(host.as_str()), "{text}");
+    assert!(text.contains("client certificate"), "{text}");
+}
+
+#[test]
+fn a_cert_dir_without_the_ca_leaves_the_certificate_untrusted() {
+    require_registry!("a_cert_dir_without_the_ca_leaves_the_certificate_untrusted");
+    let host = &registry(Variant::MutualTls).host;
+    let dir = tempfile::tempdir().unwrap();
+    write_cert_dir(dir.path(), false, true);
+    let store = open(host, "mtls/untrusted", with_cert_dir(dir.path()));
+    let text = chain(&store.resolve("v1").unwrap_err());
+    eprintln!("no CA: {text}");
+    assert!(text.contains(host.as_str()), "{text}");
+    assert!(text.contains("not trusted"), "{text}");
+    assert!(text.contains("--cert-dir"), "{text}");
+}
+
+#[test]
+fn a_cert_dir_with_a_key_missing_is_refused_naming_the_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("client.cert"), "").unwrap();
+    let reference = oci_registry::ImageReference::parse("127.0.0.1:1/x").unwrap();
+    let error = oci_registry::Registry::open(&reference, with_cert_dir(dir.path())).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(&dir.path().join("client.cert").display().to_string()),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_cert_dir_ca_that_is_not_a_certificate_is_refused_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.crt"), "not a certificate").unwrap();
+    let reference = oci_registry::ImageReference::parse("127.0.0.1:1/x").unwrap();
+    let error = oci_registry::Registry::open(&reference, with_cert_dir(dir.path())).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains(&dir.path().join("ca.crt").display().to_string()),
+        "{text}"
+    );
 }
