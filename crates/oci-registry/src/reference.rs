@@ -91,7 +91,8 @@ impl ImageReference {
             return Err(Error::InvalidReference {
                 reference: text.to_owned(),
                 reason: format!(
-                    "names {target} in the repository, where a whole repository is meant"
+                    "names {target} in {}/{}, where a whole repository is meant",
+                    reference.registry, reference.repository
                 ),
             });
         }
