@@ -1,7 +1,7 @@
 //! `copy SRC DST`: parse, call `oci_transport::copy`, print.
 
 use std::collections::HashMap;
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,7 @@ use oci_core::{CopyOptions, CopyOutcome, CopyProgress, Digest};
 use oci_dir::DirOptions;
 use oci_image::platform;
 use oci_registry::{Credentials, RegistryOptions};
-use oci_transport::{CopyRequest, OpenOptions, StoreName, outcome_name};
+use oci_transport::{CopyRequest, CopySummary, OpenOptions, StoreName, TagCopy, outcome_name};
 use serde_json::json;
 
 use crate::args::RegistryArgs;
@@ -32,10 +32,16 @@ pub struct CopyArgs {
     /// Every platform of an index (the default: the index's digest is kept).
     #[arg(long, conflicts_with = "platform")]
     all: bool,
+    /// Every tag of the source (a registry repository's tags; a layout's or archive's ref
+    /// names), each under its tag; SRC and DST name no tag, digest or REF. A tag that fails
+    /// is reported and the others go on; the exit status is 1 if any failed.
+    #[arg(long, conflicts_with_all = ["platform", "all", "digestfile"])]
+    all_tags: bool,
     /// Only the image for OS/ARCH[/VARIANT] of an index.
     #[arg(long, value_name = "PLATFORM")]
     platform: Option<String>,
-    /// Also copy the artifacts whose subject is the image (signatures, SBOMs).
+    /// Also copy the artifacts whose subject is the image (signatures, SBOMs), and the images
+    /// under cosign's tags for it (`sha256-HEX.sig`, `.att`, `.sbom`).
     #[arg(long)]
     referrers: bool,
     /// Blobs copied at once.
@@ -138,8 +144,13 @@ impl RegistryArgs {
 }
 
 pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
-    let source = StoreName::parse_os(&args.source).map_err(usage)?;
-    let destination = StoreName::parse_os(&args.destination).map_err(usage)?;
+    let parse = if args.all_tags {
+        StoreName::parse_whole
+    } else {
+        StoreName::parse_os
+    };
+    let source = parse(&args.source).map_err(usage)?;
+    let destination = parse(&args.destination).map_err(usage)?;
     let both_registries =
         matches!(source, StoreName::Registry(_)) && matches!(destination, StoreName::Registry(_));
     if args.creds.is_some() && both_registries {
@@ -213,6 +224,14 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
             )?,
         },
     };
+    if args.all_tags {
+        let copies = oci_transport::copy_all_tags(&source, &destination, &request);
+        if let Some(bars) = &bars {
+            bars.clear();
+        }
+        let copies = copies.with_context(|| format!("copying {source} to {destination}"))?;
+        return report_tags(args, &source, &destination, &copies);
+    }
     let summary = oci_transport::copy(&source, &destination, &request);
     if let Some(bars) = &bars {
         bars.clear();
@@ -225,6 +244,14 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
     if !args.json {
         return println_out(&digest.to_string());
     }
+    let mut report = summary_json(&summary)?;
+    report["source"] = json!(source.to_string());
+    report["destination"] = json!(destination.to_string());
+    print_json(&report)
+}
+
+/// What one image's copy did, as `--json` reports it.
+fn summary_json(summary: &CopySummary) -> Result<serde_json::Value> {
     let mut by_outcome: HashMap<&str, Vec<serde_json::Value>> = HashMap::new();
     for item in summary.image.items.iter().chain(&summary.referrers.items) {
         by_outcome
@@ -236,17 +263,79 @@ pub fn run(args: &CopyArgs, dir: DirOptions) -> Result<()> {
                 "size": item.descriptor.size(),
             }));
     }
-    print_json(&json!({
-        "source": source.to_string(),
-        "destination": destination.to_string(),
-        "digest": digest.to_string(),
+    let cosign: Vec<serde_json::Value> = summary
+        .cosign_tags
+        .iter()
+        .map(|(tag, descriptor)| json!({"tag": tag, "digest": descriptor.digest().to_string()}))
+        .collect();
+    Ok(json!({
+        "digest": summary.digest()?.to_string(),
         "mediaType": summary.descriptor.media_type().to_string(),
         "tag": summary.tag,
         "bytesCopied": summary.image.bytes_copied + summary.referrers.bytes_copied,
         "copied": by_outcome.remove("copied").unwrap_or_default(),
         "present": by_outcome.remove("present").unwrap_or_default(),
         "mounted": by_outcome.remove("mounted").unwrap_or_default(),
+        "cosignTags": cosign,
     }))
+}
+
+/// Prints what `copy --all-tags` did: a line `TAG DIGEST` per tag copied (or a JSON report
+/// of every tag), each failure on stderr; an error when any failed.
+fn report_tags(
+    args: &CopyArgs,
+    source: &StoreName,
+    destination: &StoreName,
+    copies: &[TagCopy],
+) -> Result<()> {
+    let mut failed = Vec::new();
+    let mut tags = Vec::with_capacity(copies.len());
+    for copy in copies {
+        let tag = oci_core::printable(&copy.tag).into_owned();
+        match &copy.outcome {
+            Ok(summary) => {
+                if args.json {
+                    tags.push(summary_json(summary)?);
+                } else {
+                    println_out(&format!("{tag} {}", summary.digest()?))?;
+                }
+            }
+            Err(error) => {
+                let mut message = error.to_string();
+                let mut cause = std::error::Error::source(error);
+                while let Some(next) = cause {
+                    message = format!("{message}: {next}");
+                    cause = next.source();
+                }
+                let message = oci_core::printable(&message.replace('\n', " ")).into_owned();
+                let _ = writeln!(io::stderr(), "error: tag {tag}: {message}");
+                if args.json {
+                    tags.push(json!({
+                        "tag": copy.tag,
+                        "digest": copy.descriptor.digest().to_string(),
+                        "error": message,
+                    }));
+                }
+                failed.push(tag);
+            }
+        }
+    }
+    if args.json {
+        print_json(&json!({
+            "source": source.to_string(),
+            "destination": destination.to_string(),
+            "tags": tags,
+        }))?;
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} tags failed: {}",
+            failed.len(),
+            copies.len(),
+            failed.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// A bar per blob being sent and one for the whole copy, on a terminal only.

@@ -2,18 +2,58 @@
 //! short forms (`alpine` is `docker.io/library/alpine:latest`).
 
 use std::fmt;
+use std::sync::LazyLock;
 
 use oci_core::Digest;
-use oci_spec::distribution::Reference;
+use regex::Regex;
 
 use crate::Error;
 
 /// Docker Hub's name in references.
 const DOCKER_HUB: &str = "docker.io";
+/// Docker Hub's older name ("the Docker Index"), which docker reads as [`DOCKER_HUB`].
+const DOCKER_HUB_LEGACY: &str = "index.docker.io";
 /// Where Docker Hub's registry API answers.
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
 /// The key Docker writes Docker Hub's credentials under in `config.json`.
 const DOCKER_HUB_CREDENTIALS: &str = "https://index.docker.io/v1/";
+/// Where Docker Hub keeps its official images.
+const OFFICIAL_NAMESPACE: &str = "library/";
+/// The longest repository path the distribution project accepts (after `library/` is added).
+const REPOSITORY_MAX: usize = 255;
+
+/// The pieces of the grammar, as the distribution project writes them (`regexp.go` of
+/// github.com/distribution/reference); `\w` is spelled out, since Go's is ASCII only.
+mod grammar {
+    pub const ALPHANUMERIC: &str = r"[a-z0-9]+";
+    pub const SEPARATOR: &str = r"(?:[._]|__|[-]+)";
+    pub const DOMAIN_NAME_COMPONENT: &str = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+    pub const OPTIONAL_PORT: &str = r"(?::[0-9]+)?";
+    pub const IPV6_ADDRESS: &str = r"\[(?:[a-fA-F0-9:]+)\]";
+    pub const TAG: &str = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}";
+    pub const DIGEST: &str =
+        r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][[:xdigit:]]{32,}";
+    pub const IDENTIFIER: &str = r"[a-f0-9]{64}";
+}
+
+/// A regular expression of the grammar, matched whole.
+fn anchored(pattern: &str) -> Regex {
+    Regex::new(&format!("^(?:{pattern})$")).expect("the distribution grammar is a valid regex")
+}
+
+static DOMAIN: LazyLock<Regex> = LazyLock::new(|| {
+    use grammar::*;
+    let domain_name = format!(r"{DOMAIN_NAME_COMPONENT}(?:\.{DOMAIN_NAME_COMPONENT})*");
+    anchored(&format!("(?:{domain_name}|{IPV6_ADDRESS}){OPTIONAL_PORT}"))
+});
+static REMOTE_NAME: LazyLock<Regex> = LazyLock::new(|| {
+    use grammar::*;
+    let component = format!("{ALPHANUMERIC}(?:{SEPARATOR}{ALPHANUMERIC})*");
+    anchored(&format!("{component}(?:/{component})*"))
+});
+static TAG: LazyLock<Regex> = LazyLock::new(|| anchored(grammar::TAG));
+static DIGEST: LazyLock<Regex> = LazyLock::new(|| anchored(grammar::DIGEST));
+static IDENTIFIER: LazyLock<Regex> = LazyLock::new(|| anchored(grammar::IDENTIFIER));
 
 /// A repository in a registry, and optionally a tag or digest in it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -30,9 +70,36 @@ pub struct ImageReference {
 
 impl ImageReference {
     /// Parses `HOST[:PORT]/REPO[:TAG|@DIGEST]` by the grammar of the distribution project,
-    /// normalised as docker does: no host means Docker Hub, a one-part Hub path is under
-    /// `library/`, and no tag nor digest means `latest`.
+    /// normalised as docker does (`ParseNormalizedNamed`): a first component is the host when
+    /// it has a `.` or a `:`, is `localhost`, or has an uppercase letter; else the host is
+    /// Docker Hub (`docker.io`, which `index.docker.io` also means), where a one-part path is
+    /// under `library/`. No tag nor digest means `latest`; a tag and a digest are both kept
+    /// (the digest is what is fetched).
     pub fn parse(text: &str) -> Result<ImageReference, Error> {
+        let mut reference = ImageReference::parse_parts(text)?;
+        if reference.tag.is_none() && reference.digest.is_none() {
+            reference.tag = Some("latest".to_owned());
+        }
+        Ok(reference)
+    }
+
+    /// [`ImageReference::parse`] of a repository alone (`HOST[:PORT]/REPO`): a tag or digest
+    /// is refused, and none is assumed.
+    pub fn parse_repository(text: &str) -> Result<ImageReference, Error> {
+        let reference = ImageReference::parse_parts(text)?;
+        if let Some(target) = reference.target() {
+            return Err(Error::InvalidReference {
+                reference: text.to_owned(),
+                reason: format!(
+                    "names {target} in {}/{}, where a whole repository is meant",
+                    reference.registry, reference.repository
+                ),
+            });
+        }
+        Ok(reference)
+    }
+
+    fn parse_parts(text: &str) -> Result<ImageReference, Error> {
         let invalid = |reason: String| Error::InvalidReference {
             reference: text.to_owned(),
             reason,
@@ -40,21 +107,60 @@ impl ImageReference {
         if text.trim() != text || text.is_empty() {
             return Err(invalid("empty, or spaces around it".into()));
         }
-        let parsed: Reference = text.parse().map_err(|e| invalid(format!("{e}")))?;
-        // The grammar's path components are lowercase; docker says so rather than guess.
-        if parsed.repository().chars().any(|c| c.is_ascii_uppercase()) {
-            return Err(invalid("repository names must be lowercase".into()));
+        if IDENTIFIER.is_match(text) {
+            return Err(invalid(
+                "64 hex digits are an image ID, not a repository name".into(),
+            ));
         }
-        let digest = parsed
-            .digest()
-            .map(|d| Digest::parse(d).map_err(|e| invalid(e.to_string())))
+        let (registry, rest) = split_registry(text);
+        if !DOMAIN.is_match(&registry) {
+            return Err(invalid(format!("invalid registry host {registry:?}")));
+        }
+        let (name, digest) = match rest.split_once('@') {
+            Some((name, digest)) => (name, Some(digest)),
+            None => (rest.as_str(), None),
+        };
+        // Past the host, a `:` can only start the tag.
+        let (repository, tag) = match name.split_once(':') {
+            Some((repository, tag)) => (repository, Some(tag)),
+            None => (name, None),
+        };
+        if repository.chars().any(|c| c.is_ascii_uppercase()) {
+            return Err(invalid(format!(
+                "repository names must be lowercase ({repository:?})"
+            )));
+        }
+        if !REMOTE_NAME.is_match(repository) {
+            return Err(invalid(format!(
+                "invalid repository name {repository:?} (lowercase letters and digits, \
+                 separated by `.`, `_`, `__`, dashes or `/`)"
+            )));
+        }
+        if repository.len() > REPOSITORY_MAX {
+            return Err(invalid(format!(
+                "the repository name is longer than {REPOSITORY_MAX} characters"
+            )));
+        }
+        if let Some(tag) = tag
+            && !TAG.is_match(tag)
+        {
+            return Err(invalid(format!(
+                "invalid tag {tag:?} (up to 128 letters, digits, `_`, `.` and `-`, not starting \
+                 with `.` or `-`)"
+            )));
+        }
+        let digest = digest
+            .map(|digest| {
+                if !DIGEST.is_match(digest) {
+                    return Err(invalid(format!("invalid digest {digest:?}")));
+                }
+                Digest::parse(digest).map_err(|e| invalid(e.to_string()))
+            })
             .transpose()?;
-        // `name@digest` alone: the parser adds no tag then, and none is wanted.
-        let tag = parsed.tag().map(str::to_owned);
         Ok(ImageReference {
-            registry: parsed.registry().to_owned(),
-            repository: parsed.repository().to_owned(),
-            tag,
+            registry,
+            repository: repository.to_owned(),
+            tag: tag.map(str::to_owned),
             digest,
         })
     }
@@ -102,6 +208,28 @@ impl ImageReference {
                 .parse::<std::net::IpAddr>()
                 .is_ok_and(|ip| ip.is_loopback())
     }
+}
+
+/// The registry of a reference and the rest of it, as docker splits them (`splitDockerDomain`
+/// of the distribution project), with Docker Hub's official images under `library/`.
+fn split_registry(text: &str) -> (String, String) {
+    let (registry, rest) = match text.split_once('/') {
+        // One component: a Docker Hub name, even `localhost` or `example.com` (as docker).
+        None => (DOCKER_HUB, text),
+        Some((first, rest)) if first == DOCKER_HUB_LEGACY => (DOCKER_HUB, rest),
+        Some((first, rest))
+            if first == "localhost"
+                || first.contains(['.', ':'])
+                || first.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            (first, rest)
+        }
+        Some(_) => (DOCKER_HUB, text),
+    };
+    if registry == DOCKER_HUB && !rest.contains('/') {
+        return (registry.to_owned(), format!("{OFFICIAL_NAMESPACE}{rest}"));
+    }
+    (registry.to_owned(), rest.to_owned())
 }
 
 /// The host of `HOST[:PORT]` (an IPv6 literal without its brackets).
@@ -160,7 +288,7 @@ mod tests {
         for bad in [
             "",
             " alpine",
-            "UPPER/case",
+            "upper/Case",
             "a//b",
             "example.com/x@sha256:abc",
         ] {

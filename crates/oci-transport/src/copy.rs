@@ -34,8 +34,12 @@ pub struct CopySummary {
     pub tag: Option<String>,
     /// The image's content.
     pub image: CopyReport,
-    /// The referrers copied with it (empty unless asked for).
+    /// The referrers copied with it (empty unless asked for): OCI 1.1 referrers, and the
+    /// images under cosign's tags.
     pub referrers: CopyReport,
+    /// Cosign's tags copied with the image (`sha256-HEX.sig`, `.att`, `.sbom`), each with what
+    /// it names; empty unless referrers were asked for.
+    pub cosign_tags: Vec<(String, Descriptor)>,
 }
 
 impl CopySummary {
@@ -43,6 +47,23 @@ impl CopySummary {
     pub fn digest(&self) -> Result<Digest, oci_core::Error> {
         Ok(Digest::try_from(self.descriptor.digest())?)
     }
+}
+
+/// The suffixes of the tags cosign keeps an image's signatures, attestations and SBOMs under
+/// (`SignatureTag`, `AttestationTag`, `SBOMTag` of sigstore/cosign `pkg/oci/remote`): cosign
+/// does not use referrers, but tags named after the image's digest.
+const COSIGN_SUFFIXES: [&str; 3] = ["sig", "att", "sbom"];
+
+/// A tag is at most this long (the distribution grammar), so longer cosign names cannot be.
+const TAG_MAX: usize = 128;
+
+/// Cosign's tags for an image: `ALGORITHM-HEX.sig`, `.att` and `.sbom`.
+pub fn cosign_tags(digest: Digest) -> Vec<String> {
+    COSIGN_SUFFIXES
+        .iter()
+        .map(|suffix| format!("{}-{}.{suffix}", digest.algorithm(), digest.encoded()))
+        .filter(|tag| tag.len() <= TAG_MAX)
+        .collect()
 }
 
 /// Copies one image from `source` to `destination`.
@@ -56,6 +77,10 @@ impl CopySummary {
 /// layout's ref); else, for a layout or archive, the name it had in the source; else none
 /// (an untagged index entry in a layout). A destination named by digest must be given that
 /// very image. The name is written last, once everything under it is there.
+///
+/// With [`CopyRequest::referrers`], the manifests that refer to the image are copied, and so
+/// are the images under cosign's tags for each manifest copied ([`cosign_tags`]), under the
+/// same tags, when the source has them.
 pub fn copy(
     source: &StoreName,
     destination: &StoreName,
@@ -73,18 +98,6 @@ pub fn copy(
         });
     }
     let dst = Destination::open(destination, &request.destination)?;
-    let image = copy_image_with(src.as_ref(), dst.store(), &root, &request.copy)?;
-    let referrers = if request.referrers {
-        let subjects: Vec<Digest> = image
-            .items
-            .iter()
-            .filter(|item| ContentKind::of_descriptor(&item.descriptor) == ContentKind::Manifest)
-            .filter_map(|item| Digest::try_from(item.descriptor.digest()).ok())
-            .collect();
-        copy_referrers(src.as_ref(), dst.store(), &subjects, &request.copy)?
-    } else {
-        CopyReport::default()
-    };
     let tag = match destination {
         StoreName::Registry(image) if image.digest.is_none() => image.tag.clone(),
         StoreName::Registry(_) => None,
@@ -93,19 +106,177 @@ pub fn copy(
             .filter(|r| Digest::parse(r).is_err())
             .or(source_tag),
     };
-    match &tag {
-        Some(name) => dst.store().tag(&root, name)?,
-        // In a layout, an untagged entry keeps the image from gc and lists it.
-        None if !matches!(destination, StoreName::Registry(_)) => dst.store().put_entry(&root)?,
-        None => {}
-    }
+    let into_registry = matches!(destination, StoreName::Registry(_));
+    let summary = copy_into(src.as_ref(), &dst, root, tag, into_registry, request, true)?;
     dst.finish()?;
-    Ok(CopySummary {
+    Ok(summary)
+}
+
+/// Copies `root` from `src` into `dst`, with its referrers (and cosign's tags, when
+/// `cosign`) where asked, and names it `tag` last.
+fn copy_into(
+    src: &dyn Store,
+    dst: &Destination,
+    root: Descriptor,
+    tag: Option<String>,
+    into_registry: bool,
+    request: &CopyRequest<'_>,
+    cosign: bool,
+) -> Result<CopySummary, Error> {
+    let image = copy_image_with(src, dst.store(), &root, &request.copy)?;
+    let mut summary = CopySummary {
         descriptor: root,
         tag,
         image,
-        referrers,
-    })
+        referrers: CopyReport::default(),
+        cosign_tags: Vec::new(),
+    };
+    if request.referrers {
+        let subjects: Vec<Digest> = summary
+            .image
+            .items
+            .iter()
+            .filter(|item| ContentKind::of_descriptor(&item.descriptor) == ContentKind::Manifest)
+            .filter_map(|item| Digest::try_from(item.descriptor.digest()).ok())
+            .collect();
+        summary.referrers = copy_referrers(src, dst.store(), &subjects, &request.copy)?;
+        if cosign {
+            for subject in &subjects {
+                for name in cosign_tags(*subject) {
+                    let found = match src.resolve(&name) {
+                        Ok(found) => found,
+                        Err(oci_core::Error::RefNotFound { .. }) => continue,
+                        Err(e) => return Err(e.into()),
+                    };
+                    let report = copy_image_with(src, dst.store(), &found, &request.copy)?;
+                    summary.referrers.bytes_copied += report.bytes_copied;
+                    summary.referrers.items.extend(report.items);
+                    dst.store().tag(&found, &name)?;
+                    summary.cosign_tags.push((name, found));
+                }
+            }
+        }
+    }
+    match &summary.tag {
+        Some(name) => dst.store().tag(&summary.descriptor, name)?,
+        // In a layout, an untagged entry keeps the image from gc and lists it.
+        None if !into_registry => dst.store().put_entry(&summary.descriptor)?,
+        None => {}
+    }
+    Ok(summary)
+}
+
+/// One tag of [`copy_all_tags`], and how its copy went.
+#[derive(Debug)]
+pub struct TagCopy {
+    /// The tag (a layout's or archive's ref name).
+    pub tag: String,
+    /// What it names in the source.
+    pub descriptor: Descriptor,
+    /// The copy.
+    pub outcome: Result<CopySummary, Error>,
+}
+
+/// Copies every tag of `source` (a registry repository's tags, following its paging; every
+/// ref name in a layout's or archive's index) to `destination`, each under its tag, whole
+/// (every platform of an index).
+///
+/// Neither name may point at an image (no tag, digest or `:REF`); a platform is refused. The
+/// tags are copied one after the other; a tag that fails does not stop the others, and its
+/// error is in its [`TagCopy`], except into an archive, which is written whole or not at all
+/// (the first failure is the error, and no archive appears), and after a cancel (the copy
+/// stops there). With [`CopyRequest::referrers`], each tag's referrers are copied too;
+/// cosign's tags are tags like any other here.
+pub fn copy_all_tags(
+    source: &StoreName,
+    destination: &StoreName,
+    request: &CopyRequest<'_>,
+) -> Result<Vec<TagCopy>, Error> {
+    for name in [source, destination] {
+        if let Some(reference) = name.reference() {
+            return Err(Error::Selection {
+                store: name.to_string(),
+                reason: format!("names {reference}, but every tag is copied: name the store alone"),
+            });
+        }
+    }
+    if request.platform.is_some() {
+        return Err(Error::Selection {
+            store: source.to_string(),
+            reason: "every tag is copied whole: a platform cannot be chosen".into(),
+        });
+    }
+    let src = open_source(source, &request.source)?;
+    let mut tagged: Vec<(String, Descriptor)> = Vec::new();
+    for entry in src.index()?.manifests() {
+        if let Some(name) = index::ref_name(entry)
+            && !tagged.iter().any(|(seen, _)| seen == name)
+        {
+            tagged.push((name.to_owned(), entry.clone()));
+        }
+    }
+    if tagged.is_empty() {
+        return Err(Error::Selection {
+            store: source.to_string(),
+            reason: "holds no tagged image".into(),
+        });
+    }
+    let dst = Destination::open(destination, &request.destination)?;
+    let into_registry = matches!(destination, StoreName::Registry(_));
+    let into_archive = matches!(destination, StoreName::Archive { .. });
+    let mut copies = Vec::with_capacity(tagged.len());
+    for (tag, descriptor) in tagged {
+        let outcome = copy_into(
+            src.as_ref(),
+            &dst,
+            descriptor.clone(),
+            Some(tag.clone()),
+            into_registry,
+            request,
+            false,
+        );
+        let failed = outcome.is_err();
+        copies.push(TagCopy {
+            tag,
+            descriptor,
+            outcome,
+        });
+        let cancelled = request
+            .copy
+            .cancel
+            .is_some_and(|flag| flag.load(std::sync::atomic::Ordering::Relaxed));
+        if failed && into_archive {
+            let last = copies.pop().expect("the copy just pushed");
+            return Err(Error::Selection {
+                store: destination.to_string(),
+                reason: format!(
+                    "tag {}: {} (no archive written)",
+                    last.tag,
+                    last.outcome
+                        .err()
+                        .map(|e| error_chain(&e))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        if cancelled {
+            break;
+        }
+    }
+    dst.finish()?;
+    Ok(copies)
+}
+
+/// An error and its causes, on one line.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 /// The image `name` points at in `store`, for `platform`, and the name it has there.

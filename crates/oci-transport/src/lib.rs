@@ -5,7 +5,7 @@
 //! written whole), `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (a registry repository); a
 //! plain path is a layout directory, or an archive when it is a file. This crate turns them
 //! into the right backend ([`open_source`], [`Destination`]) and copies one image between any
-//! two ([`copy`]), so that the CLI (and any other front end) holds no such logic. It is the
+//! two ([`copy`]), or every tag of one into another ([`copy_all_tags`]), so that the CLI (and any other front end) holds no such logic. It is the
 //! one crate that knows every backend; the backends never know each other.
 //!
 //! ```
@@ -24,7 +24,7 @@ mod error;
 mod name;
 mod open;
 
-pub use copy::{CopyRequest, CopySummary, copy, outcome_name};
+pub use copy::{CopyRequest, CopySummary, TagCopy, copy, copy_all_tags, cosign_tags, outcome_name};
 pub use error::Error;
 pub use name::StoreName;
 pub use open::{Destination, OpenOptions, open_readable, open_source, open_writable};

@@ -43,6 +43,35 @@ impl StoreName {
                 })?,
             ));
         }
+        StoreName::parse_other(text)
+    }
+
+    /// [`StoreName::parse`] of a whole store, no image in it named: a registry repository
+    /// with no tag nor digest (none is assumed), a layout or archive with no `:REF`.
+    pub fn parse_whole(text: &std::ffi::OsStr) -> Result<StoreName, Error> {
+        let name = match text.to_str() {
+            Some(text) => match text.strip_prefix("docker://") {
+                Some(reference) => StoreName::Registry(
+                    ImageReference::parse_repository(reference).map_err(|e| Error::Name {
+                        name: text.to_owned(),
+                        reason: e.to_string(),
+                    })?,
+                ),
+                None => StoreName::parse_other(text)?,
+            },
+            None => StoreName::bare(PathBuf::from(text)),
+        };
+        if let Some(reference) = name.reference() {
+            return Err(Error::Name {
+                name: name.to_string(),
+                reason: format!("names {reference} in the store, where a whole store is meant"),
+            });
+        }
+        Ok(name)
+    }
+
+    /// Every name but `docker://`.
+    fn parse_other(text: &str) -> Result<StoreName, Error> {
         let split = |rest: &str| -> Result<(PathBuf, Option<String>), Error> {
             let (path, reference) = match rest.split_once(':') {
                 Some((path, reference)) => (path, Some(reference.to_owned())),

@@ -41,6 +41,7 @@ macro_rules! args {
 
 mod support;
 
+mod all_tags;
 mod blob;
 mod concurrency;
 mod conformance;
