@@ -40,6 +40,10 @@ pub struct TarWriter<W: Write + Send> {
     label: PathBuf,
     location: Location,
     state: Mutex<State<W>>,
+    /// One blob at a time goes into the stream: a streamed blob holds this from its header
+    /// to its commit, and a spooled blob's commit and an index edit wait for it, so writers
+    /// on several threads (a copy with `-j N`) take turns rather than fail.
+    turn: Mutex<()>,
 }
 
 struct State<W> {
@@ -70,6 +74,7 @@ impl<W: Write + Send> TarWriter<W> {
                 streaming: false,
                 poisoned: None,
             }),
+            turn: Mutex::new(()),
         }
     }
 
@@ -117,7 +122,8 @@ impl<W: Write + Send> TarWriter<W> {
         size: u64,
         content: impl Read + Send,
     ) -> Result<()> {
-        let mut state = self.lock()?;
+        let turn = self.take_turn()?;
+        let mut state = self.lock_stream(&turn)?;
         if state.blobs.contains_key(&digest) {
             return Ok(());
         }
@@ -143,7 +149,18 @@ impl<W: Write + Send> TarWriter<W> {
         Ok(())
     }
 
+    /// The state, to read it or to edit what is kept for `finish`; refused once poisoned.
     fn lock(&self) -> Result<MutexGuard<'_, State<W>>> {
+        let state = self.state.lock().map_err(|_| poisoned_lock(&self.label))?;
+        if let Some(why) = &state.poisoned {
+            return Err(State::<W>::invalid(&self.label, why));
+        }
+        Ok(state)
+    }
+
+    /// The state, to write into the stream: the caller holds the turn, so no streamed blob
+    /// can be half-written (checked all the same: interleaved bytes would corrupt the archive).
+    fn lock_stream(&self, _turn: &MutexGuard<'_, ()>) -> Result<MutexGuard<'_, State<W>>> {
         let state = self.state.lock().map_err(|_| poisoned_lock(&self.label))?;
         state.check(&self.label)?;
         Ok(state)
@@ -156,9 +173,15 @@ impl<W: Write + Send> TarWriter<W> {
         )
     }
 
-    /// Starts a blob of known digest and size, streamed straight into the archive.
-    fn blob_writer_for(&self, digest: Digest, size: u64) -> Result<StreamingBlobWriter<'_, W>> {
-        let mut state = self.lock()?;
+    /// Starts a blob of known digest and size, streamed straight into the archive; `turn` is
+    /// held until the writer is committed or dropped.
+    fn blob_writer_for(
+        &self,
+        turn: &MutexGuard<'_, ()>,
+        digest: Digest,
+        size: u64,
+    ) -> Result<StreamingBlobWriter<'_, W>> {
+        let mut state = self.lock_stream(turn)?;
         if state.blobs.contains_key(&digest) {
             // Already in the archive: verify the content, write nothing.
             return Ok(StreamingBlobWriter::new(self, digest, size, false));
@@ -168,8 +191,14 @@ impl<W: Write + Send> TarWriter<W> {
         Ok(StreamingBlobWriter::new(self, digest, size, true))
     }
 
+    /// Waits for the stream to be free (see [`TarWriter::turn`]).
+    fn take_turn(&self) -> Result<MutexGuard<'_, ()>> {
+        self.turn.lock().map_err(|_| poisoned_lock(&self.label))
+    }
+
     /// Read-modify-write of the index kept for `finish`.
     fn update_index(&self, edit: &mut dyn FnMut(&mut IndexDocument) -> Result<()>) -> Result<()> {
+        let _turn = self.take_turn()?;
         let mut state = self.lock()?;
         let location = self.location.join(INDEX_FILE);
         let bytes = state.index.clone().ok_or_else(|| Error::NotFound {
@@ -188,12 +217,16 @@ fn poisoned_lock(label: &Path) -> Error {
 }
 
 impl<W: Write> State<W> {
+    fn invalid(label: &Path, why: &str) -> Error {
+        Error::InvalidLayout {
+            location: label.into(),
+            reason: format!("the archive is invalid and takes no more writes: {why}"),
+        }
+    }
+
     fn check(&self, label: &Path) -> Result<()> {
         if let Some(why) = &self.poisoned {
-            return Err(Error::InvalidLayout {
-                location: label.into(),
-                reason: format!("the archive is invalid and takes no more writes: {why}"),
-            });
+            return Err(Self::invalid(label, why));
         }
         if self.streaming {
             return Err(Error::unsupported(
@@ -277,7 +310,8 @@ impl<W: Write + Send> Store for TarWriter<W> {
 
     fn push(&self, descriptor: &Descriptor, content: &mut dyn Read) -> Result<()> {
         let digest = Digest::try_from(descriptor.digest())?;
-        let mut writer = self.blob_writer_for(digest, descriptor.size())?;
+        let turn = self.take_turn()?;
+        let mut writer = self.blob_writer_for(&turn, digest, descriptor.size())?;
         writer
             .write_from(content)
             .map_err(|e| Error::io(self.location.of_content(digest), e.into_inner()))?;
@@ -286,7 +320,8 @@ impl<W: Write + Send> Store for TarWriter<W> {
     }
 
     fn begin_blob(&self, algorithm: Algorithm) -> Result<Box<dyn BlobWriter + '_>> {
-        // Fail early on a poisoned or busy archive rather than after spooling the blob.
+        // Fail early on a poisoned archive rather than after spooling the blob (a busy one is
+        // waited for at the commit).
         drop(self.lock()?);
         let spool = tempfile::tempfile().map_err(|e| Error::io(std::env::temp_dir(), e))?;
         Ok(Box::new(SpooledBlobWriter {
@@ -368,7 +403,8 @@ impl<W: Write + Send> LayoutFiles for TarWriter<W> {
     }
 
     fn create_blobs_dir(&self) -> Result<()> {
-        self.lock()?.start(&self.label)
+        let turn = self.take_turn()?;
+        self.lock_stream(&turn)?.start(&self.label)
     }
 
     fn has_blobs_dir(&self) -> Result<bool> {
@@ -430,8 +466,9 @@ impl<W: Write + Send> BlobWriter for SpooledBlobWriter<'_, W> {
         } = *self;
         let digest = hasher.finalize();
         check_commit(digest, written, size, expected)?;
+        let turn = archive.take_turn()?;
         let label = &archive.label;
-        let mut state = archive.lock()?;
+        let mut state = archive.lock_stream(&turn)?;
         if state.blobs.contains_key(&digest) {
             return Ok(digest);
         }

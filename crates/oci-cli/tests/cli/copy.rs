@@ -608,6 +608,40 @@ fn a_layout_goes_to_an_archive_and_the_archive_to_a_registry() {
     ctx.run(args!["fsck", format!("{repository}:t9")]).success();
 }
 
+/// Layers go into an archive from several jobs at once: the archive takes them in turn.
+#[test]
+fn a_many_layer_image_goes_into_an_archive_with_parallel_jobs() {
+    let ctx = Ctx::new();
+    let (src, _) = ctx.image("src", "v1", "one", &[]);
+    for (base, tag, seed) in [
+        ("v1", "v2", "two"),
+        ("v2", "v3", "three"),
+        ("v3", "v4", "four"),
+    ] {
+        ctx.image("src", tag, seed, &["--base", base]);
+    }
+    let expected = digests(&src, "v4");
+    assert_eq!(expected.layers.len(), 4);
+    let archive = ctx.path("layers.tar");
+    ctx.run(args![
+        "copy",
+        "-j",
+        "4",
+        oci(&src, "v4"),
+        format!("oci-archive:{}", archive.display())
+    ])
+    .success();
+    ctx.run(args!["fsck", archive]).success();
+    let unpacked = ctx.path("unpacked");
+    ctx.run(args![
+        "copy",
+        format!("oci-archive:{}:v4", archive.display()),
+        oci(&unpacked, "v4")
+    ])
+    .success();
+    assert_eq!(digests(&unpacked, "v4"), expected);
+}
+
 #[test]
 fn referrers_go_with_the_image_through_the_tag_fallback() {
     let Some(registry) = registry(

@@ -553,3 +553,68 @@ fn failed_header_write_poisons() {
         assert_invalid(&err, what);
     }
 }
+
+/// A reader that yields a few bytes at a time, pausing between them, so that pushes on
+/// several threads are in the middle of their blobs at the same moment.
+struct Trickle<'a> {
+    data: &'a [u8],
+}
+
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let n = buf.len().min(self.data.len()).min(64);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+/// A copy with `-j N` pushes its layers from several threads at once: they take turns at the
+/// stream (as does a spooled blob committed meanwhile) and every one lands whole.
+#[test]
+fn pushes_from_several_threads_at_once_take_turns_and_all_land() {
+    let archive = TarWriter::new(Vec::new(), "concurrent.tar");
+    seed::init(&archive, &seed::InitOptions::default()).unwrap();
+    let layers: Vec<Vec<u8>> = (0..6u8)
+        .map(|i| {
+            (0..2000u32)
+                .map(|j| (j as u8).wrapping_mul(i + 1))
+                .collect()
+        })
+        .collect();
+    let spooled = b"written with begin_blob while the others stream".to_vec();
+    std::thread::scope(|scope| {
+        for data in &layers {
+            let archive = &archive;
+            scope.spawn(move || {
+                archive
+                    .push(
+                        &layer(sha256(data), data.len() as u64),
+                        &mut Trickle { data },
+                    )
+                    .unwrap();
+            });
+        }
+        let archive = &archive;
+        let spooled = &spooled;
+        scope.spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            seed::write_blob(archive, spooled).unwrap();
+        });
+    });
+    let bytes = archive.finish().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("concurrent.tar");
+    std::fs::write(&path, bytes).unwrap();
+    let read = TarArchive::open(&path).unwrap();
+    for data in layers.iter().chain([&spooled]) {
+        let digest = sha256(data);
+        let mut content = Vec::new();
+        read.fetch(ContentKind::Blob, digest, Some(data.len() as u64))
+            .unwrap()
+            .read_to_end(&mut content)
+            .unwrap();
+        assert_eq!(&content, data);
+    }
+}
