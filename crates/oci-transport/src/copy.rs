@@ -135,9 +135,13 @@ fn select(
     let (descriptor, tag, target) = match name.reference() {
         Some(reference) => {
             let descriptor = oci_image::resolve_target(store, &reference)?;
-            let tag = Digest::parse(&reference)
-                .is_err()
-                .then(|| reference.clone());
+            let tag = match name {
+                // `@N` names no tag: the image's first RepoTag is its name.
+                StoreName::DockerArchive { .. } => index::ref_name(&descriptor).map(str::to_owned),
+                _ => Digest::parse(&reference)
+                    .is_err()
+                    .then(|| reference.clone()),
+            };
             (descriptor, tag, reference)
         }
         None => {

@@ -20,6 +20,8 @@
 //! - `copy`, `registry_read`: `copy` between layouts, archives and the real registry (started
 //!   by `oci-test-registry`), skopeo on the other side; the read commands on `docker://`
 //!   names, basic auth and TLS (skipped, visibly, without `docker-registry` or skopeo).
+//! - `docker_archive`: `docker-archive:` both ways against skopeo, the corpus's docker archives,
+//!   archives built wrong on purpose.
 //! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
 //!   and skopeo.
 //! - `runc`: the built-in example, built static, runs under `runc` from a bundle with our
@@ -44,6 +46,7 @@ mod concurrency;
 mod conformance;
 mod copy;
 mod crash;
+mod docker_archive;
 mod errors;
 mod hostile;
 mod image;
