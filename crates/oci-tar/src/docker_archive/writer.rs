@@ -480,7 +480,7 @@ impl<W: Write + Seek + Send> DockerArchiveWriter<W> {
     /// A writer onto an output that can seek back (a regular file): a compressed layer is
     /// decompressed straight into the archive, its header finished once its size is known.
     pub fn seekable(out: W, label: impl Into<PathBuf>) -> DockerArchiveWriter<W> {
-        DockerArchiveWriter::with_seek(out, label, Some(|out, to| out.seek(to)))
+        DockerArchiveWriter::with_seek(out, label, Some(Seek::seek))
     }
 }
 
