@@ -55,7 +55,8 @@ pub enum Command {
         registry: RegistryArgs,
     },
     /// Copy one image between layouts, archives and registries: `oci:DIR[:REF]`,
-    /// `oci-archive:FILE[:REF]`, `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (skopeo's names).
+    /// `oci-archive:FILE[:REF]`, `docker-archive:FILE[:NAME:TAG|:@N]`,
+    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (skopeo's names).
     Copy(crate::copy::CopyArgs),
     /// Write a layout as a tar archive, verifying every blob on the way.
     Pack {

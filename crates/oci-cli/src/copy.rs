@@ -24,10 +24,15 @@ use crate::usage::usage;
 #[derive(Debug, Args)]
 pub struct CopyArgs {
     /// Where from: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
-    /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
+    /// `docker-archive:FILE[:NAME:TAG|:@N]` (docker save), `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`.
+    /// Out of a docker archive an OCI manifest is made (it keeps none): a new manifest digest,
+    /// the same config (image ID) and diff_ids.
     source: std::ffi::OsString,
     /// Where to: the same forms. A layout gets REF, else the source's name; a registry the
-    /// tag given (`latest` when none).
+    /// tag given (`latest` when none); a docker archive the RepoTag NAME:TAG, else the
+    /// source's NAME:TAG if it has one. Into a docker archive: one platform (--platform, else
+    /// this machine's), layers uncompressed (so their digests and the manifest's change; the
+    /// config, the image ID and the diff_ids stay).
     destination: std::ffi::OsString,
     /// Every platform of an index (the default: the index's digest is kept).
     #[arg(long, conflicts_with = "platform")]

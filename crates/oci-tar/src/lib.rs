@@ -30,6 +30,7 @@
 //! ```
 
 mod compression;
+pub mod docker_archive;
 mod entry_name;
 mod framing;
 mod output;

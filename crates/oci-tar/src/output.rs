@@ -10,7 +10,7 @@
 //! of the FIFO gets the bytes. A directory or a socket is refused.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -72,6 +72,26 @@ impl OutputFile {
         match self.target {
             Target::Replace(file) => file.commit(),
             Target::Through(mut file) => file.flush(),
+        }
+    }
+}
+
+impl OutputFile {
+    /// Whether the output can seek back (to finish a header whose size was known only at the
+    /// end): a regular file can; a FIFO or a terminal cannot.
+    pub fn is_seekable(&self) -> bool {
+        match &self.target {
+            Target::Replace(_) => true,
+            Target::Through(file) => file.metadata().is_ok_and(|m| m.is_file()),
+        }
+    }
+}
+
+impl Seek for OutputFile {
+    fn seek(&mut self, position: SeekFrom) -> io::Result<u64> {
+        match &mut self.target {
+            Target::Replace(file) => file.seek(position),
+            Target::Through(file) => file.seek(position),
         }
     }
 }

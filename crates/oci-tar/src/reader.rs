@@ -19,9 +19,86 @@ use crate::space::RoomChecked;
 
 /// Where an entry's content is in the archive file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    offset: u64,
-    size: u64,
+pub(crate) struct Span {
+    pub(crate) offset: u64,
+    pub(crate) size: u64,
+}
+
+/// The archive in `file` as a plain tar in a file that positional reads can serve: `file`
+/// itself, or, when it is gzip or zstd (magic bytes), an anonymous temp file it is
+/// decompressed into, checked against the free space there as it grows (see
+/// [`ExpansionLimit`] for why not against a ratio).
+pub(crate) fn plain_tar(
+    mut file: File,
+    path: &Path,
+    limit: ExpansionLimit,
+) -> Result<(File, Compression)> {
+    file.rewind().map_err(|e| Error::io(path, e))?;
+    let mut head = [0u8; 4];
+    let n = file.read(&mut head).map_err(|e| Error::io(path, e))?;
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    let compression = Compression::detect(&head[..n]);
+    if compression == Compression::None {
+        return Ok((file, compression));
+    }
+    let temp_dir = std::env::temp_dir();
+    let mut spool = tempfile::tempfile().map_err(|e| Error::io(&temp_dir, e))?;
+    {
+        let (_, mut plain) =
+            compression::decompress(&file, limit).map_err(|e| Error::io(path, e))?;
+        let mut room_checked = RoomChecked::new(&mut spool);
+        oci_core::copy_stream(&mut plain, &mut room_checked).map_err(|e| match e {
+            CopyError::Read(e) => Error::io(path, e),
+            CopyError::Write(e) => Error::Io {
+                source: io::Error::new(
+                    e.kind(),
+                    format!("decompressing {} into a temp file: {e}", path.display()),
+                ),
+                location: temp_dir.clone().into(),
+            },
+        })?;
+    }
+    spool.rewind().map_err(|e| Error::io(path, e))?;
+    Ok((spool, compression))
+}
+
+/// One pass over the headers of the plain tar in `file`, handing each entry and where its
+/// content is to `visit`; then checks that every span `visit` kept (it returns them) lies
+/// within the file, since a truncated archive can end inside its last entry.
+pub(crate) fn scan_entries(
+    file: &File,
+    path: &Path,
+    mut visit: impl FnMut(&tar::Entry<'_, &File>, Span) -> Option<Span>,
+) -> Result<()> {
+    let invalid = |reason: String| Error::InvalidLayout {
+        location: path.into(),
+        reason,
+    };
+    let mut archive = tar::Archive::new(file);
+    let iter = archive
+        .entries_with_seek()
+        .map_err(|e| invalid(tar_error_text(&e, true)))?;
+    let mut first = true;
+    let mut kept_end = 0u64;
+    for entry in iter {
+        let entry = entry.map_err(|e| invalid(tar_error_text(&e, first)))?;
+        first = false;
+        let span = Span {
+            offset: entry.raw_file_position(),
+            size: entry.size(),
+        };
+        if let Some(kept) = visit(&entry, span) {
+            kept_end = kept_end.max(kept.offset.saturating_add(kept.size));
+        }
+    }
+    let length = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    if kept_end > length {
+        return Err(invalid(format!(
+            "truncated: an entry's content ends at byte {kept_end}, the archive at {length}"
+        )));
+    }
+    Ok(())
 }
 
 /// A layout archive opened for reading in place.
@@ -89,39 +166,12 @@ impl TarArchive {
 
     /// [`TarArchive::from_file`] with a custom bound on decompression.
     pub fn from_file_with(
-        mut file: File,
+        file: File,
         label: impl Into<PathBuf>,
         limit: ExpansionLimit,
     ) -> Result<TarArchive> {
         let path = label.into();
-        file.rewind().map_err(|e| Error::io(&path, e))?;
-        let mut head = [0u8; 4];
-        let n = file.read(&mut head).map_err(|e| Error::io(&path, e))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io(&path, e))?;
-        let compression = Compression::detect(&head[..n]);
-        if compression != Compression::None {
-            // Bounded by the free space where it goes (see `space`), not by a ratio.
-            let temp_dir = std::env::temp_dir();
-            let mut spool = tempfile::tempfile().map_err(|e| Error::io(&temp_dir, e))?;
-            {
-                let (_, mut plain) =
-                    compression::decompress(&file, limit).map_err(|e| Error::io(&path, e))?;
-                let mut room_checked = RoomChecked::new(&mut spool);
-                oci_core::copy_stream(&mut plain, &mut room_checked).map_err(|e| match e {
-                    CopyError::Read(e) => Error::io(&path, e),
-                    CopyError::Write(e) => Error::Io {
-                        source: io::Error::new(
-                            e.kind(),
-                            format!("decompressing {} into a temp file: {e}", path.display()),
-                        ),
-                        location: temp_dir.clone().into(),
-                    },
-                })?;
-            }
-            spool.rewind().map_err(|e| Error::io(&path, e))?;
-            file = spool;
-        }
+        let (file, compression) = plain_tar(file, &path, limit)?;
         let Scan {
             entries,
             skipped,
@@ -171,12 +221,7 @@ impl TarArchive {
     }
 
     fn reader(&self, file: LayoutFile) -> Result<SpanReader<'_>> {
-        let span = self.span(file)?;
-        Ok(SpanReader {
-            file: &self.file,
-            position: span.offset,
-            end: span.offset + span.size,
-        })
+        Ok(SpanReader::new(&self.file, self.span(file)?))
     }
 }
 
@@ -190,28 +235,14 @@ struct Scan {
 }
 
 fn scan(file: &File, path: &Path) -> Result<Scan> {
-    let invalid = |reason: String| Error::InvalidLayout {
-        location: path.into(),
-        reason,
-    };
-    let mut archive = tar::Archive::new(file);
     let mut entries = HashMap::new();
     let mut skipped = Vec::new();
     let mut strays = Vec::new();
-    let iter = archive
-        .entries_with_seek()
-        .map_err(|e| invalid(tar_error_text(&e, true)))?;
-    let mut first = true;
-    for entry in iter {
-        let entry = entry.map_err(|e| invalid(tar_error_text(&e, first)))?;
-        first = false;
+    scan_entries(file, path, |entry, span| {
         match disposition(&entry.path_bytes(), entry.header().entry_type()) {
             Disposition::Take(layout_file) => {
-                let span = Span {
-                    offset: entry.raw_file_position(),
-                    size: entry.size(),
-                };
                 entries.insert(layout_file, span);
+                return Some(span);
             }
             Disposition::Ignore => {}
             Disposition::Skip(why) => {
@@ -230,18 +261,8 @@ fn scan(file: &File, path: &Path) -> Result<Scan> {
                 });
             }
         }
-    }
-    // A truncated archive can end inside the last entry: its content must be all there.
-    let length = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    if let Some((file, span)) = entries
-        .iter()
-        .find(|(_, s)| s.offset.saturating_add(s.size) > length)
-    {
-        return Err(invalid(format!(
-            "truncated: {file} needs {} bytes at offset {}",
-            span.size, span.offset
-        )));
-    }
+        None
+    })?;
     Ok(Scan {
         entries,
         skipped,
@@ -250,10 +271,20 @@ fn scan(file: &File, path: &Path) -> Result<Scan> {
 }
 
 /// Reads one entry's bytes with positional reads on the shared file.
-struct SpanReader<'a> {
+pub(crate) struct SpanReader<'a> {
     file: &'a File,
     position: u64,
     end: u64,
+}
+
+impl<'a> SpanReader<'a> {
+    pub(crate) fn new(file: &'a File, span: Span) -> SpanReader<'a> {
+        SpanReader {
+            file,
+            position: span.offset,
+            end: span.offset + span.size,
+        }
+    }
 }
 
 impl Read for SpanReader<'_> {

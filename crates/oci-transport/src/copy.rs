@@ -3,7 +3,7 @@
 use oci_core::oci_spec::image::{Descriptor, Platform};
 use oci_core::{
     ContentKind, CopyOptions, CopyOutcome, CopyReport, Digest, Store, copy_image_with, index,
-    referrers::copy_referrers,
+    referrers::copy_referrers, walk,
 };
 
 use crate::{Destination, Error, OpenOptions, StoreName, open_source};
@@ -87,7 +87,20 @@ pub fn copy(
     request: &CopyRequest<'_>,
 ) -> Result<CopySummary, Error> {
     let src = open_source(source, &request.source)?;
-    let (root, source_tag) = select(src.as_ref(), source, request.platform.as_ref())?;
+    let (mut root, source_tag) = select(src.as_ref(), source, request.platform.as_ref())?;
+    if let StoreName::DockerArchive { .. } = destination
+        && request.platform.is_none()
+        && walk::is_index_like(root.media_type().as_ref())
+    {
+        // A docker archive holds one platform of an image: this machine's, as skopeo picks.
+        let target = root.digest().to_string();
+        root = oci_image::select_manifest(
+            src.as_ref(),
+            &target,
+            root,
+            Some(&oci_image::platform::host()),
+        )?;
+    }
     let digest = Digest::try_from(root.digest()).map_err(oci_core::Error::from)?;
     if let Some(wanted) = destination.digest()
         && wanted != digest
@@ -101,6 +114,11 @@ pub fn copy(
     let tag = match destination {
         StoreName::Registry(image) if image.digest.is_none() => image.tag.clone(),
         StoreName::Registry(_) => None,
+        StoreName::DockerArchive {
+            reference: Some(reference),
+            ..
+        } => Some(reference.clone()),
+        StoreName::DockerArchive { .. } => repo_tag_of(source, source_tag),
         _ => destination
             .reference()
             .filter(|r| Digest::parse(r).is_err())
@@ -288,9 +306,13 @@ fn select(
     let (descriptor, tag, target) = match name.reference() {
         Some(reference) => {
             let descriptor = oci_image::resolve_target(store, &reference)?;
-            let tag = Digest::parse(&reference)
-                .is_err()
-                .then(|| reference.clone());
+            let tag = match name {
+                // `@N` names no tag: the image's first RepoTag is its name.
+                StoreName::DockerArchive { .. } => index::ref_name(&descriptor).map(str::to_owned),
+                _ => Digest::parse(&reference)
+                    .is_err()
+                    .then(|| reference.clone()),
+            };
             (descriptor, tag, reference)
         }
         None => {
@@ -342,6 +364,20 @@ fn select(
     }
     let chosen = oci_image::select_manifest(store, &target, descriptor, platform)?;
     Ok((chosen, tag))
+}
+
+/// The RepoTag a docker archive written without one gets: the source's `NAME:TAG` where it
+/// has one (a registry's tag, a docker archive's RepoTag, a layout's ref that is one), else
+/// none, as skopeo does.
+fn repo_tag_of(source: &StoreName, source_tag: Option<String>) -> Option<String> {
+    let candidate = match source {
+        StoreName::Registry(image) if image.digest.is_none() && image.tag.is_some() => {
+            image.to_string()
+        }
+        StoreName::Registry(_) => return None,
+        _ => source_tag.filter(|tag| tag.contains(':'))?,
+    };
+    oci_tar::docker_archive::normalize_repo_tag(&candidate).ok()
 }
 
 /// What a copy did to each digest, for reports: `copied`, `present` or `mounted`.

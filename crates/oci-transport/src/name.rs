@@ -27,10 +27,19 @@ pub enum StoreName {
     },
     /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]`: a repository of a registry.
     Registry(ImageReference),
+    /// `docker-archive:FILE[:REF]`: what `docker save` writes and `docker load` reads.
+    DockerArchive {
+        /// The archive file.
+        path: PathBuf,
+        /// A RepoTag in docker's familiar form (`busybox:latest`), or `@N`, the Nth image of
+        /// `manifest.json` (from 0; as a source only).
+        reference: Option<String>,
+    },
 }
 
 impl StoreName {
     /// Parses a store name: `oci:DIR[:REF]`, `oci-archive:FILE[:REF]`,
+    /// `docker-archive:FILE[:NAME:TAG|:@N]`,
     /// `docker://HOST[:PORT]/REPO[:TAG|@DIGEST]` (Docker Hub's short names too), or a plain
     /// path (an existing file is an archive, anything else a layout directory). As in skopeo,
     /// the path of `oci:` and `oci-archive:` ends at its first `:`.
@@ -95,6 +104,17 @@ impl StoreName {
             let (path, reference) = split(rest)?;
             return Ok(StoreName::Archive { path, reference });
         }
+        if let Some(rest) = text.strip_prefix("docker-archive:") {
+            let (path, reference) = split(rest)?;
+            let reference = reference
+                .map(|reference| normalize_archive_reference(&reference))
+                .transpose()
+                .map_err(|reason| Error::Name {
+                    name: text.to_owned(),
+                    reason,
+                })?;
+            return Ok(StoreName::DockerArchive { path, reference });
+        }
         if let Some(rest) = text.strip_prefix("oci:") {
             let (path, reference) = split(rest)?;
             return Ok(StoreName::Layout { path, reference });
@@ -109,7 +129,7 @@ impl StoreName {
             return Err(Error::Name {
                 name: text.to_owned(),
                 reason: format!(
-                    "unknown transport {scheme}:// (the transports are oci:, oci-archive:, docker://)"
+                    "unknown transport {scheme}:// (the transports are oci:, oci-archive:, docker-archive:, docker://)"
                 ),
             });
         }
@@ -118,19 +138,12 @@ impl StoreName {
             && transport
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c == '-')
-            && [
-                "docker-archive",
-                "docker-daemon",
-                "containers-storage",
-                "dir",
-                "docker",
-            ]
-            .contains(&transport)
+            && ["docker-daemon", "containers-storage", "dir", "docker"].contains(&transport)
         {
             return Err(Error::Name {
                 name: text.to_owned(),
                 reason: format!(
-                    "the {transport}: transport is not supported (oci:, oci-archive:, docker://)"
+                    "the {transport}: transport is not supported (oci:, oci-archive:, docker-archive:, docker://)"
                 ),
             });
         }
@@ -171,9 +184,9 @@ impl StoreName {
     /// layout or archive; a tag or digest in a registry.
     pub fn reference(&self) -> Option<String> {
         match self {
-            StoreName::Layout { reference, .. } | StoreName::Archive { reference, .. } => {
-                reference.clone()
-            }
+            StoreName::Layout { reference, .. }
+            | StoreName::Archive { reference, .. }
+            | StoreName::DockerArchive { reference, .. } => reference.clone(),
             StoreName::Registry(image) => image.target(),
         }
     }
@@ -182,9 +195,24 @@ impl StoreName {
     pub fn digest(&self) -> Option<Digest> {
         match self {
             StoreName::Registry(image) => image.digest,
+            StoreName::DockerArchive { .. } => None,
             _ => self.reference().and_then(|r| Digest::parse(&r).ok()),
         }
     }
+}
+
+/// A docker archive's `:REF`: `@N`, or a RepoTag in docker's familiar form.
+fn normalize_archive_reference(reference: &str) -> Result<String, String> {
+    if let Some(position) = reference.strip_prefix('@') {
+        return match position.parse::<usize>() {
+            Ok(_) if position.bytes().all(|b| b.is_ascii_digit()) => Ok(reference.to_owned()),
+            _ => Err(format!(
+                "@{position}: a source index is @N, N a number from 0"
+            )),
+        };
+    }
+    oci_tar::docker_archive::normalize_repo_tag(reference)
+        .map_err(|reason| format!("{reference}: {reason}"))
 }
 
 impl fmt::Display for StoreName {
@@ -203,6 +231,9 @@ impl fmt::Display for StoreName {
             StoreName::Layout { path, reference } => with(f, "oci:", path, reference),
             StoreName::Archive { path, reference } => with(f, "oci-archive:", path, reference),
             StoreName::Registry(image) => write!(f, "docker://{image}"),
+            StoreName::DockerArchive { path, reference } => {
+                with(f, "docker-archive:", path, reference)
+            }
         }
     }
 }

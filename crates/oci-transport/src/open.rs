@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use oci_core::{Error as CoreError, Store, seed};
 use oci_dir::{DirLayout, DirOptions, Lease};
 use oci_registry::{Registry, RegistryOptions};
+use oci_tar::docker_archive::{DockerArchive, DockerArchiveWriter};
 use oci_tar::{OutputFile, TarArchive, TarWriter};
 
 use crate::{Error, StoreName};
@@ -26,6 +27,7 @@ pub fn open_source(name: &StoreName, options: &OpenOptions) -> Result<Box<dyn St
         StoreName::Layout { path, .. } => Box::new(DirLayout::open_with(path, options.dir)?),
         StoreName::Archive { path, .. } => Box::new(TarArchive::open(path)?),
         StoreName::Registry(image) => Box::new(Registry::open(image, options.registry.clone())?),
+        StoreName::DockerArchive { path, .. } => Box::new(DockerArchive::open(path)?),
     })
 }
 
@@ -60,6 +62,8 @@ pub enum Destination {
     Archive(TarWriter<BufWriter<OutputFile>>, PathBuf),
     /// A registry repository.
     Registry(Registry),
+    /// A docker archive being written; it appears at its path, complete, when finished.
+    DockerArchive(DockerArchiveWriter<BufWriter<OutputFile>>, PathBuf),
 }
 
 impl Destination {
@@ -80,6 +84,25 @@ impl Destination {
             StoreName::Registry(image) => {
                 Destination::Registry(Registry::open(image, options.registry.clone())?)
             }
+            StoreName::DockerArchive { reference, path } => {
+                if reference.as_deref().is_some_and(|r| r.starts_with('@')) {
+                    return Err(Error::Name {
+                        name: name.to_string(),
+                        reason: "@N picks an image to read; a destination takes NAME:TAG".into(),
+                    });
+                }
+                let output = OutputFile::create(path).map_err(|e| CoreError::io(path, e))?;
+                // A regular file takes a decompressed layer's header once its size is known;
+                // a pipe gets the layer spooled to a temp file first.
+                let seekable = output.is_seekable();
+                let output = BufWriter::with_capacity(1 << 20, output);
+                let writer = if seekable {
+                    DockerArchiveWriter::seekable(output, path)
+                } else {
+                    DockerArchiveWriter::new(output, path)
+                };
+                Destination::DockerArchive(writer, path.clone())
+            }
         })
     }
 
@@ -89,6 +112,7 @@ impl Destination {
             Destination::Layout(layout, _) => layout,
             Destination::Archive(writer, _) => writer,
             Destination::Registry(registry) => registry,
+            Destination::DockerArchive(writer, _) => writer,
         }
     }
 
@@ -104,6 +128,13 @@ impl Destination {
                 output.commit().map_err(|e| CoreError::io(&path, e))?;
             }
             Destination::Registry(_) => {}
+            Destination::DockerArchive(writer, path) => {
+                let output = writer
+                    .finish()?
+                    .into_inner()
+                    .map_err(|e| CoreError::io(&path, e.into_error()))?;
+                output.commit().map_err(|e| CoreError::io(&path, e))?;
+            }
         }
         Ok(())
     }

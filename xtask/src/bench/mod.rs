@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--only NAME[,NAME]] [--boost]`: each operation of the performance targets (issues 6, 13, 14 and 16)
+//! `cargo xtask bench [--quick] [--only NAME[,NAME]] [--boost]`: each operation of the performance targets (issues 6, 13, 14, 15 and 16)
 //! run against its reference, side by side, written up in `docs/benchmarks.md`.
 //!
 //! How a row is measured:
@@ -232,6 +232,20 @@ const ROWS: &[Row] = &[
         run: rows::rootfs_tar,
     },
     Row {
+        id: "docker-archive-write",
+        operation: "`copy oci:L:bench docker-archive:F` of the 1 GiB gzip-layer image (decompressed into the archive)",
+        reference: "`skopeo copy oci:L:bench docker-archive:F:bench:bench`",
+        target: Target::FasterBy(3.0),
+        run: rows::docker_archive_write,
+    },
+    Row {
+        id: "docker-archive-read",
+        operation: "`copy docker-archive:F oci:L:bench` (durable) of that archive",
+        reference: "`skopeo copy docker-archive:F oci:L:bench`",
+        target: Target::FasterBy(3.0),
+        run: rows::docker_archive_read,
+    },
+    Row {
         id: "rss-put",
         operation: "peak RSS of `blob put`, 4 GiB",
         reference: "—",
@@ -279,6 +293,20 @@ const ROWS: &[Row] = &[
         reference: "—",
         target: Target::RssMib(128),
         run: rows::rss_image_gzip,
+    },
+    Row {
+        id: "rss-docker-archive-write",
+        operation: "peak RSS of `copy oci:L docker-archive:F`, the 1 GiB gzip-layer image",
+        reference: "—",
+        target: Target::RssMib(64),
+        run: rows::rss_docker_archive_write,
+    },
+    Row {
+        id: "rss-docker-archive-read",
+        operation: "peak RSS of `copy docker-archive:F oci:L` of that archive",
+        reference: "—",
+        target: Target::RssMib(64),
+        run: rows::rss_docker_archive_read,
     },
     Row {
         id: "registry-push-1g",

@@ -641,3 +641,141 @@ fn rootfs_skip(ctx: &Ctx) -> Option<Outcome> {
         .find(|source| !Path::new(source).is_dir())
         .map(|source| Outcome::Skipped(format!("skipped: {source} not on this machine")))
 }
+
+/// `copy oci:L:bench docker-archive:F` of the 1 GiB-layer image (its gzip layer decompressed
+/// into the archive as it streams) against skopeo's same copy.
+pub(super) fn docker_archive_write(ctx: &mut Ctx) -> Result<Outcome> {
+    if let Some(skip) = missing(&["skopeo"]) {
+        return Ok(skip);
+    }
+    let layer = inputs::layer_layout(&ctx.data, &ctx.cli)?;
+    warm(&layer.path)?;
+    let ctx = &*ctx;
+    let source = format!("oci:{}:{TAG}", utf8(&layer.path)?);
+    let ours_out = ctx.scratch.join("ours-docker.tar");
+    let skopeo_out = ctx.scratch.join("skopeo-docker.tar");
+    let ours = Side::new(
+        "ours",
+        || {
+            Ok(ctx.ours([
+                os("copy"),
+                os(&source),
+                os(format!("docker-archive:{}:bench:{TAG}", utf8(&ours_out)?)),
+            ]))
+        },
+        || remove(&ours_out),
+    );
+    let reference = Side::new(
+        "reference",
+        || {
+            Ok(skopeo_copy(
+                &source,
+                &format!("docker-archive:{}:bench:{TAG}", utf8(&skopeo_out)?),
+            ))
+        },
+        || remove(&skopeo_out),
+    );
+    alternate(ctx.runs, 0, ours, reference)
+}
+
+/// The docker archive of the 1 GiB-layer image the read rows read, written by our `copy`
+/// (untimed; skopeo's holds the same layer file under the same name).
+fn docker_archive_input(ctx: &Ctx) -> Result<PathBuf> {
+    let layer = inputs::layer_layout(&ctx.data, &ctx.cli)?;
+    let archive = ctx.data.join("docker-1g.tar");
+    remove(&archive)?;
+    eprintln!("   writing {} (untimed)", archive.display());
+    run_quiet(ctx.ours([
+        os("copy"),
+        os(format!("oci:{}:{TAG}", utf8(&layer.path)?)),
+        os(format!("docker-archive:{}:bench:{TAG}", utf8(&archive)?)),
+    ]))?;
+    warm(&archive)?;
+    Ok(archive)
+}
+
+/// `copy docker-archive:F oci:L` of that archive into a new layout (ours durable, as by
+/// default) against skopeo's same copy.
+pub(super) fn docker_archive_read(ctx: &mut Ctx) -> Result<Outcome> {
+    if let Some(skip) = missing(&["skopeo"]) {
+        return Ok(skip);
+    }
+    let archive = docker_archive_input(ctx)?;
+    let outcome = {
+        let ctx = &*ctx;
+        let source = format!("docker-archive:{}", utf8(&archive)?);
+        let ours_out = ctx.scratch.join("ours-from-docker");
+        let skopeo_out = ctx.scratch.join("skopeo-from-docker");
+        let ours = Side::new(
+            "ours",
+            || {
+                Ok(ctx.ours([
+                    os("copy"),
+                    os(&source),
+                    os(format!("oci:{}:{TAG}", utf8(&ours_out)?)),
+                ]))
+            },
+            || remove(&ours_out),
+        );
+        let reference = Side::new(
+            "reference",
+            || {
+                Ok(skopeo_copy(
+                    &source,
+                    &format!("oci:{}:{TAG}", utf8(&skopeo_out)?),
+                ))
+            },
+            || remove(&skopeo_out),
+        );
+        alternate(ctx.runs, 0, ours, reference)
+    };
+    remove(&archive)?;
+    outcome
+}
+
+/// Peak RSS of `copy oci:L:bench docker-archive:F` of the 1 GiB-layer image.
+pub(super) fn rss_docker_archive_write(ctx: &mut Ctx) -> Result<Outcome> {
+    if let Some(skip) = missing(&[TIME]) {
+        return Ok(skip);
+    }
+    let layer = inputs::layer_layout(&ctx.data, &ctx.cli)?;
+    let archive = ctx.scratch.join("rss-docker.tar");
+    let mut peaks = Vec::new();
+    for run in 0..rss_runs(ctx) {
+        remove(&archive)?;
+        let command = ctx.ours([
+            os("copy"),
+            os(format!("oci:{}:{TAG}", utf8(&layer.path)?)),
+            os(format!("docker-archive:{}", utf8(&archive)?)),
+        ]);
+        let (kib, _) = peak_rss(&command, false)?;
+        eprintln!("   run {}/{}: {}", run + 1, rss_runs(ctx), mib(kib));
+        peaks.push(kib);
+    }
+    remove(&archive)?;
+    Ok(Outcome::Rss(peaks))
+}
+
+/// Peak RSS of `copy docker-archive:F oci:L` of that archive into a new layout.
+pub(super) fn rss_docker_archive_read(ctx: &mut Ctx) -> Result<Outcome> {
+    if let Some(skip) = missing(&[TIME]) {
+        return Ok(skip);
+    }
+    let archive = docker_archive_input(ctx)?;
+    let target = ctx.scratch.join("rss-from-docker");
+    let mut peaks = Vec::new();
+    for run in 0..rss_runs(ctx) {
+        remove(&target)?;
+        let command = ctx.ours([
+            os("copy"),
+            os(format!("docker-archive:{}", utf8(&archive)?)),
+            os(format!("oci:{}:{TAG}", utf8(&target)?)),
+        ]);
+        let (kib, _) = peak_rss(&command, false)?;
+        eprintln!("   run {}/{}: {}", run + 1, rss_runs(ctx), mib(kib));
+        peaks.push(kib);
+        remove(&target)?;
+    }
+    remove(&archive)?;
+    Ok(Outcome::Rss(peaks))
+}

@@ -828,6 +828,9 @@ fn malformed_references_and_unknown_transports_are_refused_naming_them() {
         "docker://127.0.0.1:5000/repo@sha256:abc",
         "oci:",
         "oci-archive:",
+        "docker-archive:",
+        "docker-archive:image.tar:Upper:v1",
+        "docker-archive:image.tar:@one",
         "http://127.0.0.1:5000/repo:v1",
         "docker-daemon:app:v1",
     ] {

@@ -22,6 +22,8 @@
 //!   names, basic auth and TLS (skipped, visibly, without `docker-registry` or skopeo).
 //! - `private_registry`: a registry that requires a client certificate, with `--cert-dir`.
 //! - `proxy`: `HTTPS_PROXY` and `NO_PROXY`, through a CONNECT proxy that counts its tunnels.
+//! - `docker_archive`: `docker-archive:` both ways against skopeo, the corpus's docker archives,
+//!   archives built wrong on purpose.
 //! - `image`: `image create` and `inspect`; what a layer keeps, read back by GNU tar, umoci
 //!   and skopeo.
 //! - `runc`: the built-in example, built static, runs under `runc` from a bundle with our
@@ -48,6 +50,7 @@ mod conformance;
 mod copy;
 mod crash;
 mod credentials;
+mod docker_archive;
 mod errors;
 mod hostile;
 mod image;
