@@ -650,32 +650,10 @@ pub(super) fn docker_archive_write(ctx: &mut Ctx) -> Result<Outcome> {
     }
     let layer = inputs::layer_layout(&ctx.data, &ctx.cli)?;
     warm(&layer.path)?;
-    let ctx = &*ctx;
     let source = format!("oci:{}:{TAG}", utf8(&layer.path)?);
-    let ours_out = ctx.scratch.join("ours-docker.tar");
-    let skopeo_out = ctx.scratch.join("skopeo-docker.tar");
-    let ours = Side::new(
-        "ours",
-        || {
-            Ok(ctx.ours([
-                os("copy"),
-                os(&source),
-                os(format!("docker-archive:{}:bench:{TAG}", utf8(&ours_out)?)),
-            ]))
-        },
-        || remove(&ours_out),
-    );
-    let reference = Side::new(
-        "reference",
-        || {
-            Ok(skopeo_copy(
-                &source,
-                &format!("docker-archive:{}:bench:{TAG}", utf8(&skopeo_out)?),
-            ))
-        },
-        || remove(&skopeo_out),
-    );
-    alternate(ctx.runs, 0, ours, reference)
+    copy_against_skopeo(ctx, &source, "docker.tar", |out| {
+        Ok(format!("docker-archive:{}:bench:{TAG}", utf8(out)?))
+    })
 }
 
 /// The docker archive of the 1 GiB-layer image the read rows read, written by our `copy`
@@ -701,36 +679,37 @@ pub(super) fn docker_archive_read(ctx: &mut Ctx) -> Result<Outcome> {
         return Ok(skip);
     }
     let archive = docker_archive_input(ctx)?;
-    let outcome = {
-        let ctx = &*ctx;
-        let source = format!("docker-archive:{}", utf8(&archive)?);
-        let ours_out = ctx.scratch.join("ours-from-docker");
-        let skopeo_out = ctx.scratch.join("skopeo-from-docker");
-        let ours = Side::new(
-            "ours",
-            || {
-                Ok(ctx.ours([
-                    os("copy"),
-                    os(&source),
-                    os(format!("oci:{}:{TAG}", utf8(&ours_out)?)),
-                ]))
-            },
-            || remove(&ours_out),
-        );
-        let reference = Side::new(
-            "reference",
-            || {
-                Ok(skopeo_copy(
-                    &source,
-                    &format!("oci:{}:{TAG}", utf8(&skopeo_out)?),
-                ))
-            },
-            || remove(&skopeo_out),
-        );
-        alternate(ctx.runs, 0, ours, reference)
-    };
+    let source = format!("docker-archive:{}", utf8(&archive)?);
+    let outcome = copy_against_skopeo(ctx, &source, "from-docker", |out| {
+        Ok(format!("oci:{}:{TAG}", utf8(out)?))
+    });
     remove(&archive)?;
     outcome
+}
+
+/// Our `copy SOURCE DEST` against `skopeo copy SOURCE DEST`, each into an output of its own
+/// in the scratch directory (`ours-NAME`, `skopeo-NAME`) that `destination` names, removed
+/// after each run.
+fn copy_against_skopeo(
+    ctx: &Ctx,
+    source: &str,
+    name: &str,
+    destination: impl Fn(&Path) -> Result<String>,
+) -> Result<Outcome> {
+    let ours_out = ctx.scratch.join(format!("ours-{name}"));
+    let skopeo_out = ctx.scratch.join(format!("skopeo-{name}"));
+    let destination = &destination;
+    let ours = Side::new(
+        "ours",
+        || Ok(ctx.ours([os("copy"), os(source), os(destination(&ours_out)?)])),
+        || remove(&ours_out),
+    );
+    let reference = Side::new(
+        "reference",
+        || Ok(skopeo_copy(source, &destination(&skopeo_out)?)),
+        || remove(&skopeo_out),
+    );
+    alternate(ctx.runs, 0, ours, reference)
 }
 
 /// Peak RSS of `copy oci:L:bench docker-archive:F` of the 1 GiB-layer image.
