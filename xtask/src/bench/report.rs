@@ -329,7 +329,7 @@ pub fn render(run: &Run, results: &[Measured]) -> String {
     let _ = writeln!(out, "{BEGIN_LINE}");
     let _ = writeln!(
         out,
-        "## The performance targets (issues 6, 13, 14, 16): ours against the references, side by side\n"
+        "## The performance targets (issues 6, 13, 14, 15, 16): ours against the references, side by side\n"
     );
     if run.quick {
         let _ = writeln!(

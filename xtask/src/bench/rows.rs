@@ -536,36 +536,27 @@ pub(super) fn rootfs_umoci(ctx: &mut Ctx) -> Result<Outcome> {
     }
     let layout = inputs::rootfs_layout(&ctx.data, &ctx.cli)?;
     let ctx = &*ctx;
-    let ours_dir = ctx.scratch.join("rootfs-ours");
-    let bundle = ctx.scratch.join("rootfs-umoci");
+    let trees = FreshTrees::new(&ctx.scratch.join("rootfs-trees"))?;
     let ours = Side::new(
         "ours",
-        || {
-            remove(&ours_dir)?;
-            Ok(ctx.ours([
-                os("image"),
-                os("unpack"),
-                os(&layout.path),
-                os(TAG),
-                os(&ours_dir),
-            ]))
-        },
-        || remove(&ours_dir),
+        || Ok(ours_unpack(ctx, &layout.path, &trees.next("ours"))),
+        || Ok(()),
     );
     let reference = Side::new(
         "reference",
         || {
-            remove(&bundle)?;
             let mut command = Command::new("umoci");
             command
                 .args(["unpack", "--image"])
                 .arg(format!("{}:{TAG}", utf8(&layout.path)?))
-                .arg(&bundle);
+                .arg(trees.next("umoci"));
             Ok(command)
         },
-        || remove(&bundle),
+        || Ok(()),
     );
-    alternate(ctx.runs, 0, ours, reference)
+    let outcome = alternate(ctx.runs, 0, ours, reference);
+    trees.remove()?;
+    outcome
 }
 
 /// `image unpack` of the three-layer image against `tar -xzf` of its three blobs, one after
@@ -576,36 +567,28 @@ pub(super) fn rootfs_tar(ctx: &mut Ctx) -> Result<Outcome> {
     }
     let layout = inputs::rootfs_layout(&ctx.data, &ctx.cli)?;
     let ctx = &*ctx;
-    let ours_dir = ctx.scratch.join("rootfs-ours");
-    let tar_dir = ctx.scratch.join("rootfs-tar");
+    let trees = FreshTrees::new(&ctx.scratch.join("rootfs-trees"))?;
     let ours = Side::new(
         "ours",
-        || {
-            remove(&ours_dir)?;
-            Ok(ctx.ours([
-                os("image"),
-                os("unpack"),
-                os(&layout.path),
-                os(TAG),
-                os(&ours_dir),
-            ]))
-        },
-        || remove(&ours_dir),
+        || Ok(ours_unpack(ctx, &layout.path, &trees.next("ours"))),
+        || Ok(()),
     );
     let reference = Side::new(
         "reference",
         || {
-            remove(&tar_dir)?;
-            let mut args: Vec<&Path> = vec![&tar_dir];
+            let dir = trees.next("tar");
+            let mut args: Vec<&Path> = vec![&dir];
             args.extend(layout.layers.iter().map(PathBuf::as_path));
             Ok(shell(
                 r#"dir="$1"; shift; mkdir "$dir" && for blob; do tar -xzf "$blob" -C "$dir" || exit 1; done"#,
                 &args,
             ))
         },
-        || remove(&tar_dir),
+        || Ok(()),
     );
-    alternate(ctx.runs, 0, ours, reference)
+    let outcome = alternate(ctx.runs, 0, ours, reference);
+    trees.remove()?;
+    outcome
 }
 
 /// Peak RSS of `image unpack` of the three-layer image.
@@ -614,20 +597,61 @@ pub(super) fn rss_rootfs(ctx: &mut Ctx) -> Result<Outcome> {
         return Ok(skip);
     }
     let layout = inputs::rootfs_layout(&ctx.data, &ctx.cli)?;
-    let target = ctx.scratch.join("rss-rootfs");
-    remove(&target)?;
+    let trees = FreshTrees::new(&ctx.scratch.join("rootfs-trees"))?;
     // One run: it takes long, and its peak does not wander.
-    let command = ctx.ours([
-        os("image"),
-        os("unpack"),
-        os(&layout.path),
-        os(TAG),
-        os(&target),
-    ]);
+    let command = ours_unpack(ctx, &layout.path, &trees.next("rss"));
     let (kib, _) = peak_rss(&command, false)?;
     eprintln!("   {}", mib(kib));
-    remove(&target)?;
+    trees.remove()?;
     Ok(Outcome::Rss(vec![kib]))
+}
+
+fn ours_unpack(ctx: &Ctx, layout: &Path, target: &Path) -> Command {
+    ctx.ours([os("image"), os("unpack"), os(layout), os(TAG), os(target)])
+}
+
+/// Where the rootfs rows unpack: a new directory for every run, none removed until the row
+/// ends. ext4 without a journal (this machine's root) will not hand out an inode freed within
+/// the last `vm.dirty_expire_centisecs` (`recently_deleted`), and checks each candidate in the
+/// inode table: creating 50,000 files right after removing the previous run's 50,000 spent
+/// most of its time there (perf: 60% of `image unpack`, in `ext4_create`), and made every
+/// tool of the row several times slower, whichever ran after a removal. So nothing is removed
+/// while a row runs, and a row starts only once the removals before it are that old.
+struct FreshTrees {
+    root: PathBuf,
+    made: std::cell::Cell<usize>,
+}
+
+impl FreshTrees {
+    fn new(root: &Path) -> Result<FreshTrees> {
+        remove(root)?;
+        fs::create_dir_all(root).with_context(|| format!("creating {}", root.display()))?;
+        let centisecs = fs::read_to_string("/proc/sys/vm/dirty_expire_centisecs")
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+            .unwrap_or(3000);
+        let wait = std::time::Duration::from_millis(centisecs * 10 + 2000);
+        eprintln!(
+            "   waiting {} s for earlier removals to age (untimed)",
+            wait.as_secs()
+        );
+        std::thread::sleep(wait);
+        Ok(FreshTrees {
+            root: root.to_path_buf(),
+            made: std::cell::Cell::new(0),
+        })
+    }
+
+    /// A path no run has used yet.
+    fn next(&self, side: &str) -> PathBuf {
+        let n = self.made.get() + 1;
+        self.made.set(n);
+        self.root.join(format!("{side}-{n}"))
+    }
+
+    fn remove(self) -> Result<()> {
+        remove(&self.root)
+    }
 }
 
 fn rootfs_skip(ctx: &Ctx) -> Option<Outcome> {
