@@ -14,7 +14,7 @@ use crate::usage::usage;
 /// `login [HOST]`.
 #[derive(Debug, Args)]
 pub struct LoginArgs {
-    /// The registry, HOST[:PORT]; Docker Hub (docker.io) when none is given, as docker has it.
+    /// The registry, `HOST[:PORT]`; Docker Hub (docker.io) when none is given, as docker has it.
     /// Credentials go to --authfile, else $REGISTRY_AUTH_FILE, else Docker's config.json
     /// ($DOCKER_CONFIG/config.json or ~/.docker/config.json), or to the credential helper
     /// that file names for the registry (credHelpers, credsStore).
@@ -36,7 +36,7 @@ pub struct LoginArgs {
 /// `logout [HOST]`.
 #[derive(Debug, Args)]
 pub struct LogoutArgs {
-    /// The registry, HOST[:PORT]; Docker Hub (docker.io) when none is given.
+    /// The registry, `HOST[:PORT]`; Docker Hub (docker.io) when none is given.
     #[arg(conflicts_with = "all")]
     host: Option<String>,
     /// Remove the credentials of every registry from the file (and from the helpers its
