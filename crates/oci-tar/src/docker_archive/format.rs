@@ -2,7 +2,8 @@
 //! config a docker archive needs (its diff_ids and platform), and RepoTags as docker
 //! normalises them.
 
-use oci_core::oci_spec::image::{Arch, Os, Platform, PlatformBuilder};
+use oci_core::index;
+use oci_core::oci_spec::image::{Arch, Descriptor, ImageIndex, Os, Platform, PlatformBuilder};
 use oci_core::{Digest, Error, Location, Result};
 use oci_spec::distribution::Reference;
 use serde::{Deserialize, Serialize};
@@ -115,6 +116,25 @@ pub fn normalize_repo_tag(text: &str) -> std::result::Result<String, String> {
     } else {
         Ok(format!("{}/{repository}:{tag}", parsed.registry()))
     }
+}
+
+/// The index of a docker archive's images: one entry per RepoTag, named by it; an image
+/// without any, one untagged entry.
+pub(crate) fn index_of<'a>(
+    images: impl IntoIterator<Item = (&'a Descriptor, &'a [String])>,
+) -> ImageIndex {
+    let mut entries = Vec::new();
+    for (descriptor, repo_tags) in images {
+        if repo_tags.is_empty() {
+            entries.push(descriptor.clone());
+        }
+        for tag in repo_tags {
+            entries.push(index::with_ref_name(descriptor.clone(), tag));
+        }
+    }
+    let mut index = index::empty_index();
+    index.set_manifests(entries);
+    index
 }
 
 #[cfg(test)]

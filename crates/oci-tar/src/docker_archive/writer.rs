@@ -683,18 +683,12 @@ impl<W: Write + Send> Store for DockerArchiveWriter<W> {
 
     fn index(&self) -> Result<ImageIndex> {
         let state = self.lock()?;
-        let mut index = index::empty_index();
-        let mut entries = Vec::new();
-        for image in &state.images {
-            if image.repo_tags.is_empty() {
-                entries.push(image.descriptor.clone());
-            }
-            for tag in &image.repo_tags {
-                entries.push(index::with_ref_name(image.descriptor.clone(), tag));
-            }
-        }
-        index.set_manifests(entries);
-        Ok(index)
+        Ok(super::format::index_of(
+            state
+                .images
+                .iter()
+                .map(|image| (&image.descriptor, &image.repo_tags[..])),
+        ))
     }
 
     /// An entry's ref name is a RepoTag (normalised as docker does); an image written but
