@@ -5,13 +5,14 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use oci_core::oci_digest::Hasher;
 use oci_core::{Algorithm, BlobWriter, CopyError, Digest, Error, Result, check_commit};
 use rustix::fs::{AtFlags, Mode, OFlags};
 
 use crate::fsio::sync_dir;
-use crate::pipeline::{CHUNK_SIZE, Chunk, Pipeline};
+use crate::pipeline::{CHUNK_SIZE, Chunk, ChunkPool, Pipeline};
 
 /// Prefix of named temporary files: what gc and fsck recognise as debris of an interrupted
 /// write. Anonymous (`O_TMPFILE`) temporaries leave nothing behind at all.
@@ -161,6 +162,8 @@ pub struct DirBlobWriter {
     /// Until the pipeline starts.
     hasher: Option<Hasher>,
     pipeline: Option<Pipeline>,
+    /// The layout's spare chunks, for the pipeline.
+    chunks: Arc<ChunkPool>,
     /// The first `filled` bytes are content.
     chunk: Chunk,
     filled: usize,
@@ -169,7 +172,12 @@ pub struct DirBlobWriter {
 }
 
 impl DirBlobWriter {
-    pub(crate) fn new(dir: PathBuf, algorithm: Algorithm, durable: bool) -> Result<DirBlobWriter> {
+    pub(crate) fn new(
+        dir: PathBuf,
+        algorithm: Algorithm,
+        durable: bool,
+        chunks: &Arc<ChunkPool>,
+    ) -> Result<DirBlobWriter> {
         let temp = TempFile::create(&dir)?;
         Ok(DirBlobWriter {
             dir,
@@ -177,7 +185,8 @@ impl DirBlobWriter {
             algorithm,
             hasher: Some(algorithm.hasher()),
             pipeline: None,
-            chunk: Chunk::new(),
+            chunk: chunks.take(),
+            chunks: Arc::clone(chunks),
             filled: 0,
             written: 0,
             durable,
@@ -200,7 +209,13 @@ impl DirBlobWriter {
             } else {
                 None
             };
-            self.pipeline = Some(Pipeline::start(hasher, file, direct, self.durable)?);
+            self.pipeline = Some(Pipeline::start(
+                hasher,
+                file,
+                direct,
+                self.durable,
+                Arc::clone(&self.chunks),
+            )?);
         }
         let pipeline = self.pipeline.as_mut().expect("started above");
         let chunk = std::mem::replace(&mut self.chunk, pipeline.spare_chunk());

@@ -3,6 +3,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use oci_core::index::IndexDocument;
@@ -17,6 +18,7 @@ use oci_core::{
 use crate::blob_writer::{DirBlobWriter, TEMP_PREFIX};
 use crate::create::{INIT_MARKER, Prepared};
 use crate::lease::Lease;
+use crate::pipeline::ChunkPool;
 use crate::{create, fsio, lease};
 
 pub use oci_core::CACHE_DIR;
@@ -66,6 +68,8 @@ pub struct DirLayout {
     /// The root, as messages name it.
     location: Location,
     options: DirOptions,
+    /// Buffers of finished blob writes, for the next ones (shared by clones).
+    chunks: Arc<ChunkPool>,
 }
 
 impl DirLayout {
@@ -199,6 +203,7 @@ impl DirLayout {
             location: Location::Path(root.clone()),
             root,
             options,
+            chunks: Arc::default(),
         })
     }
 
@@ -367,7 +372,7 @@ impl DirLayout {
     fn blob_writer(&self, algorithm: Algorithm) -> Result<DirBlobWriter> {
         let dir = self.algorithm_dir(algorithm)?;
         fsio::create_dir(&dir, self.durable())?;
-        DirBlobWriter::new(dir, algorithm, self.durable())
+        DirBlobWriter::new(dir, algorithm, self.durable(), &self.chunks)
     }
 }
 

@@ -18,6 +18,7 @@ use std::io;
 use std::ops::{Deref, DerefMut};
 use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 
 use oci_core::oci_digest::Hasher;
@@ -37,18 +38,67 @@ const QUEUE_DEPTH: usize = 4;
 /// How much is written through the page cache before its writeback is started.
 const WRITEBACK_STEP: u64 = 8 << 20;
 
-/// A [`CHUNK_SIZE`] buffer whose start is [`DIRECT_ALIGN`]-aligned, as `O_DIRECT` needs.
+/// How many spare chunks a pool keeps: what four blobs written at once hold in flight.
+const POOL_LIMIT: usize = 4 * (2 * QUEUE_DEPTH + 4);
+
+/// Chunks of finished blobs, kept for the next blobs of the same layout.
+///
+/// Without it every blob allocated its chunks afresh, and the allocator handed back what a
+/// finished blob freed: a blob of 8 MiB took about 9 MiB of new pages, each a page fault and a
+/// page to zero, as many bytes as it held. In a pull of 64 such layers that was a tenth of the
+/// process's time. The pool lives as long as the layout (its clones share it) and holds at
+/// most [`POOL_LIMIT`] chunks.
+#[derive(Default)]
+pub struct ChunkPool {
+    spare: Mutex<Vec<Vec<u8>>>,
+}
+
+impl ChunkPool {
+    /// A chunk to fill. A reused one holds an earlier blob's bytes; only the bytes a caller
+    /// fills are ever read, so it is not zeroed.
+    pub fn take(self: &Arc<ChunkPool>) -> Chunk {
+        let reused = self.spare.lock().ok().and_then(|mut spare| spare.pop());
+        let buf = reused.unwrap_or_else(|| vec![0; CHUNK_SIZE + DIRECT_ALIGN]);
+        // The heap buffer never moves while the Vec is not resized, so neither does `start`.
+        let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
+        Chunk {
+            buf,
+            start,
+            pool: Arc::clone(self),
+        }
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        if let Ok(mut spare) = self.spare.lock()
+            && spare.len() < POOL_LIMIT
+        {
+            spare.push(buf);
+        }
+    }
+
+    #[cfg(test)]
+    fn spare_count(&self) -> usize {
+        self.spare.lock().map(|spare| spare.len()).unwrap_or(0)
+    }
+}
+
+impl std::fmt::Debug for ChunkPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkPool").finish_non_exhaustive()
+    }
+}
+
+/// A [`CHUNK_SIZE`] buffer whose start is [`DIRECT_ALIGN`]-aligned, as `O_DIRECT` needs. It
+/// goes back to its pool when dropped.
 pub struct Chunk {
     buf: Vec<u8>,
     start: usize,
+    pool: Arc<ChunkPool>,
 }
 
-impl Chunk {
-    pub fn new() -> Chunk {
-        let buf = vec![0; CHUNK_SIZE + DIRECT_ALIGN];
-        // The heap buffer never moves while the Vec is not resized, so neither does `start`.
-        let start = buf.as_ptr().align_offset(DIRECT_ALIGN);
-        Chunk { buf, start }
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        self.pool.give_back(std::mem::take(&mut self.buf));
     }
 }
 
@@ -71,6 +121,7 @@ type Filled = (Chunk, usize);
 pub struct Pipeline {
     to_hasher: Option<SyncSender<Filled>>,
     spare: Receiver<Chunk>,
+    pool: Arc<ChunkPool>,
     hasher: Option<JoinHandle<Hasher>>,
     writer: Option<JoinHandle<io::Result<()>>>,
 }
@@ -83,6 +134,7 @@ impl Pipeline {
         file: File,
         direct: Option<File>,
         durable: bool,
+        pool: Arc<ChunkPool>,
     ) -> io::Result<Pipeline> {
         let (to_hasher, hasher_input) = sync_channel::<Filled>(QUEUE_DEPTH);
         let (to_writer, writer_input) = sync_channel::<Filled>(QUEUE_DEPTH);
@@ -119,15 +171,15 @@ impl Pipeline {
         Ok(Pipeline {
             to_hasher: Some(to_hasher),
             spare,
+            pool,
             hasher: Some(hasher),
             writer: Some(writer),
         })
     }
 
-    /// A chunk to fill: a returned one when there is one (its old bytes are to be
-    /// overwritten, so it is not zeroed again).
+    /// A chunk to fill: one this blob's writer returned when there is one, else the pool's.
     pub fn spare_chunk(&self) -> Chunk {
-        self.spare.try_recv().unwrap_or_else(|_| Chunk::new())
+        self.spare.try_recv().unwrap_or_else(|_| self.pool.take())
     }
 
     /// Queues the first `len` bytes of `chunk`; all of them except for the last chunk. When a
@@ -222,4 +274,27 @@ fn start_writeback(file: &File, offset: u64, len: u64) {
     let _ = unsafe {
         libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE)
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_chunk_is_the_next_one_taken_and_the_pool_keeps_at_most_its_limit() {
+        let pool = Arc::new(ChunkPool::default());
+        let first = pool.take();
+        let address = first.as_ptr();
+        drop(first);
+        assert_eq!(pool.spare_count(), 1);
+        let again = pool.take();
+        assert_eq!(again.as_ptr(), address, "the spare buffer was not reused");
+        assert_eq!(again.as_ptr() as usize % DIRECT_ALIGN, 0);
+        assert_eq!(again.len(), CHUNK_SIZE);
+        drop(again);
+
+        let many: Vec<Chunk> = (0..POOL_LIMIT + 5).map(|_| pool.take()).collect();
+        drop(many);
+        assert_eq!(pool.spare_count(), POOL_LIMIT);
+    }
 }

@@ -337,6 +337,13 @@ const ROWS: &[Row] = &[
         run: registry::push_64,
     },
     Row {
+        id: "registry-push-64-floor",
+        operation: "that push",
+        reference: "the registry's floor: `curl -T` of every blob of the image, 4 at a time",
+        target: Target::AtMost(1.15),
+        run: registry::push_64_floor,
+    },
+    Row {
         id: "registry-pull-64",
         operation: "pull (durable), 64 layers x 8 MiB",
         reference: "`skopeo copy docker://… oci:L:bench`",
