@@ -23,6 +23,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Dev-only (never a normal dependency of a library: dev-dependencies are not read here).
     ("test support", &["oci-test-registry"]),
     ("digests", &["oci-digest"]),
+    // The reference grammar, below the backends that parse names (oci-registry, oci-tar).
+    ("image references", &["oci-reference"]),
     ("the core", &["oci-core"]),
     (
         "stores and images",
@@ -315,9 +317,17 @@ mod tests {
     fn workspace_as_designed(extra: Option<(&str, &str, &str)>) -> Vec<Value> {
         let mut deps: Vec<(&str, Vec<(&str, &str)>)> = vec![
             ("oci-digest", vec![]),
+            ("oci-reference", vec![("oci-digest", "")]),
             ("oci-core", vec![("oci-digest", "")]),
             ("oci-dir", vec![("oci-core", "")]),
-            ("oci-tar", vec![("oci-core", ""), ("oci-dir", "dev")]),
+            (
+                "oci-tar",
+                vec![("oci-core", ""), ("oci-reference", ""), ("oci-dir", "dev")],
+            ),
+            (
+                "oci-registry",
+                vec![("oci-core", ""), ("oci-reference", ""), ("oci-dir", "dev")],
+            ),
             ("oci-image", vec![("oci-core", ""), ("oci-dir", "dev")]),
             ("oci-transport", vec![("oci-dir", ""), ("oci-tar", "")]),
             (

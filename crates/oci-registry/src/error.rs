@@ -79,6 +79,16 @@ pub enum Error {
     },
 }
 
+/// A reference that does not parse, in the registry's words (the same text).
+impl From<oci_reference::ReferenceError> for Error {
+    fn from(error: oci_reference::ReferenceError) -> Error {
+        Error::InvalidReference {
+            reference: error.reference,
+            reason: error.reason,
+        }
+    }
+}
+
 impl Error {
     /// Whether the same request may succeed if sent again later: a cut connection, a timeout,
     /// 408, 429 and 5xx.

@@ -20,7 +20,9 @@
 //! - Referrers (OCI 1.1): [`Registry::referrers`] asks the registry's referrers API, or reads
 //!   the index under the referrers tag schema ([`referrers_tag`]) where it has none; a pushed
 //!   manifest with a `subject` is added to that index unless the registry says it took note.
-//! - [`ImageReference`]: `HOST[:PORT]/REPO[:TAG|@DIGEST]`, normalised as docker does.
+//! - [`ImageReference`]: `HOST[:PORT]/REPO[:TAG|@DIGEST]`, normalised as docker does (the
+//!   workspace's one reference grammar, from `oci-reference`; its [`ReferenceError`] is
+//!   [`Error::InvalidReference`] here).
 //!
 //! Synchronous, like the rest of the workspace: a copy runs its blobs on threads.
 //!
@@ -76,7 +78,6 @@ mod login;
 mod options;
 mod proxy;
 mod record;
-mod reference;
 mod referrers;
 mod store;
 mod upload;
@@ -88,7 +89,7 @@ pub use credentials::{
 };
 pub use error::Error;
 pub use login::{login, login_registry};
+pub use oci_reference::{ImageReference, ReferenceError};
 pub use options::{Credentials, RegistryOptions};
-pub use reference::ImageReference;
 pub use referrers::referrers_tag;
 pub use store::{MAX_REGISTRY_MANIFEST, Registry};

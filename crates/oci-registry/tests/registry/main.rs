@@ -20,7 +20,6 @@ mod bad_input;
 mod content;
 mod docker_formats;
 mod faults;
-mod reference;
 mod referrers;
 mod spec_extras;
 mod tls;

@@ -5,7 +5,7 @@
 use oci_core::index;
 use oci_core::oci_spec::image::{Arch, Descriptor, ImageIndex, Os, Platform, PlatformBuilder};
 use oci_core::{Digest, Error, Location, Result};
-use oci_spec::distribution::Reference;
+use oci_reference::ImageReference;
 use serde::{Deserialize, Serialize};
 
 /// `manifest.json` at the archive's root.
@@ -93,29 +93,10 @@ impl Config {
 /// A RepoTag in docker's familiar form, the one `docker images` shows and `docker save`
 /// writes: `busybox:latest` for `docker.io/library/busybox:latest`, `user/app:1` on Docker
 /// Hub, `HOST[:PORT]/REPO:TAG` elsewhere. A name without a tag gets `latest`; a digest or a
-/// name docker would refuse is an error (the reason).
+/// name docker would refuse is an error (the reason). The grammar is the one `docker://`
+/// names are parsed by ([`ImageReference::familiar_repo_tag`]).
 pub fn normalize_repo_tag(text: &str) -> std::result::Result<String, String> {
-    if text.trim() != text || text.is_empty() {
-        return Err("empty, or spaces around it".into());
-    }
-    let parsed: Reference = text.parse().map_err(|e| format!("{e}"))?;
-    if parsed.digest().is_some() {
-        return Err("a RepoTag is NAME:TAG, not a digest".into());
-    }
-    if parsed.repository().chars().any(|c| c.is_ascii_uppercase()) {
-        return Err("repository names must be lowercase".into());
-    }
-    let tag = parsed.tag().unwrap_or("latest");
-    let repository = parsed.repository();
-    if parsed.registry() == "docker.io" {
-        let short = repository
-            .strip_prefix("library/")
-            .filter(|rest| !rest.contains('/'))
-            .unwrap_or(repository);
-        Ok(format!("{short}:{tag}"))
-    } else {
-        Ok(format!("{}/{repository}:{tag}", parsed.registry()))
-    }
+    ImageReference::familiar_repo_tag(text).map_err(|e| e.reason)
 }
 
 /// The index of a docker archive's images: one entry per RepoTag, named by it; an image
@@ -151,6 +132,14 @@ mod tests {
             ("docker.io/user/app:v1", "user/app:v1"),
             ("localhost:5000/team/app:v1", "localhost:5000/team/app:v1"),
             ("quay.io/org/app", "quay.io/org/app:latest"),
+            // Where oci-spec's parser, used before, read docker's grammar wrong.
+            ("[::1]:5000/x:1", "[::1]:5000/x:1"),
+            // `Foo` is a host (an uppercase letter), `bar` the repository.
+            ("Foo/bar:1", "Foo/bar:1"),
+            ("library/busybox", "busybox:latest"),
+            ("docker.io/user/app", "user/app:latest"),
+            ("index.docker.io/library/x:1", "x:1"),
+            ("localhost:5000/a/b", "localhost:5000/a/b:latest"),
         ];
         for (text, expected) in cases {
             assert_eq!(
@@ -164,6 +153,10 @@ mod tests {
             " busybox",
             "Busybox:1",
             "busybox@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            // An image ID, not a name.
+            "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a",
+            "exa_mple.com/x:1",
+            "busybox:tâg",
         ] {
             assert!(normalize_repo_tag(bad).is_err(), "{bad:?} was accepted");
         }

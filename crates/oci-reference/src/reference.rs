@@ -4,10 +4,10 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-use oci_core::Digest;
+use oci_digest::Digest;
 use regex::Regex;
 
-use crate::Error;
+use crate::ReferenceError;
 
 /// Docker Hub's name in references.
 const DOCKER_HUB: &str = "docker.io";
@@ -75,7 +75,7 @@ impl ImageReference {
     /// Docker Hub (`docker.io`, which `index.docker.io` also means), where a one-part path is
     /// under `library/`. No tag nor digest means `latest`; a tag and a digest are both kept
     /// (the digest is what is fetched).
-    pub fn parse(text: &str) -> Result<ImageReference, Error> {
+    pub fn parse(text: &str) -> Result<ImageReference, ReferenceError> {
         let mut reference = ImageReference::parse_parts(text)?;
         if reference.tag.is_none() && reference.digest.is_none() {
             reference.tag = Some("latest".to_owned());
@@ -85,10 +85,10 @@ impl ImageReference {
 
     /// [`ImageReference::parse`] of a repository alone (`HOST[:PORT]/REPO`): a tag or digest
     /// is refused, and none is assumed.
-    pub fn parse_repository(text: &str) -> Result<ImageReference, Error> {
+    pub fn parse_repository(text: &str) -> Result<ImageReference, ReferenceError> {
         let reference = ImageReference::parse_parts(text)?;
         if let Some(target) = reference.target() {
-            return Err(Error::InvalidReference {
+            return Err(ReferenceError {
                 reference: text.to_owned(),
                 reason: format!(
                     "names {target} in {}/{}, where a whole repository is meant",
@@ -99,8 +99,31 @@ impl ImageReference {
         Ok(reference)
     }
 
-    fn parse_parts(text: &str) -> Result<ImageReference, Error> {
-        let invalid = |reason: String| Error::InvalidReference {
+    /// A RepoTag of a docker archive (`NAME[:TAG]`, by [`ImageReference::parse`]'s grammar) in
+    /// docker's familiar form, the one `docker images` shows and `docker save` writes:
+    /// `busybox:latest` for `docker.io/library/busybox:latest`, `user/app:1` on Docker Hub,
+    /// `HOST[:PORT]/REPO:TAG` elsewhere. A name without a tag gets `latest`; a digest is
+    /// refused (a RepoTag names a tag), as is a name docker would refuse.
+    pub fn familiar_repo_tag(text: &str) -> Result<String, ReferenceError> {
+        let reference = ImageReference::parse(text)?;
+        if reference.digest.is_some() {
+            return Err(ReferenceError {
+                reference: text.to_owned(),
+                reason: "a RepoTag is NAME:TAG, not a digest".to_owned(),
+            });
+        }
+        Ok(reference.familiar())
+    }
+
+    /// This reference in docker's familiar form (`FamiliarString` of the distribution
+    /// project): without `docker.io/`, and on Docker Hub without `library/` when one component
+    /// follows it (`busybox:latest`, `user/app:v1`, `library/a/b`); elsewhere as displayed.
+    pub fn familiar(&self) -> String {
+        Familiar(self).to_string()
+    }
+
+    fn parse_parts(text: &str) -> Result<ImageReference, ReferenceError> {
+        let invalid = |reason: String| ReferenceError {
             reference: text.to_owned(),
             reason,
         };
@@ -240,9 +263,9 @@ fn host_of(registry: &str) -> &str {
     registry.split(':').next().unwrap_or(registry)
 }
 
-impl fmt::Display for ImageReference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.registry, self.repository)?;
+impl ImageReference {
+    /// `[:TAG][@DIGEST]`, what follows the name.
+    fn fmt_target(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(tag) = &self.tag {
             write!(f, ":{tag}")?;
         }
@@ -250,6 +273,32 @@ impl fmt::Display for ImageReference {
             write!(f, "@{digest}")?;
         }
         Ok(())
+    }
+}
+
+impl fmt::Display for ImageReference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.registry, self.repository)?;
+        self.fmt_target(f)
+    }
+}
+
+/// [`ImageReference::familiar`], written.
+struct Familiar<'a>(&'a ImageReference);
+
+impl fmt::Display for Familiar<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let reference = self.0;
+        if reference.registry != DOCKER_HUB {
+            return reference.fmt(f);
+        }
+        let repository = reference
+            .repository
+            .strip_prefix(OFFICIAL_NAMESPACE)
+            .filter(|rest| !rest.contains('/'))
+            .unwrap_or(&reference.repository);
+        f.write_str(repository)?;
+        reference.fmt_target(f)
     }
 }
 

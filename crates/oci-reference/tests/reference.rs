@@ -1,9 +1,12 @@
 //! Image references, normalised as docker does, checked against the reference grammar of the
 //! distribution project (github.com/distribution/reference, `reference.go`; quoted below as
 //! data) and the expectations of its `normalize_test.go` (`TestValidateReferenceName`,
-//! `TestValidateRemoteName`, `TestParseRepositoryInfo`), which docker, podman and skopeo share.
+//! `TestValidateRemoteName`, `TestParseRepositoryInfo`), which docker, podman and skopeo share;
+//! and docker's familiar form of them, a docker archive's RepoTags.
 
-use oci_registry::ImageReference;
+#![allow(clippy::unwrap_used)]
+
+use oci_reference::ImageReference;
 
 /// The grammar, as `reference.go` of distribution/reference states it. `separator` is
 /// `[-]+` in its `regexp.go` (the comment's `[-]*` would allow `ab`, split anywhere).
@@ -431,4 +434,90 @@ fn a_whole_repository_names_no_tag_or_digest() {
             .to_string();
         assert!(message.contains("whole repository"), "{named}: {message}");
     }
+}
+
+#[test]
+fn repo_tags_take_dockers_familiar_form() {
+    let id = "1a3f5e7d9c1b3a5f7e9d1c3b5a7f9e1d3c5b7a9f1e3d5d7c9b1a3f5e7d9c1b3a";
+    let rows: Vec<(String, Result<&str, &str>)> = vec![
+        ("busybox".into(), Ok("busybox:latest")),
+        ("busybox:1.36".into(), Ok("busybox:1.36")),
+        (
+            "docker.io/library/busybox:latest".into(),
+            Ok("busybox:latest"),
+        ),
+        ("library/busybox".into(), Ok("busybox:latest")),
+        ("index.docker.io/library/x:1".into(), Ok("x:1")),
+        ("docker.io/user/app".into(), Ok("user/app:latest")),
+        ("library/a/b:2".into(), Ok("library/a/b:2")),
+        ("localhost:5000/a/b".into(), Ok("localhost:5000/a/b:latest")),
+        ("localhost/app:1".into(), Ok("localhost/app:1")),
+        ("quay.io/org/app".into(), Ok("quay.io/org/app:latest")),
+        ("[::1]:5000/x:1".into(), Ok("[::1]:5000/x:1")),
+        // `Foo` is a host (an uppercase letter), its repository `bar` lowercase.
+        ("Foo/bar:1".into(), Ok("Foo/bar:1")),
+        // What a RepoTag cannot be.
+        (id.into(), Err("image ID")),
+        (
+            format!("busybox@sha256:{HEX}"),
+            Err("a RepoTag is NAME:TAG, not a digest"),
+        ),
+        (
+            format!("busybox:1@sha256:{HEX}"),
+            Err("a RepoTag is NAME:TAG, not a digest"),
+        ),
+        ("".into(), Err("empty, or spaces around it")),
+        (" busybox".into(), Err("empty, or spaces around it")),
+        ("Busybox:1".into(), Err("lowercase")),
+        ("foo/Bar:1".into(), Err("lowercase")),
+        ("exa_mple.com/x:1".into(), Err("registry host")),
+        ("busybox:tâg".into(), Err("invalid tag")),
+    ];
+    let mut wrong = Vec::new();
+    for (text, expected) in &rows {
+        let got = ImageReference::familiar_repo_tag(text);
+        let matches = match (&got, expected) {
+            (Ok(got), Ok(expected)) => got == expected,
+            (Err(error), Err(said)) => error.reference == *text && error.reason.contains(said),
+            _ => false,
+        };
+        if !matches {
+            wrong.push(format!("{text:?}: expected {expected:?}, got {got:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    // 64 hex digits alone are an image ID, but a name under a host.
+    assert_eq!(
+        ImageReference::familiar_repo_tag(&format!("docker.io/{id}:1")).unwrap(),
+        format!("{id}:1")
+    );
+}
+
+#[test]
+fn the_familiar_form_parses_back_to_the_same_reference() {
+    for text in [
+        "alpine",
+        "user/app:v1",
+        "library/a/b",
+        "localhost:5000/a/b:v1",
+        "[::1]:5000/x",
+        &format!("busybox:1@sha256:{HEX}"),
+        &format!("example.com/x@sha256:{HEX}"),
+    ] {
+        let reference = ImageReference::parse(text).unwrap();
+        let familiar = reference.familiar();
+        assert_eq!(
+            ImageReference::parse(&familiar).unwrap(),
+            reference,
+            "{text}"
+        );
+    }
+    let reference = ImageReference::parse(&format!("busybox:1@sha256:{HEX}")).unwrap();
+    assert_eq!(reference.familiar(), format!("busybox:1@sha256:{HEX}"));
+    assert_eq!(
+        ImageReference::parse("docker.io/library/a/b")
+            .unwrap()
+            .familiar(),
+        "library/a/b:latest"
+    );
 }
