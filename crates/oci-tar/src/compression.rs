@@ -100,6 +100,37 @@ pub(crate) fn tar_error_text(err: &io::Error, at_start: bool) -> String {
     }
 }
 
+/// The plain bytes of a stream compressed as `compression` (or not at all).
+///
+/// An enum rather than a boxed reader: it is `Send` exactly when its input is, so a docker
+/// archive's reader can hand a layer to another thread and its writer can decompress a
+/// borrowed stream with the same code.
+pub(crate) enum Decoder<R: BufRead> {
+    Plain(R),
+    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    Zstd(zstd::stream::read::Decoder<'static, R>),
+}
+
+impl<R: BufRead> Decoder<R> {
+    pub(crate) fn new(input: R, compression: Compression) -> io::Result<Decoder<R>> {
+        Ok(match compression {
+            Compression::None => Decoder::Plain(input),
+            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(input)),
+            Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(input)?),
+        })
+    }
+}
+
+impl<R: BufRead> Read for Decoder<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Decoder::Plain(plain) => plain.read(buf),
+            Decoder::Gzip(gzip) => gzip.read(buf),
+            Decoder::Zstd(zstd) => zstd.read(buf),
+        }
+    }
+}
+
 /// Wraps `input` in the decompressor its first bytes call for, bounded by `limit`. Returns the
 /// detected compression and the plain tar stream.
 pub fn decompress<'a>(
@@ -112,11 +143,7 @@ pub fn decompress<'a>(
     // decompressors' own reads are far smaller than this.
     let mut buffered = BufReader::with_capacity(64 << 10, input);
     let compression = Compression::detect(buffered.fill_buf()?);
-    let plain: Box<dyn Read + 'a> = match compression {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
-    };
+    let plain: Box<dyn Read + 'a> = Box::new(Decoder::new(buffered, compression)?);
     let bounded: Box<dyn Read + 'a> = match limit.max_size {
         Some(max_size) => Box::new(Limited {
             inner: plain,

@@ -29,3 +29,15 @@ mod writer;
 pub use format::normalize_repo_tag;
 pub use reader::DockerArchive;
 pub use writer::DockerArchiveWriter;
+
+use std::io::{self, BufReader, Read};
+
+use oci_core::Compression;
+
+use crate::compression::Decoder;
+
+/// A layer's plain bytes, as the archive holds them and as a config's diff_id hashes them.
+/// Read through a large buffer: the decoders read in small pieces.
+fn decompressed<R: Read>(input: R, compression: Compression) -> io::Result<Decoder<BufReader<R>>> {
+    Decoder::new(BufReader::with_capacity(1 << 20, input), compression)
+}

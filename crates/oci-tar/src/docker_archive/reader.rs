@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use oci_core::oci_digest::VerifyingReader;
@@ -14,6 +14,7 @@ use oci_core::{
     Store, index,
 };
 
+use super::decompressed;
 use super::format::{Config, MANIFEST_FILE, MAX_METADATA_SIZE, ManifestItem, normalize_repo_tag};
 use super::members::Members;
 use crate::ExpansionLimit;
@@ -302,19 +303,6 @@ fn digest_in_name(name: &str) -> Option<Digest> {
     let (dir, hex) = name.rsplit_once('/')?;
     let algorithm = dir.strip_prefix("blobs/")?;
     Digest::parse(&format!("{algorithm}:{hex}")).ok()
-}
-
-/// A gzip or zstd stream's plain bytes.
-fn decompressed<'a>(
-    input: SpanReader<'a>,
-    compression: Compression,
-) -> io::Result<Box<dyn Read + Send + 'a>> {
-    let buffered = BufReader::with_capacity(1 << 20, input);
-    Ok(match compression {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
-    })
 }
 
 impl DockerArchive {

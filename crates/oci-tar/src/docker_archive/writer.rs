@@ -1,7 +1,7 @@
 //! [`DockerArchiveWriter`]: a docker archive written as a copy streams into it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Mutex, MutexGuard};
@@ -15,6 +15,7 @@ use oci_core::{
 use serde::Deserialize;
 use tar::EntryType;
 
+use super::decompressed;
 use super::format::{
     Config, MANIFEST_FILE, MAX_METADATA_SIZE, ManifestItem, REPOSITORIES_FILE, normalize_repo_tag,
 };
@@ -562,19 +563,6 @@ fn fill(reader: &mut (impl Read + ?Sized), buffer: &mut [u8]) -> io::Result<usiz
         }
     }
     Ok(filled)
-}
-
-/// A gzip or zstd stream's plain bytes.
-fn decompressed<'a>(
-    input: impl Read + 'a,
-    compression: Compression,
-) -> io::Result<Box<dyn Read + 'a>> {
-    let buffered = BufReader::with_capacity(1 << 20, input);
-    Ok(match compression {
-        Compression::None => Box::new(buffered),
-        Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
-    })
 }
 
 /// Copies `reader` to its end into `out`, hashing what passes with `algorithm`; returns the
