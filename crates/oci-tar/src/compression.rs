@@ -107,7 +107,8 @@ pub(crate) fn tar_error_text(err: &io::Error, at_start: bool) -> String {
 /// borrowed stream with the same code.
 pub(crate) enum Decoder<R: BufRead> {
     Plain(R),
-    Gzip(flate2::bufread::MultiGzDecoder<R>),
+    /// Boxed: its state is most of the enum's size, and there is one per stream.
+    Gzip(Box<flate2::bufread::MultiGzDecoder<R>>),
     Zstd(zstd::stream::read::Decoder<'static, R>),
 }
 
@@ -115,7 +116,9 @@ impl<R: BufRead> Decoder<R> {
     pub(crate) fn new(input: R, compression: Compression) -> io::Result<Decoder<R>> {
         Ok(match compression {
             Compression::None => Decoder::Plain(input),
-            Compression::Gzip => Decoder::Gzip(flate2::bufread::MultiGzDecoder::new(input)),
+            Compression::Gzip => {
+                Decoder::Gzip(Box::new(flate2::bufread::MultiGzDecoder::new(input)))
+            }
             Compression::Zstd => Decoder::Zstd(zstd::stream::read::Decoder::with_buffer(input)?),
         })
     }
