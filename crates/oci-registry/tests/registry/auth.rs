@@ -7,7 +7,7 @@ use oci_registry::{Credentials, RegistryOptions};
 use crate::harness::{BASIC_PASSWORD, BASIC_USER, Variant, registry};
 use crate::proxy::FaultProxy;
 use crate::tokens::{self, PASSWORD, READER};
-use crate::{build_image, chain, open, options, read_blob, require_registry};
+use crate::{build_image, chain, open, options, require_registry};
 
 fn basic(user: &str, password: &str) -> RegistryOptions {
     RegistryOptions {
@@ -24,18 +24,8 @@ fn basic(user: &str, password: &str) -> RegistryOptions {
 /// Pushes an image, tags it, reads it back through another client with the same options.
 fn push_and_pull(host: &str, repository: &str, options: &RegistryOptions, seed: &str) {
     let image = build_image(seed, &[100, 3000]);
-    let store = open(host, repository, options.clone());
-    copy_image(&image.store, &store, &image.manifest).unwrap();
-    store.tag(&image.manifest, "v1").unwrap();
-    let reader = open(host, repository, options.clone());
-    let root = reader.resolve("v1").unwrap();
-    assert_eq!(root.digest(), image.manifest.digest());
-    for blob in image.blobs() {
-        assert_eq!(
-            read_blob(&reader, blob).unwrap(),
-            read_blob(&image.store, blob).unwrap()
-        );
-    }
+    image.push_tagged(&open(host, repository, options.clone()), "v1");
+    image.assert_held_by(&open(host, repository, options.clone()), "v1");
 }
 
 #[test]
@@ -104,18 +94,8 @@ fn token_auth_pushes_and_pulls_with_tokens_cached_per_scope() {
     let user = "token-pusher";
     let image = build_image("token", &[100, 3000, 5000]);
     let store = open(host, "auth/token", token_user(user, PASSWORD));
-    copy_image(&image.store, &store, &image.manifest).unwrap();
-    store.tag(&image.manifest, "v1").unwrap();
-    assert_eq!(
-        store.resolve("v1").unwrap().digest(),
-        image.manifest.digest()
-    );
-    for blob in image.blobs() {
-        assert_eq!(
-            read_blob(&store, blob).unwrap(),
-            read_blob(&image.store, blob).unwrap()
-        );
-    }
+    image.push_tagged(&store, "v1");
+    image.assert_held_by(&store, "v1");
     // Dozens of requests, one token per scope.
     let requests = tokens::server().requests_of(user);
     let mut scopes: Vec<String> = requests.iter().map(|r| r.scopes.join(" ")).collect();

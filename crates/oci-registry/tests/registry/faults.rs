@@ -32,9 +32,10 @@ fn chunked() -> RegistryOptions {
 /// Pushes `image` straight to the registry (no proxy) under `tag`.
 fn seed_registry(repository: &str, seed: &str, sizes: &[usize]) -> crate::TestImage {
     let image = build_image(seed, sizes);
-    let store = open(&registry(Variant::Plain).host, repository, options());
-    copy_image(&image.store, &store, &image.manifest).unwrap();
-    store.tag(&image.manifest, "v1").unwrap();
+    image.push_tagged(
+        &open(&registry(Variant::Plain).host, repository, options()),
+        "v1",
+    );
     image
 }
 
@@ -191,18 +192,8 @@ fn busy_answers_are_waited_out_as_the_registry_asks() {
     proxy.inject("PUT", "/manifests/", 1, Fault::Status(429, Some("1")));
     proxy.inject("GET", "/blobs/sha256:", 1, Fault::Status(503, Some("1")));
     let started = Instant::now();
-    copy_image(&image.store, &store, &image.manifest).unwrap();
-    store.tag(&image.manifest, "v1").unwrap();
-    assert_eq!(
-        store.resolve("v1").unwrap().digest(),
-        image.manifest.digest()
-    );
-    for blob in image.blobs() {
-        assert_eq!(
-            read_blob(&store, blob).unwrap(),
-            read_blob(&image.store, blob).unwrap()
-        );
-    }
+    image.push_tagged(&store, "v1");
+    image.assert_held_by(&store, "v1");
     // Four answers asked for a second each.
     assert!(
         started.elapsed() >= Duration::from_secs(4),

@@ -108,6 +108,23 @@ impl TestImage {
     pub fn digest(&self) -> Digest {
         Digest::try_from(self.manifest.digest()).unwrap()
     }
+
+    /// Copies the image into `store` and tags it `tag`.
+    pub fn push_tagged(&self, store: &dyn Store, tag: &str) {
+        oci_core::copy_image(&self.store, store, &self.manifest).unwrap();
+        store.tag(&self.manifest, tag).unwrap();
+    }
+
+    /// `store` resolves `tag` to this image's manifest and serves every blob as it is here.
+    pub fn assert_held_by(&self, store: &dyn Store, tag: &str) {
+        assert_eq!(store.resolve(tag).unwrap().digest(), self.manifest.digest());
+        for blob in self.blobs() {
+            assert_eq!(
+                read_blob(store, blob).unwrap(),
+                read_blob(&self.store, blob).unwrap()
+            );
+        }
+    }
 }
 
 /// An image whose content differs with `seed`, with layers of `layer_sizes` bytes.

@@ -48,8 +48,7 @@ fn a_referrer_pushed_where_there_is_no_referrers_api_is_listed_under_its_tag() {
         options(),
     );
     let image = build_image("referrers fallback", &[10]);
-    copy_image(&image.store, &store, &image.manifest).unwrap();
-    store.tag(&image.manifest, "v1").unwrap();
+    image.push_tagged(&store, "v1");
     let subject = image.digest();
 
     let sbom = attach_text(&store, &image.manifest, SBOM, "an sbom");

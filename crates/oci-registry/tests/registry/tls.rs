@@ -5,7 +5,7 @@ use oci_core::prelude::*;
 use oci_registry::RegistryOptions;
 
 use crate::harness::{Variant, certificates, registry, write_cert_dir};
-use crate::{build_image, chain, open, options, read_blob, require_registry};
+use crate::{build_image, chain, open, options, require_registry};
 
 #[test]
 fn the_ca_given_in_the_options_is_trusted() {
@@ -23,18 +23,8 @@ fn the_ca_given_in_the_options_is_trusted() {
             .replace("127.0.0.1", "localhost"),
     ] {
         let store = open(&host, "tls/trusted", trusting.clone());
-        copy_image(&image.store, &store, &image.manifest).unwrap();
-        store.tag(&image.manifest, "v1").unwrap();
-        assert_eq!(
-            store.resolve("v1").unwrap().digest(),
-            image.manifest.digest()
-        );
-        for blob in image.blobs() {
-            assert_eq!(
-                read_blob(&store, blob).unwrap(),
-                read_blob(&image.store, blob).unwrap()
-            );
-        }
+        image.push_tagged(&store, "v1");
+        image.assert_held_by(&store, "v1");
     }
 }
 
@@ -110,18 +100,8 @@ fn a_cert_dir_with_the_ca_and_a_client_pair_reaches_a_registry_that_requires_one
     write_cert_dir(dir.path(), true, true);
     let store = open(host, "mtls/app", with_cert_dir(dir.path()));
     let image = build_image("mutual tls", &[100, 2000]);
-    copy_image(&image.store, &store, &image.manifest).unwrap();
-    store.tag(&image.manifest, "v1").unwrap();
-    assert_eq!(
-        store.resolve("v1").unwrap().digest(),
-        image.manifest.digest()
-    );
-    for blob in image.blobs() {
-        assert_eq!(
-            read_blob(&store, blob).unwrap(),
-            read_blob(&image.store, blob).unwrap()
-        );
-    }
+    image.push_tagged(&store, "v1");
+    image.assert_held_by(&store, "v1");
 }
 
 #[test]
