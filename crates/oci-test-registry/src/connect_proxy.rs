@@ -10,21 +10,21 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+
+use crate::server::LoopbackServer;
 
 struct State {
     routes: HashMap<String, String>,
     targets: Mutex<Vec<String>>,
-    stopped: AtomicBool,
 }
 
 /// A running proxy; stopped when dropped.
 pub struct ConnectProxy {
     /// `http://127.0.0.1:PORT`, for `HTTPS_PROXY`.
     pub url: String,
-    address: String,
     state: Arc<State>,
+    _server: LoopbackServer,
 }
 
 impl ConnectProxy {
@@ -32,30 +32,18 @@ impl ConnectProxy {
     /// where it names.
     pub fn start(routes: &[(&str, &str)]) -> ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let address = listener.local_addr().expect("its address").to_string();
         let state = Arc::new(State {
             routes: routes
                 .iter()
                 .map(|(from, to)| ((*from).to_owned(), (*to).to_owned()))
                 .collect(),
             targets: Mutex::new(Vec::new()),
-            stopped: AtomicBool::new(false),
         });
-        let accepting = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if accepting.stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let state = Arc::clone(&accepting);
-                std::thread::spawn(move || serve(&state, stream));
-            }
-        });
+        let server = LoopbackServer::start(listener, Arc::clone(&state), serve);
         ConnectProxy {
-            url: format!("http://{address}"),
-            address,
+            url: format!("http://{}", server.address()),
             state,
+            _server: server,
         }
     }
 
@@ -66,14 +54,6 @@ impl ConnectProxy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-    }
-}
-
-impl Drop for ConnectProxy {
-    fn drop(&mut self) {
-        self.state.stopped.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so it sees the flag.
-        let _ = TcpStream::connect(&self.address);
     }
 }
 
@@ -153,7 +133,8 @@ mod tests {
             }
         });
         let proxy = ConnectProxy::start(&[("nowhere.test:443", &echo_address)]);
-        let mut stream = TcpStream::connect(&proxy.address).expect("connect");
+        let mut stream =
+            TcpStream::connect(proxy.url.trim_start_matches("http://")).expect("connect");
         stream
             .write_all(b"CONNECT nowhere.test:443 HTTP/1.1\r\nHost: nowhere.test:443\r\n\r\nhello")
             .expect("write");

@@ -11,4 +11,5 @@ pub mod connect_proxy;
 pub mod harness;
 pub mod http;
 pub mod proxy;
+pub mod server;
 pub mod tokens;

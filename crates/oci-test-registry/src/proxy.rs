@@ -8,11 +8,11 @@
 
 use std::io::{BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::http::{Head, Response, read_head, read_request_body, read_response_body};
+use crate::server::LoopbackServer;
 
 /// What to do to a matching request.
 #[derive(Debug, Clone)]
@@ -76,7 +76,6 @@ struct State {
     upstream: String,
     rules: Mutex<Vec<Rule>>,
     seen: Mutex<Vec<Seen>>,
-    stopped: AtomicBool,
 }
 
 /// A running proxy; stopped when dropped.
@@ -84,31 +83,24 @@ pub struct FaultProxy {
     /// `127.0.0.1:PORT`, to put in references.
     pub host: String,
     state: Arc<State>,
+    _server: LoopbackServer,
 }
 
 impl FaultProxy {
     /// A proxy to the registry at `upstream` (`127.0.0.1:PORT`, plain HTTP).
     pub fn start(upstream: &str) -> FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-        let host = listener.local_addr().expect("its address").to_string();
         let state = Arc::new(State {
             upstream: upstream.to_owned(),
             rules: Mutex::new(Vec::new()),
             seen: Mutex::new(Vec::new()),
-            stopped: AtomicBool::new(false),
         });
-        let accepting = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if accepting.stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let state = Arc::clone(&accepting);
-                std::thread::spawn(move || serve(&state, stream));
-            }
-        });
-        FaultProxy { host, state }
+        let server = LoopbackServer::start(listener, Arc::clone(&state), serve);
+        FaultProxy {
+            host: server.address().to_owned(),
+            state,
+            _server: server,
+        }
     }
 
     /// Applies `fault` to the next `times` requests of `method` whose target contains `path`.
@@ -145,14 +137,6 @@ impl FaultProxy {
             .into_iter()
             .filter(|s| s.method == method && s.target.contains(path))
             .collect()
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.state.stopped.store(true, Ordering::SeqCst);
-        // Wakes the accept loop so it sees the flag.
-        let _ = TcpStream::connect(&self.host);
     }
 }
 

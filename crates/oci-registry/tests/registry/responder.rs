@@ -4,11 +4,11 @@
 
 use std::io::{BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::http::{Head, Response, read_head, read_request_body};
+use oci_test_registry::server::LoopbackServer;
 
 /// A request the responder got.
 #[derive(Debug, Clone)]
@@ -52,7 +52,6 @@ type Handler = dyn Fn(&Request) -> Reply + Send + Sync;
 struct State {
     handler: Box<Handler>,
     requests: Mutex<Vec<Request>>,
-    stopped: AtomicBool,
 }
 
 /// A running responder; stopped when dropped.
@@ -60,6 +59,7 @@ pub struct Responder {
     /// `IP:PORT`.
     pub host: String,
     state: Arc<State>,
+    _server: LoopbackServer,
 }
 
 impl Responder {
@@ -74,24 +74,16 @@ impl Responder {
         handler: impl Fn(&Request) -> Reply + Send + Sync + 'static,
     ) -> Responder {
         let listener = TcpListener::bind((ip, 0)).expect("bind the responder");
-        let host = listener.local_addr().expect("its address").to_string();
         let state = Arc::new(State {
             handler: Box::new(handler),
             requests: Mutex::new(Vec::new()),
-            stopped: AtomicBool::new(false),
         });
-        let accepting = Arc::clone(&state);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if accepting.stopped.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(stream) = stream else { continue };
-                let state = Arc::clone(&accepting);
-                std::thread::spawn(move || serve(&state, stream));
-            }
-        });
-        Responder { host, state }
+        let server = LoopbackServer::start(listener, Arc::clone(&state), serve);
+        Responder {
+            host: server.address().to_owned(),
+            state,
+            _server: server,
+        }
     }
 
     /// Every request so far.
@@ -101,13 +93,6 @@ impl Responder {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
-    }
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        self.state.stopped.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(&self.host);
     }
 }
 
